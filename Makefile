@@ -1,0 +1,62 @@
+# vqaprune: compress and debias vision-language models for VQA, in PostgreSQL.
+#
+#   make            build the extension
+#   make install    install it into the server found by pg_config
+#   make test       everything a new machine needs, then every test suite
+#   make demo       the main job on the embedded synthetic benchmark
+#   make bench      speed measurements (doc/benchmarks.md)
+
+EXTENSION = vqaprune
+EXTVERSION = 0.1.0
+
+MODULE_big = vqaprune
+CORE_SRCS = $(sort $(wildcard src/core/*.c))
+GLUE_SRCS = $(sort $(wildcard src/pg/*.c))
+OBJS = $(CORE_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
+DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+PGFILEDESC = "vqaprune - compress and debias VQA models"
+
+REGRESS = metric synthetic loaders predictions
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+CORE_LIBS = -lyajl -lutf8proc -lm
+PG_CPPFLAGS = -Iinclude
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers
+SHLIB_LINK = $(CORE_LIBS)
+EXTRA_CLEAN = test/unit/run_unit_tests test/unit/groups.h test/bench/bench_loaders
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The core is plain C11: built again on its own, without PostgreSQL, for the
+# unit tests and benchmarks.
+CORE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -Iinclude
+UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
+
+test/unit/groups.h: $(wildcard test/unit/test_*.c)
+	@for f in $(sort $(notdir $(basename $^))); do \
+		echo "UNIT_GROUP_DECL($${f#test_})"; done > $@
+
+test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
+	$(CC) $(CORE_CFLAGS) -Itest/unit -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
+
+test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
+
+.PHONY: unitcheck test demo bench deps
+unitcheck: test/unit/run_unit_tests
+	./test/unit/run_unit_tests
+
+deps:
+	./test/scripts/ensure-deps.sh
+
+test:
+	./test/scripts/run-tests.sh
+
+demo:
+	./test/scripts/run-demo.sh
+
+bench:
+	./test/scripts/run-bench.sh
