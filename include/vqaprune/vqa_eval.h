@@ -21,6 +21,9 @@
  */
 size_t		vqa_answer_bufsize(size_t len);
 
+/* Newlines and tabs to spaces, then strip white space, as done to predictions. */
+size_t		vqa_clean_answer(const char *in, char *out);
+
 /* processPunctuation of the official code. */
 size_t		vqa_process_punctuation(const char *in, char *out);
 
