@@ -1,0 +1,106 @@
+/*
+ * synthetic_dataset.c: vqa_synthetic, the embedded VQA-CP-style benchmark as
+ * a dataset. The core generator (src/core/synthetic.c) streams one image
+ * with its questions at a time; each is written with the same row writers as
+ * the file loaders, then the answer vocabulary, soft targets and priors are
+ * built as for a loaded dataset.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "vqaprune.h"
+#include "vqaprune/synthetic.h"
+
+PG_FUNCTION_INFO_V1(vqa_synthetic);
+
+/*
+ * vqa_synthetic(dataset, images, seed, boxes, feature_dim,
+ *				 questions_per_image, min_answer_count) -> questions made
+ */
+Datum
+vqa_synthetic(PG_FUNCTION_ARGS)
+{
+	char	   *dataset = RequireTextArg(fcinfo, 0, "dataset");
+	VqaSyntheticConfig config;
+	int32		seed = PG_GETARG_INT32(2);
+	int32		min_answer_count = PG_GETARG_INT32(6);
+	VqaSynthetic *volatile gen;
+	char		errbuf[256];
+	char		options[256];
+	int64		dataset_id;
+	volatile int64 made = 0;
+	RowInserter images;
+	RowInserter questions;
+
+	config.images = PG_GETARG_INT32(1);
+	config.seed = (uint64) (uint32) seed;
+	config.boxes = PG_GETARG_INT32(3);
+	config.feature_dim = PG_GETARG_INT32(4);
+	config.questions_per_image = PG_GETARG_INT32(5);
+	if (min_answer_count < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_answer_count must be at least 1")));
+
+	gen = vqa_synthetic_new(&config, errbuf, sizeof(errbuf));
+	if (gen == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", errbuf)));
+
+	PG_TRY();
+	{
+		VqaSyntheticImage image;
+
+		SPI_connect();
+		if (LookupDatasetId(dataset) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("dataset \"%s\" already exists", dataset),
+					 errhint("Choose another name, or remove it with vqa_drop_dataset.")));
+		snprintf(options, sizeof(options),
+				 "{\"images\": %d, \"seed\": %d, \"boxes\": %d, \"feature_dim\": %d, "
+				 "\"questions_per_image\": %d}",
+				 config.images, seed, config.boxes, config.feature_dim,
+				 config.questions_per_image);
+		dataset_id = CreateDataset(dataset, "synthetic", min_answer_count, options);
+		ImageInserterInit(&images);
+		QuestionInserterInit(&questions);
+
+		while (vqa_synthetic_next(gen, &image) == 1)
+		{
+			CHECK_FOR_INTERRUPTS();
+			InsertImage(&images, dataset_id, image.image_id, image.image_w, image.image_h,
+						image.num_boxes, image.feature_dim, image.boxes, image.features);
+			for (int i = 0; i < image.n_questions; i++)
+			{
+				const VqaSyntheticQuestion *q = &image.questions[i];
+				QuestionRow row;
+
+				row.question_id = q->question_id;
+				row.image_id = q->image_id;
+				row.split = q->split;
+				row.coco_split = q->coco_split;
+				row.question = q->question;
+				row.question_type = q->question_type;
+				row.answer_type = q->answer_type;
+				row.multiple_choice_answer = q->multiple_choice_answer;
+				row.n_answers = VQA_SYNTHETIC_ANSWERS;
+				row.answers = q->answers;
+				if (!InsertQuestion(&questions, dataset_id, &row))
+					elog(ERROR, "synthetic question id " INT64_FORMAT " repeats", q->question_id);
+				made++;
+			}
+		}
+		RebuildAnswers(dataset_id);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		vqa_synthetic_free(gen);
+	}
+	PG_END_TRY();
+	PG_RETURN_INT64(made);
+}

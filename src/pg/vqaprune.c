@@ -1,0 +1,152 @@
+/*
+ * vqaprune.c: the module, and what every SQL function of it shares: argument
+ * and permission checks, dataset lookup and creation, and row insertion
+ * through prepared statements.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "vqaprune.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Reading a file on the server needs what COPY FROM a file needs.
+ */
+void
+RequireReadServerFiles(void)
+{
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read server files"),
+				 errhint("Only superusers and roles with privileges of the "
+						 "\"pg_read_server_files\" role may load files.")));
+}
+
+/* Fails with the operating system's reason if path cannot be read. */
+void
+RequireFileExists(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	if (S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a directory", path)));
+}
+
+/* A text argument that must be neither NULL nor empty. */
+char *
+RequireTextArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	char	   *value;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name)));
+	return value;
+}
+
+/* The extension's schema (where the calling function lives), quoted for SQL. */
+const char *
+ExtensionSchema(FunctionCallInfo fcinfo)
+{
+	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+}
+
+/* The id of a dataset, or 0 if there is none of that name. */
+int64
+LookupDatasetId(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	int64		id = 0;
+
+	if (SPI_execute_with_args("SELECT dataset_id FROM vqaprune.datasets WHERE name = $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "dataset lookup failed");
+	if (SPI_processed == 1)
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 1, &isnull));
+	return id;
+}
+
+int64
+CreateDataset(const char *name, const char *source, int min_answer_count,
+			  const char *options_json)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[4];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(source);
+	values[2] = Int32GetDatum(min_answer_count);
+	values[3] = CStringGetTextDatum(options_json);
+	if (SPI_execute_with_args("INSERT INTO vqaprune.datasets (name, source, min_answer_count, options) "
+							  "VALUES ($1, $2, $3, $4::jsonb) RETURNING dataset_id",
+							  4, argtypes, values, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "dataset creation failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									   1, &isnull));
+}
+
+/* Answer vocabulary, soft targets and priors follow the questions. */
+void
+RebuildAnswers(int64 dataset_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(dataset_id)};
+
+	if (SPI_execute_with_args("SELECT vqaprune.rebuild_answers($1)",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "answer vocabulary rebuild failed");
+}
+
+void
+RowInserterInit(RowInserter *ins, const char *sql, int nargs, Oid *argtypes)
+{
+	ins->plan = SPI_prepare(sql, nargs, argtypes);
+	if (ins->plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	ins->nargs = nargs;
+	ins->row_context = AllocSetContextCreate(CurrentMemoryContext, "vqaprune row",
+											 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Runs the statement once; returns the number of rows it inserted. */
+uint64
+RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls)
+{
+	char		nullflags[FUNC_MAX_ARGS] = {0};
+	int			rc;
+
+	for (int i = 0; i < ins->nargs; i++)
+		nullflags[i] = (nulls && nulls[i]) ? 'n' : ' ';
+	rc = SPI_execute_plan(ins->plan, values, nullflags, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "insert failed: %s", SPI_result_code_string(rc));
+	MemoryContextReset(ins->row_context);
+	return SPI_processed;
+}
