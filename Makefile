@@ -27,8 +27,14 @@ SHLIB_LINK = $(CORE_LIBS)
 EXTRA_CLEAN = test/unit/run_unit_tests test/unit/groups.h test/bench/bench_loaders
 
 PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+else
+# a fresh machine: make test, demo and bench install what is missing first
+all install installcheck:
+	@echo "PostgreSQL's server development files are missing: run 'make deps'" >&2; exit 1
+endif
 
 # The core is plain C11: built again on its own, without PostgreSQL, for the
 # unit tests and benchmarks.

@@ -222,6 +222,11 @@ CREATE FUNCTION vqa_load_features(dataset text, tsv_file text) RETURNS bigint
 COMMENT ON FUNCTION vqa_load_features(text, text) IS
 	'loads region features from an LXMERT obj36 or bottom-up attention TSV file';
 
+CREATE FUNCTION vqa_floats(data bytea) RETURNS real[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vqa_floats(bytea) IS
+	'little-endian float32 bytes (features, boxes, tensor chunks) as a real array';
+
 CREATE FUNCTION vqa_synthetic(dataset text, images integer DEFAULT 1000, seed integer DEFAULT 0,
 							  boxes integer DEFAULT 10, feature_dim integer DEFAULT 64,
 							  questions_per_image integer DEFAULT 6, min_answer_count integer DEFAULT 9)

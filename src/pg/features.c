@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -21,6 +22,7 @@
 #include "vqaprune/features_tsv.h"
 
 PG_FUNCTION_INFO_V1(vqa_load_features);
+PG_FUNCTION_INFO_V1(vqa_floats);
 
 void
 ImageInserterInit(RowInserter *ins)
@@ -159,4 +161,41 @@ vqa_load_features(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_INT64(loaded);
+}
+
+/*
+ * vqa_floats(bytea) -> real[]: stored little-endian float32 (features, boxes,
+ * tensor chunks) as an array, to look at from SQL.
+ */
+Datum
+vqa_floats(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	size_t		len = VARSIZE_ANY_EXHDR(data);
+	size_t		n = len / sizeof(float);
+	Datum	   *elems;
+
+	if (len % sizeof(float) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a float32 bytea must have a length divisible by 4, not %zu", len)));
+	if (n > MaxArraySize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%zu floats exceed the maximum array size", n)));
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32		bits;
+		float		value;
+
+		memcpy(&bits, VARDATA_ANY(data) + i * sizeof(float), sizeof(bits));
+#ifdef WORDS_BIGENDIAN
+		bits = pg_bswap32(bits);
+#endif
+		memcpy(&value, &bits, sizeof(value));
+		elems[i] = Float4GetDatum(value);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, (int) n, FLOAT4OID, sizeof(float4),
+										  true, TYPALIGN_INT));
 }

@@ -1,0 +1,33 @@
+-- The vqaprune demo: the main job on the embedded VQA-CP-style benchmark,
+-- as far as the pipeline goes today. `make demo` runs it in a throwaway
+-- cluster; any psql session with the extension installed can run it too.
+\set ON_ERROR_STOP on
+\pset footer off
+\echo
+\echo == 1. The extension
+CREATE EXTENSION IF NOT EXISTS vqaprune;
+
+\echo
+\echo == 2. The embedded benchmark: scenes, region features, questions, VQA-CP splits
+SELECT vqa_synthetic('synth', images => 1000, seed => 0) AS questions_made;
+SELECT * FROM vqa_dataset_splits WHERE dataset = 'synth' ORDER BY split;
+SELECT count(*) AS answer_vocabulary FROM vqaprune.answers a
+  JOIN vqaprune.datasets d USING (dataset_id) WHERE d.name = 'synth';
+
+\echo
+\echo == 3. The language prior: answer every question with the most likely answer
+\echo ==    of its question type on train. In distribution (val) it looks good;
+\echo ==    out of distribution (test) it falls apart: what VQA-CP is built to show.
+SELECT vqa_prior_baseline('synth', 'val', 'prior baseline, ID') AS id_run,
+       vqa_prior_baseline('synth', 'test', 'prior baseline, OOD') AS ood_run;
+SELECT label, split, questions, overall, yes_no, number, other
+  FROM vqa_accuracy WHERE dataset = 'synth' ORDER BY run_id;
+
+\echo
+\echo == 4. Per question type, ID against OOD
+SELECT q.question_type, q.answer_type,
+       q.accuracy AS id_accuracy, o.accuracy AS ood_accuracy
+  FROM vqa_accuracy_by_question_type q
+  JOIN vqa_accuracy_by_question_type o USING (question_type, answer_type)
+ WHERE q.label = 'prior baseline, ID' AND o.label = 'prior baseline, OOD'
+ ORDER BY q.answer_type, q.question_type;
