@@ -33,9 +33,10 @@
  *
  * Reproducibility and memory. Each image draws from its own random streams
  * (scene, features, questions) keyed by seed and image id, so the output is
- * the same on every run, a larger data set starts with the smaller one, and
- * memory holds one image. Every discrete choice uses integer draws only, so
- * scenes, questions, answers and splits are identical on every platform.
+ * the same on every run, a larger data set starts with the smaller one (all
+ * but the cosmetic coco_split), and memory holds one image. Every discrete
+ * choice uses integer draws only, so scenes, questions, answers and splits
+ * are identical on every platform.
  */
 #include <math.h>
 #include <stdio.h>
