@@ -654,7 +654,9 @@ test_data_files(void **state)
 	assert_int_equal(count_data("duplicate_questions.json", VQA_JSON_QUESTIONS, 0, NULL), 25);
 	assert_int_equal(count_data("missing_field_questions.json", VQA_JSON_QUESTIONS, -1,
 								"record 2 (question_id 103): field \"image_id\" is missing"), 2);
-	assert_true(count_data("bad_json_questions.json", VQA_JSON_QUESTIONS, -1, NULL) == 3);
+	assert_int_equal(count_data("bad_json_questions.json", VQA_JSON_QUESTIONS, -1,
+								"invalid JSON at byte 388: parse error: object key and value must be"
+								" separated by a colon (':')"), 3);
 
 	r = open_data("vqacp_train_questions.json", VQA_JSON_QUESTIONS);
 	assert_int_equal(vqa_json_next(r, &rec), 1);
@@ -664,6 +666,12 @@ test_data_files(void **state)
 	assert_string_equal(rec.coco_split, "train2014");
 	assert_int_equal(vqa_json_next(r, &rec), 1);
 	assert_string_equal(rec.coco_split, "val2014");
+	vqa_json_close(r);
+
+	r = open_data("vqa2_val_questions.json", VQA_JSON_QUESTIONS);
+	assert_int_equal(vqa_json_next(r, &rec), 1);
+	assert_int_equal(rec.question_id, 1007);
+	assert_string_equal(rec.question, "What color is the caf\xc3\xa9 sign?");
 	vqa_json_close(r);
 
 	r = open_data("vqa2_val_annotations.json", VQA_JSON_ANNOTATIONS);
