@@ -192,6 +192,11 @@ SELECT pg_catalog.pg_extension_config_dump('vqaprune.predictions', '');
 SELECT pg_catalog.pg_extension_config_dump('vqaprune.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('vqaprune.jobs_job_id_seq', '');
 
+-- Everyone may read what is stored; writing takes the owner's rights or
+-- explicit grants (doc/storage.md).
+GRANT USAGE ON SCHEMA vqaprune TO PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA vqaprune TO PUBLIC;
+
 -- The official metric ------------------------------------------------------
 
 CREATE FUNCTION vqa_normalize_answer(answer text) RETURNS text
