@@ -35,6 +35,13 @@
 #define MAX_FIELDS 10
 #define BOX_SLACK 1e-5f
 
+/* Lets the compiler check the format strings of our error helpers. */
+#if defined(__GNUC__)
+#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
+#else
+#define CHECK_FORMAT(fmt_arg, first_arg)
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define VQA_BIG_ENDIAN 1
 #endif
@@ -86,6 +93,9 @@ typedef struct Line
 	int64_t		image_id;
 	bool		has_id;
 } Line;
+
+static int	tsv_error(VqaTsvReader *r, const Line *line, const char *fmt,...) CHECK_FORMAT(3, 4);
+static void set_open_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
 
 static int
 tsv_error(VqaTsvReader *r, const Line *line, const char *fmt,...)

@@ -40,6 +40,13 @@
 
 #define ERROR_LEN 512
 
+/* Lets the compiler check the format strings of our error helpers. */
+#if defined(__GNUC__)
+#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
+#else
+#define CHECK_FORMAT(fmt_arg, first_arg)
+#endif
+
 /* Fields of a record we know about; anything else is skipped. */
 typedef enum Field
 {
@@ -239,6 +246,10 @@ field_slot(Field f)
 			return SLOT_ANSWER;
 	}
 }
+
+static int	file_error(VqaJsonReader *r, const char *fmt,...) CHECK_FORMAT(2, 3);
+static int	record_error(VqaJsonReader *r, const char *fmt,...) CHECK_FORMAT(2, 3);
+static void set_open_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
 
 /* Sets a message about the whole file and stops the parse. */
 static int
