@@ -88,7 +88,7 @@ DatasetFeatureDim(int64 dataset_id)
 	bool		isnull;
 
 	SPI_execute_with_args("SELECT feature_dim FROM vqaprune.images WHERE dataset_id = $1 LIMIT 1",
-						  1, argtypes, values, NULL, true, 1);
+						  1, argtypes, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return 0;
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -29,7 +29,7 @@ SplitSize(int64 dataset_id, const char *split)
 	bool		isnull;
 
 	SPI_execute_with_args("SELECT count(*) FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2",
-						  2, argtypes, values, NULL, true, 1);
+						  2, argtypes, values, NULL, false, 1);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 

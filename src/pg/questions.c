@@ -294,7 +294,7 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 		values[2] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 		SPI_execute_with_args("SELECT source = 'synthetic', EXISTS (SELECT 1 FROM vqaprune.questions "
 							  "WHERE dataset_id = $1 AND split = $2) FROM vqaprune.datasets "
-							  "WHERE dataset_id = $1", 2, argtypes, values, nulls, true, 1);
+							  "WHERE dataset_id = $1", 2, argtypes, values, nulls, false, 1);
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),

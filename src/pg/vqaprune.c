@@ -84,7 +84,7 @@ LookupDatasetId(const char *name)
 	int64		id = 0;
 
 	if (SPI_execute_with_args("SELECT dataset_id FROM vqaprune.datasets WHERE name = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "dataset lookup failed");
 	if (SPI_processed == 1)
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

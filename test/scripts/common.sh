@@ -25,12 +25,12 @@ as_server_user() {
 make_scratch_dir() {
 	scratch=$(mktemp -d /tmp/vqaprune.XXXXXX)
 	chmod 755 "$scratch"
-	[ "$(id -u)" -eq 0 ] && chown postgres "$scratch"
 	cp -r test/data "$scratch/data"
 	if [ -d ../shared/fixtures ]; then
 		cp -r ../shared/fixtures "$scratch/fixtures"
 	fi
 	chmod -R a+rX "$scratch"
+	[ "$(id -u)" -eq 0 ] && chown -R postgres "$scratch"
 	export VQAPRUNE_TEST_DATA="$scratch/data"
 	export VQAPRUNE_FIXTURES="$scratch/fixtures"
 	trap 'rm -rf "$scratch"' EXIT
