@@ -78,7 +78,7 @@ is($node->safe_psql('restored', "SELECT vqa_floats(features)::text FROM vqaprune
 
 # new rows in every table with a sequence: no duplicate keys
 my ($ret, $out, $err) = $node->psql('restored', q{
-	SELECT vqa_synthetic('synth2', images => 10, seed => 4, boxes => 4, feature_dim => 16);
+	SELECT vqa_synthetic('synth2', images => 100, seed => 4, boxes => 4, feature_dim => 16);
 	SELECT vqa_prior_baseline('synth2', 'test');
 	INSERT INTO vqaprune.models (name, stage, config) VALUES ('m2', 0, '{}');
 	INSERT INTO vqaprune.jobs (role_name, database_name, call) VALUES (current_user, 'restored', 'SELECT 2');
