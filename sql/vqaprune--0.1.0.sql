@@ -239,58 +239,6 @@ CREATE FUNCTION vqa_synthetic(dataset text, images integer DEFAULT 1000, seed in
 COMMENT ON FUNCTION vqa_synthetic(text, integer, integer, integer, integer, integer, integer) IS
 	'generates the embedded VQA-CP-style benchmark: scenes, region features, questions, splits';
 
--- Rebuilds a dataset's answer vocabulary, soft targets and priors from its
--- questions; called by the loaders after every load.
-CREATE FUNCTION vqaprune.rebuild_answers(p_dataset_id bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	min_count integer;
-BEGIN
-	SELECT d.min_answer_count INTO STRICT min_count
-	  FROM vqaprune.datasets d WHERE d.dataset_id = p_dataset_id;
-
-	DELETE FROM vqaprune.priors WHERE dataset_id = p_dataset_id;
-	DELETE FROM vqaprune.targets WHERE dataset_id = p_dataset_id;
-	DELETE FROM vqaprune.answers WHERE dataset_id = p_dataset_id;
-
-	INSERT INTO vqaprune.answers (dataset_id, answer_id, answer, train_count)
-	SELECT p_dataset_id, (row_number() OVER (ORDER BY count(*) DESC, a.answer) - 1)::integer,
-		   a.answer, count(*)
-	  FROM (SELECT @extschema@.vqa_normalize_answer(q.multiple_choice_answer) AS answer
-			  FROM vqaprune.questions q
-			 WHERE q.dataset_id = p_dataset_id AND q.split = 'train') a
-	 WHERE a.answer <> ''
-	 GROUP BY a.answer
-	HAVING count(*) >= min_count;
-
-	INSERT INTO vqaprune.targets (dataset_id, question_id, answer_ids, scores)
-	SELECT q.dataset_id, q.question_id,
-		   coalesce(t.answer_ids, '{}'), coalesce(t.scores, '{}')
-	  FROM vqaprune.questions q
-	  LEFT JOIN LATERAL (
-			SELECT array_agg(v.answer_id ORDER BY v.answer_id) AS answer_ids,
-				   array_agg(least(1.0, c.n / 3.0)::real ORDER BY v.answer_id) AS scores
-			  FROM (SELECT @extschema@.vqa_normalize_answer(x) AS answer, count(*) AS n
-					  FROM unnest(q.answers) x GROUP BY 1) c
-			  JOIN vqaprune.answers v
-				ON v.dataset_id = p_dataset_id AND v.answer = c.answer) t ON true
-	 WHERE q.dataset_id = p_dataset_id;
-
-	INSERT INTO vqaprune.priors (dataset_id, question_type, answer_id, prior)
-	SELECT p_dataset_id, s.question_type, s.answer_id, (s.total / n.questions)::real
-	  FROM (SELECT q.question_type, u.answer_id, sum(u.score) AS total
-			  FROM vqaprune.questions q
-			  JOIN vqaprune.targets t USING (dataset_id, question_id)
-			 CROSS JOIN LATERAL unnest(t.answer_ids, t.scores) AS u(answer_id, score)
-			 WHERE q.dataset_id = p_dataset_id AND q.split = 'train'
-			 GROUP BY q.question_type, u.answer_id) s
-	  JOIN (SELECT q.question_type, count(*)::double precision AS questions
-			  FROM vqaprune.questions q
-			 WHERE q.dataset_id = p_dataset_id AND q.split = 'train'
-			 GROUP BY q.question_type) n USING (question_type);
-END
-$$;
-
 CREATE FUNCTION vqa_drop_dataset(dataset text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -112,18 +112,6 @@ CreateDataset(const char *name, const char *source, int min_answer_count,
 									   1, &isnull));
 }
 
-/* Answer vocabulary, soft targets and priors follow the questions. */
-void
-RebuildAnswers(int64 dataset_id)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(dataset_id)};
-
-	if (SPI_execute_with_args("SELECT vqaprune.rebuild_answers($1)",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "answer vocabulary rebuild failed");
-}
-
 void
 RowInserterInit(RowInserter *ins, const char *sql, int nargs, Oid *argtypes)
 {

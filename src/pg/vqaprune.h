@@ -25,7 +25,7 @@ extern const char *ExtensionSchema(FunctionCallInfo fcinfo);
 extern int64 LookupDatasetId(const char *name);
 extern int64 CreateDataset(const char *name, const char *source,
 						   int min_answer_count, const char *options_json);
-extern void RebuildAnswers(int64 dataset_id);
+extern void RebuildAnswers(int64 dataset_id);	/* answers.c */
 
 extern void RowInserterInit(RowInserter *ins, const char *sql, int nargs, Oid *argtypes);
 extern uint64 RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls);

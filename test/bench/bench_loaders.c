@@ -13,6 +13,7 @@
  * it is a measurement, not a test. The temporary directory is removed.
  */
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,13 +306,19 @@ time_tsv(const char *path, long *n_images)
 	return best;
 }
 
+/*
+ * bench_loaders [DIR]: with DIR, the generated files are written there and
+ * kept, so that the SQL loaders can be timed on them too.
+ */
 int
-main(void)
+main(int argc, char **argv)
 {
-	char		dir[] = "/tmp/vqaprune_bench_XXXXXX";
-	char		questions[64],
-				annotations[64],
-				tsv[64];
+	char		tmpdir[] = "/tmp/vqaprune_bench_XXXXXX";
+	const char *dir = tmpdir;
+	bool		keep = argc > 1;
+	char		questions[1024],
+				annotations[1024],
+				tsv[1024];
 	double		t_questions = -1,
 				t_annotations = -1,
 				t_tsv = -1,
@@ -320,7 +327,9 @@ main(void)
 				n_annotations = 0,
 				n_images = 0;
 
-	if (mkdtemp(dir) == NULL)
+	if (keep)
+		dir = argv[1];
+	else if (mkdtemp(tmpdir) == NULL)
 	{
 		perror("mkdtemp");
 		return 0;
@@ -334,15 +343,20 @@ main(void)
 	fflush(stdout);
 	if (write_questions(questions) == 0)
 		t_questions = time_json(questions, VQA_JSON_QUESTIONS, &n_questions);
-	unlink(questions);
+	if (!keep)
+		unlink(questions);
 	if (write_annotations(annotations) == 0)
 		t_annotations = time_json(annotations, VQA_JSON_ANNOTATIONS, &n_annotations);
-	unlink(annotations);
+	if (!keep)
+		unlink(annotations);
 	n_base64 = write_tsv(tsv);
 	if (n_base64 > 0)
 		t_tsv = time_tsv(tsv, &n_images);
-	unlink(tsv);
-	rmdir(dir);
+	if (!keep)
+	{
+		unlink(tsv);
+		rmdir(dir);
+	}
 
 	if (t_questions > 0)
 		printf("json_questions    %ld records  %.2f s  %.0f records/s\n",
