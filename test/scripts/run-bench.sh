@@ -1,0 +1,21 @@
+#!/bin/bash
+# make bench: the loaders' speed, in the core alone and end to end through
+# SQL in a throwaway cluster, on a VQA-CP-sized question file (438,183
+# questions) and 2,000 images of LXMERT-sized features. Figures are recorded
+# in doc/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+./test/scripts/ensure-deps.sh
+. test/scripts/common.sh
+build_and_install
+make -s test/bench/bench_loaders
+
+dir=$(mktemp -d /tmp/vqaprune-bench.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+chmod 755 "$dir"
+echo "== core readers (best of 3)"
+./test/bench/bench_loaders "$dir"
+chmod -R a+r "$dir"
+echo "== through SQL (one run, rows written and committed)"
+VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -v 15 psql -X -q -f test/bench/load_sql.sql
