@@ -58,7 +58,6 @@ vqa_import_predictions(PG_FUNCTION_ARGS)
 	char	   *path = RequireTextArg(fcinfo, 2, "results_file");
 	char	   *label = RequireTextArg(fcinfo, 3, "label");
 	VqaJsonReader *volatile reader;
-	char		errbuf[256];
 	int64		dataset_id;
 	int64		split_size;
 	int64		run_id;
@@ -98,11 +97,7 @@ vqa_import_predictions(PG_FUNCTION_ARGS)
 							 ExtensionSchema(fcinfo)),
 					5, argtypes);
 
-	reader = vqa_json_open(path, VQA_JSON_RESULTS, errbuf, sizeof(errbuf));
-	if (reader == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not read file \"%s\": %s", path, errbuf)));
+	reader = OpenJsonFile(path, VQA_JSON_RESULTS);
 	PG_TRY();
 	{
 		VqaJsonRecord rec;

@@ -99,7 +99,6 @@ ReadQuestions(const char *path, MemoryContext context)
 	HASHCTL		ctl = {0};
 	HTAB	   *questions;
 	VqaJsonReader *volatile reader;
-	char		errbuf[256];
 
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(PendingQuestion);
@@ -107,11 +106,7 @@ ReadQuestions(const char *path, MemoryContext context)
 	questions = hash_create("vqaprune questions", 1024, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	reader = vqa_json_open(path, VQA_JSON_QUESTIONS, errbuf, sizeof(errbuf));
-	if (reader == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not read file \"%s\": %s", path, errbuf)));
+	reader = OpenJsonFile(path, VQA_JSON_QUESTIONS);
 	PG_TRY();
 	{
 		VqaJsonRecord rec;
@@ -154,16 +149,11 @@ LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
 				int64 dataset_id, const char *split)
 {
 	VqaJsonReader *volatile reader;
-	char		errbuf[256];
 	RowInserter ins;
 	volatile int64 loaded = 0;
 
 	QuestionInserterInit(&ins);
-	reader = vqa_json_open(path, VQA_JSON_ANNOTATIONS, errbuf, sizeof(errbuf));
-	if (reader == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not read file \"%s\": %s", path, errbuf)));
+	reader = OpenJsonFile(path, VQA_JSON_ANNOTATIONS);
 	PG_TRY();
 	{
 		VqaJsonRecord rec;

@@ -49,6 +49,20 @@ RequireFileExists(const char *path)
 				 errmsg("\"%s\" is a directory", path)));
 }
 
+/* A reader over a VQA JSON file; the caller closes it on every path. */
+VqaJsonReader *
+OpenJsonFile(const char *path, VqaJsonKind kind)
+{
+	char		errbuf[256];
+	VqaJsonReader *reader = vqa_json_open(path, kind, errbuf, sizeof(errbuf));
+
+	if (reader == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not read file \"%s\": %s", path, errbuf)));
+	return reader;
+}
+
 /* A text argument that must be neither NULL nor empty. */
 char *
 RequireTextArg(FunctionCallInfo fcinfo, int argno, const char *name)

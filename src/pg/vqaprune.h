@@ -9,6 +9,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
+#include "vqaprune/vqa_json.h"
+
 /* Rows are inserted through prepared statements, one execution per row. */
 typedef struct RowInserter
 {
@@ -19,6 +21,7 @@ typedef struct RowInserter
 
 extern void RequireReadServerFiles(void);
 extern void RequireFileExists(const char *path);
+extern VqaJsonReader *OpenJsonFile(const char *path, VqaJsonKind kind);
 extern char *RequireTextArg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 extern const char *ExtensionSchema(FunctionCallInfo fcinfo);
