@@ -19,12 +19,14 @@ PGFILEDESC = "vqaprune - compress and debias VQA models"
 REGRESS = metric synthetic loaders predictions
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
-CORE_LIBS = -lyajl -lutf8proc -lm
-PG_CPPFLAGS = -Iinclude
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CORE_LIBS = -lyajl -lutf8proc $(BLAS_LIBS) -lm
+PG_CPPFLAGS = -Iinclude $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIBS)
-EXTRA_CLEAN = test/unit/run_unit_tests test/unit/groups.h test/bench/bench_loaders
+EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -38,15 +40,17 @@ endif
 
 # The core is plain C11: built again on its own, without PostgreSQL, for the
 # unit tests and benchmarks.
-CORE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -Iinclude
+CORE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -Iinclude $(BLAS_CFLAGS)
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 
-test/unit/groups.h: $(wildcard test/unit/test_*.c)
+# the list of test groups, one per test/unit/test_NAME.c
+test/unit/generated/groups.h: $(wildcard test/unit/test_*.c)
+	@mkdir -p $(dir $@)
 	@for f in $(sort $(notdir $(basename $^))); do \
 		echo "UNIT_GROUP_DECL($${f#test_})"; done > $@
 
-test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
-	$(CC) $(CORE_CFLAGS) -Wno-unused-parameter -Itest/unit -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
+test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
+	$(CC) $(CORE_CFLAGS) -Wno-unused-parameter -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
 
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)

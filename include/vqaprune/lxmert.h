@@ -1,0 +1,247 @@
+/*
+ * lxmert.h: LXMERT for visual question answering, forward and backward, in
+ * plain C on CBLAS.
+ *
+ * The architecture of HuggingFace's LxmertForQuestionAnswering: word,
+ * position and token-type embeddings; a visual feature encoder
+ * ((LN(visn_fc(f)) + LN(box_fc(b))) / 2); L BERT layers on language, R on
+ * vision; X cross-modality layers (one cross-attention shared by both
+ * directions, then language and vision self-attention, then two FFNs); a
+ * pooler tanh(W h_[CLS]); and the VQA answer head (Linear 2H, GeLU,
+ * LayerNorm, Linear A).
+ *
+ * As in llm.c, all parameters live in one contiguous float buffer, described
+ * by a table of tensors (HuggingFace names and shapes, module, prunable);
+ * gradients, Adam moments, masks and mask scores are parallel buffers with
+ * the same layout. The paper's prunable set theta_pr is the set of tensors
+ * flagged prunable.
+ */
+#ifndef VQAPRUNE_LXMERT_H
+#define VQAPRUNE_LXMERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct LxmertConfig
+{
+	int			vocab_size;
+	int			hidden_size;
+	int			num_attention_heads;
+	int			intermediate_size;
+	int			l_layers;
+	int			r_layers;
+	int			x_layers;
+	int			visual_feat_dim;
+	int			visual_pos_dim;
+	int			num_qa_labels;
+	int			max_position_embeddings;
+	int			type_vocab_size;
+	float		layer_norm_eps;
+	float		hidden_dropout_prob;
+	float		attention_probs_dropout_prob;
+} LxmertConfig;
+
+/* Which part of the model a tensor belongs to (the paper's modules). */
+typedef enum LxmertModule
+{
+	LXMERT_LANGUAGE,			/* word embeddings and the L layers */
+	LXMERT_VISUAL,				/* visn_fc, box_fc and the R layers */
+	LXMERT_CROSS,				/* the X layers */
+	LXMERT_POOLER,
+	LXMERT_EMBEDDINGS_OTHER,	/* position / token type embeddings, LNs */
+	LXMERT_HEAD					/* the answer head */
+} LxmertModule;
+
+typedef struct LxmertTensor
+{
+	char		name[96];		/* HuggingFace name, without "lxmert." */
+	int			ndim;
+	int			shape[2];
+	size_t		offset;			/* in floats, into the parameter buffer */
+	size_t		numel;
+	LxmertModule module;
+	int			prunable;		/* in theta_pr: a weight matrix of the model */
+} LxmertTensor;
+
+/* Weights of one attention block: Q, K, V, output dense, LayerNorm. */
+typedef struct LxmertAttentionWeights
+{
+	float	   *q_w,
+			   *q_b,
+			   *k_w,
+			   *k_b,
+			   *v_w,
+			   *v_b,
+			   *o_w,
+			   *o_b,
+			   *ln_w,
+			   *ln_b;
+} LxmertAttentionWeights;
+
+/* Weights of one feed-forward block: intermediate, output dense, LayerNorm. */
+typedef struct LxmertFfnWeights
+{
+	float	   *i_w,
+			   *i_b,
+			   *o_w,
+			   *o_b,
+			   *ln_w,
+			   *ln_b;
+} LxmertFfnWeights;
+
+typedef struct LxmertBertLayerWeights
+{
+	LxmertAttentionWeights att;
+	LxmertFfnWeights ffn;
+} LxmertBertLayerWeights;
+
+typedef struct LxmertXLayerWeights
+{
+	LxmertAttentionWeights cross;	/* visual_attention, both directions */
+	LxmertAttentionWeights lang_self;
+	LxmertAttentionWeights visn_self;
+	LxmertFfnWeights lang_ffn;
+	LxmertFfnWeights visn_ffn;
+} LxmertXLayerWeights;
+
+/* Pointers into one buffer of the parameter layout (weights or gradients). */
+typedef struct LxmertWeights
+{
+	float	   *word_emb,
+			   *pos_emb,
+			   *type_emb,
+			   *emb_ln_w,
+			   *emb_ln_b;
+	float	   *visn_fc_w,
+			   *visn_fc_b,
+			   *visn_ln_w,
+			   *visn_ln_b;
+	float	   *box_fc_w,
+			   *box_fc_b,
+			   *box_ln_w,
+			   *box_ln_b;
+	LxmertBertLayerWeights *l_layers;
+	LxmertBertLayerWeights *r_layers;
+	LxmertXLayerWeights *x_layers;
+	float	   *pooler_w,
+			   *pooler_b;
+	float	   *head_fc0_w,
+			   *head_fc0_b,
+			   *head_ln_w,
+			   *head_ln_b,
+			   *head_fc3_w,
+			   *head_fc3_b;
+} LxmertWeights;
+
+/* One batch of inputs. token_type_ids may be NULL (all 0). */
+typedef struct LxmertBatch
+{
+	int			batch;			/* B */
+	int			seq_len;		/* T, at most max_position_embeddings */
+	int			num_boxes;		/* N */
+	const int32_t *input_ids;	/* B x T */
+	const int32_t *attention_mask;	/* B x T, 1 = attend */
+	const int32_t *token_type_ids;	/* B x T, or NULL */
+	const float *visual_feats;	/* B x N x visual_feat_dim */
+	const float *visual_pos;	/* B x N x visual_pos_dim */
+} LxmertBatch;
+
+typedef struct LxmertActivations LxmertActivations;
+
+typedef struct LxmertModel
+{
+	LxmertConfig config;
+	int			n_tensors;
+	LxmertTensor *tensors;
+	size_t		n_params;
+	float	   *params;			/* the weights */
+	float	   *grads;			/* dL/d(weights used in the forward pass) */
+	float	   *mask;			/* NULL, or 1/0 per parameter: forward uses params * mask */
+	float	   *masked;			/* params * mask, when mask is set */
+	float	   *adam_m;			/* allocated by the first update */
+	float	   *adam_v;
+	LxmertWeights weights;		/* over params, or masked when a mask is set */
+	LxmertWeights grad_weights; /* over grads */
+	LxmertActivations *acts;	/* sized for the largest batch seen */
+	uint64_t	dropout_seed;
+	uint64_t	dropout_step;
+	int			training;		/* dropout on */
+} LxmertModel;
+
+/* HuggingFace's defaults: LXMERT base (lxmert_config.c). */
+void		lxmert_config_default(LxmertConfig *config);
+
+/*
+ * A config from JSON with HuggingFace's LxmertConfig keys; absent keys keep
+ * the defaults, unknown keys are ignored. 0, or -1 with a message.
+ */
+int			lxmert_config_parse(const char *json, LxmertConfig *config,
+								char *errbuf, size_t errlen);
+
+/* The config as a JSON object (malloc'd), HuggingFace's keys. */
+char	   *lxmert_config_to_json(const LxmertConfig *config);
+
+/* Checks a config; NULL if valid, else a static message. */
+const char *lxmert_config_check(const LxmertConfig *config);
+
+/* Allocates a model with zeroed parameters; NULL with errbuf on failure. */
+LxmertModel *lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen);
+
+/* Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed. */
+void		lxmert_init_random(LxmertModel *model, uint64_t seed, float std);
+
+/* The tensor of a HuggingFace name, with or without "lxmert."; NULL if none. */
+const LxmertTensor *lxmert_find_tensor(const LxmertModel *model, const char *name);
+
+/*
+ * Sets a pruning mask (n_params values, 1 keep / 0 prune; copied) or clears
+ * it with NULL. Until the next call with new weights, lxmert_refresh_mask
+ * must follow every change of params.
+ */
+int			lxmert_set_mask(LxmertModel *model, const float *mask);
+void		lxmert_refresh_mask(LxmertModel *model);
+
+/*
+ * Forward pass: logits (B x num_qa_labels). Keeps what the backward pass
+ * needs. Returns 0, or -1 when the batch does not fit the config or memory
+ * runs out. With targets (B x A soft scores), *loss receives LXMERT's VQA
+ * loss, mean BCE with logits times A.
+ */
+int			lxmert_forward(LxmertModel *model, const LxmertBatch *batch,
+						   float *logits, const float *targets, float *loss);
+
+/*
+ * Hidden states of the last forward pass, as HuggingFace returns them:
+ * language index 0 .. l_layers + x_layers - 1, vision 0 .. r_layers +
+ * x_layers - 1. NULL if out of range.
+ */
+const float *lxmert_language_state(const LxmertModel *model, int index);
+const float *lxmert_vision_state(const LxmertModel *model, int index);
+
+void		lxmert_zero_grad(LxmertModel *model);
+
+/*
+ * Backward pass of the last forward from dlogits (B x A), accumulated into
+ * grads. lxmert_bce_grad gives dlogits of the VQA loss.
+ */
+void		lxmert_backward(LxmertModel *model, const float *dlogits);
+void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
+							int num_labels, float *dlogits);
+
+/*
+ * Straight-through gradient of mask scores: d score = dL/d(W*M) * W over the
+ * whole layout (zero outside prunable tensors).
+ */
+void		lxmert_score_grad(const LxmertModel *model, float *dscore);
+
+/* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
+int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,
+							   float eps, float weight_decay, int t);
+
+
+/* Floating-point operations of one training step (forward + backward). */
+double		lxmert_train_flops(const LxmertConfig *config, int batch, int seq_len, int num_boxes);
+
+void		lxmert_free(LxmertModel *model);
+
+#endif

@@ -1,0 +1,1502 @@
+/*
+ * lxmert.c: LXMERT forward and backward passes, hand-written per layer as
+ * llm.c does, with the matrix products on CBLAS (OpenBLAS).
+ *
+ * Layout. All parameters sit in one float buffer; lxmert_layout walks the
+ * architecture once, in HuggingFace's order, and either records the tensor
+ * table or points an LxmertWeights at a buffer of that layout (weights,
+ * gradients or masked weights).
+ *
+ * Activations. Everything the backward pass needs is kept in one arena sized
+ * for the largest batch seen (activations_layout counts, then points).
+ * Shapes: B batch, T tokens, N boxes, H hidden, I intermediate, nh heads,
+ * hs = H / nh, A answers; rows of language tensors are B*T, of vision B*N.
+ *
+ * Numerics follow HuggingFace: exact erf GeLU, LayerNorm with biased
+ * variance, attention masks added as the most negative float, dropout as
+ * inverted dropout. Masks for pruning multiply the weights before the
+ * forward pass, so the gradients computed are dL/d(W*M), from which the
+ * straight-through score gradient is dL/d(W*M) * W.
+ */
+#include "vqaprune/lxmert.h"
+
+#include <cblas.h>
+#undef I						/* complex.h, which OpenBLAS pulls in, defines I */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vqaprune/rng.h"
+
+#define MASKED_SCORE (-FLT_MAX)
+
+/* ---------------------------------------------------------------------- */
+/* Layout of the parameters                                               */
+/* ---------------------------------------------------------------------- */
+
+typedef struct Layout
+{
+	LxmertModel *model;
+	float	   *base;			/* NULL: record the tensor table */
+	size_t		offset;
+} Layout;
+
+static float *
+slot(Layout *L, const char *name, int rows, int cols, LxmertModule module, int prunable)
+{
+	size_t		numel = (size_t) rows * (cols > 0 ? cols : 1);
+	float	   *p = L->base ? L->base + L->offset : NULL;
+
+	if (L->base == NULL)
+	{
+		LxmertTensor *t = &L->model->tensors[L->model->n_tensors++];
+
+		snprintf(t->name, sizeof(t->name), "%s", name);
+		t->ndim = cols > 0 ? 2 : 1;
+		t->shape[0] = rows;
+		t->shape[1] = cols > 0 ? cols : 0;
+		t->offset = L->offset;
+		t->numel = numel;
+		t->module = module;
+		t->prunable = prunable;
+	}
+	L->offset += numel;
+	return p;
+}
+
+/* A linear layer "prefix.weight" [out, in] and "prefix.bias" [out]. */
+static void
+linear_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module,
+			 int prunable, float **w, float **b)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.weight", prefix);
+	*w = slot(L, name, out, in, module, prunable);
+	snprintf(name, sizeof(name), "%s.bias", prefix);
+	*b = slot(L, name, out, 0, module, 0);
+}
+
+static void
+layernorm_slots(Layout *L, const char *prefix, int size, LxmertModule module,
+				float **w, float **b)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.weight", prefix);
+	*w = slot(L, name, size, 0, module, 0);
+	snprintf(name, sizeof(name), "%s.bias", prefix);
+	*b = slot(L, name, size, 0, module, 0);
+}
+
+/* Q, K, V under qkv_prefix; output dense and LayerNorm under out_prefix. */
+static void
+attention_slots(Layout *L, const char *qkv_prefix, const char *out_prefix, int H,
+				LxmertModule module, LxmertAttentionWeights *a)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.query", qkv_prefix);
+	linear_slots(L, name, H, H, module, 1, &a->q_w, &a->q_b);
+	snprintf(name, sizeof(name), "%s.key", qkv_prefix);
+	linear_slots(L, name, H, H, module, 1, &a->k_w, &a->k_b);
+	snprintf(name, sizeof(name), "%s.value", qkv_prefix);
+	linear_slots(L, name, H, H, module, 1, &a->v_w, &a->v_b);
+	snprintf(name, sizeof(name), "%s.dense", out_prefix);
+	linear_slots(L, name, H, H, module, 1, &a->o_w, &a->o_b);
+	snprintf(name, sizeof(name), "%s.LayerNorm", out_prefix);
+	layernorm_slots(L, name, H, module, &a->ln_w, &a->ln_b);
+}
+
+/* FFN: intermediate dense under inter, output dense and LayerNorm under out. */
+static void
+ffn_slots(Layout *L, const char *inter, const char *out, int H, int I,
+		  LxmertModule module, LxmertFfnWeights *f)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.dense", inter);
+	linear_slots(L, name, I, H, module, 1, &f->i_w, &f->i_b);
+	snprintf(name, sizeof(name), "%s.dense", out);
+	linear_slots(L, name, H, I, module, 1, &f->o_w, &f->o_b);
+	snprintf(name, sizeof(name), "%s.LayerNorm", out);
+	layernorm_slots(L, name, H, module, &f->ln_w, &f->ln_b);
+}
+
+static void
+bert_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertModule module,
+				 LxmertBertLayerWeights *w)
+{
+	char		qkv[96],
+				out[96],
+				inter[96],
+				ffn_out[96];
+
+	snprintf(qkv, sizeof(qkv), "%s.attention.self", prefix);
+	snprintf(out, sizeof(out), "%s.attention.output", prefix);
+	snprintf(inter, sizeof(inter), "%s.intermediate", prefix);
+	snprintf(ffn_out, sizeof(ffn_out), "%s.output", prefix);
+	attention_slots(L, qkv, out, H, module, &w->att);
+	ffn_slots(L, inter, ffn_out, H, I, module, &w->ffn);
+}
+
+static void
+x_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertXLayerWeights *w)
+{
+	char		a[96],
+				b[96];
+
+	snprintf(a, sizeof(a), "%s.visual_attention.att", prefix);
+	snprintf(b, sizeof(b), "%s.visual_attention.output", prefix);
+	attention_slots(L, a, b, H, LXMERT_CROSS, &w->cross);
+	snprintf(a, sizeof(a), "%s.lang_self_att.self", prefix);
+	snprintf(b, sizeof(b), "%s.lang_self_att.output", prefix);
+	attention_slots(L, a, b, H, LXMERT_CROSS, &w->lang_self);
+	snprintf(a, sizeof(a), "%s.visn_self_att.self", prefix);
+	snprintf(b, sizeof(b), "%s.visn_self_att.output", prefix);
+	attention_slots(L, a, b, H, LXMERT_CROSS, &w->visn_self);
+	snprintf(a, sizeof(a), "%s.lang_inter", prefix);
+	snprintf(b, sizeof(b), "%s.lang_output", prefix);
+	ffn_slots(L, a, b, H, I, LXMERT_CROSS, &w->lang_ffn);
+	snprintf(a, sizeof(a), "%s.visn_inter", prefix);
+	snprintf(b, sizeof(b), "%s.visn_output", prefix);
+	ffn_slots(L, a, b, H, I, LXMERT_CROSS, &w->visn_ffn);
+}
+
+/*
+ * Walks the architecture in HuggingFace's order. With base NULL it records
+ * the tensor table and returns the parameter count; otherwise it points w
+ * into base.
+ */
+static size_t
+lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
+{
+	const LxmertConfig *c = &model->config;
+	int			H = c->hidden_size;
+	int			I = c->intermediate_size;
+	Layout		L = {model, base, 0};
+	char		prefix[64];
+
+	w->word_emb = slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H, LXMERT_LANGUAGE, 1);
+	w->pos_emb = slot(&L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H,
+					  LXMERT_EMBEDDINGS_OTHER, 0);
+	w->type_emb = slot(&L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H,
+					   LXMERT_EMBEDDINGS_OTHER, 0);
+	layernorm_slots(&L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->emb_ln_w, &w->emb_ln_b);
+	linear_slots(&L, "encoder.visn_fc.visn_fc", H, c->visual_feat_dim, LXMERT_VISUAL, 1,
+				 &w->visn_fc_w, &w->visn_fc_b);
+	layernorm_slots(&L, "encoder.visn_fc.visn_layer_norm", H, LXMERT_VISUAL, &w->visn_ln_w, &w->visn_ln_b);
+	linear_slots(&L, "encoder.visn_fc.box_fc", H, c->visual_pos_dim, LXMERT_VISUAL, 1,
+				 &w->box_fc_w, &w->box_fc_b);
+	layernorm_slots(&L, "encoder.visn_fc.box_layer_norm", H, LXMERT_VISUAL, &w->box_ln_w, &w->box_ln_b);
+	for (int i = 0; i < c->l_layers; i++)
+	{
+		snprintf(prefix, sizeof(prefix), "encoder.layer.%d", i);
+		bert_layer_slots(&L, prefix, H, I, LXMERT_LANGUAGE, &w->l_layers[i]);
+	}
+	for (int i = 0; i < c->x_layers; i++)
+	{
+		snprintf(prefix, sizeof(prefix), "encoder.x_layers.%d", i);
+		x_layer_slots(&L, prefix, H, I, &w->x_layers[i]);
+	}
+	for (int i = 0; i < c->r_layers; i++)
+	{
+		snprintf(prefix, sizeof(prefix), "encoder.r_layers.%d", i);
+		bert_layer_slots(&L, prefix, H, I, LXMERT_VISUAL, &w->r_layers[i]);
+	}
+	linear_slots(&L, "pooler.dense", H, H, LXMERT_POOLER, 1, &w->pooler_w, &w->pooler_b);
+	linear_slots(&L, "answer_head.logit_fc.0", 2 * H, H, LXMERT_HEAD, 0, &w->head_fc0_w, &w->head_fc0_b);
+	layernorm_slots(&L, "answer_head.logit_fc.2", 2 * H, LXMERT_HEAD, &w->head_ln_w, &w->head_ln_b);
+	linear_slots(&L, "answer_head.logit_fc.3", c->num_qa_labels, 2 * H, LXMERT_HEAD, 0,
+				 &w->head_fc3_w, &w->head_fc3_b);
+	return L.offset;
+}
+
+static int
+weights_alloc(LxmertWeights *w, const LxmertConfig *c)
+{
+	w->l_layers = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(LxmertBertLayerWeights));
+	w->r_layers = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(LxmertBertLayerWeights));
+	w->x_layers = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(LxmertXLayerWeights));
+	return w->l_layers && w->r_layers && w->x_layers ? 0 : -1;
+}
+
+static void
+weights_free(LxmertWeights *w)
+{
+	free(w->l_layers);
+	free(w->r_layers);
+	free(w->x_layers);
+}
+
+/* Repoints w (layer arrays kept) at another buffer of the layout. */
+static void
+weights_point(LxmertModel *model, LxmertWeights *w, float *base)
+{
+	LxmertBertLayerWeights *l = w->l_layers;
+	LxmertBertLayerWeights *r = w->r_layers;
+	LxmertXLayerWeights *x = w->x_layers;
+
+	memset(w, 0, sizeof(*w));
+	w->l_layers = l;
+	w->r_layers = r;
+	w->x_layers = x;
+	lxmert_layout(model, base, w);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Activations                                                            */
+/* ---------------------------------------------------------------------- */
+
+typedef struct AttentionActs
+{
+	float	   *q,
+			   *k,
+			   *v;				/* rows x H of the queries / the context */
+	float	   *probs;			/* B x nh x Tq x Tk, softmax before dropout */
+	unsigned char *probs_keep;	/* dropout masks, NULL without dropout */
+	float	   *ctx;			/* Tq rows x H: attention output */
+	unsigned char *out_keep;
+	float	   *sum;			/* dense(ctx) + input: the LayerNorm input */
+	float	   *mean,
+			   *rstd;
+	float	   *out;
+} AttentionActs;
+
+typedef struct FfnActs
+{
+	float	   *pre;			/* rows x I, before GeLU */
+	float	   *act;			/* after GeLU */
+	unsigned char *keep;
+	float	   *sum,
+			   *mean,
+			   *rstd,
+			   *out;
+} FfnActs;
+
+typedef struct BertLayerActs
+{
+	AttentionActs att;
+	FfnActs		ffn;
+} BertLayerActs;
+
+typedef struct XLayerActs
+{
+	AttentionActs lang_cross,
+				visn_cross,
+				lang_self,
+				visn_self;
+	FfnActs		lang_ffn,
+				visn_ffn;
+} XLayerActs;
+
+struct LxmertActivations
+{
+	int			B,
+				T,
+				N;				/* the shape of the last forward pass */
+	size_t		capacity;		/* floats in the arena */
+	float	   *arena;
+	const int32_t *input_ids;	/* of the last forward pass, for backward */
+	const int32_t *token_type_ids;
+	const float *visual_feats;
+	const float *visual_pos;
+	float	   *lang_mask,
+			   *visn_mask;		/* B x T, B x N additive masks */
+	float	   *emb_sum,
+			   *emb_mean,
+			   *emb_rstd,
+			   *emb_out;
+	unsigned char *emb_keep;
+	float	   *visn_pre,
+			   *visn_mean,
+			   *visn_rstd,
+			   *visn_norm;
+	float	   *box_pre,
+			   *box_mean,
+			   *box_rstd,
+			   *box_norm;
+	float	   *visn_out;
+	unsigned char *visn_keep;
+	BertLayerActs *l,
+			   *r;
+	XLayerActs *x;
+	float	   *cls;			/* B x H: first language token */
+	float	   *pooled;			/* B x H, after tanh */
+	float	   *head_pre,
+			   *head_act,
+			   *head_mean,
+			   *head_rstd,
+			   *head_norm;		/* B x 2H */
+	/* backward scratch */
+	float	   *dl[4],
+			   *dv[4];			/* rows x H gradients of the two streams */
+	float	   *dq,
+			   *dk,
+			   *dvv,
+			   *dctx,
+			   *dsum;			/* rows x H, rows = max(B*T, B*N) */
+	float	   *dinter;			/* rows x I */
+	float	   *dprobs,
+			   *pdrop;			/* Tmax x Tmax */
+	float	   *dhead,
+			   *dhead2,
+			   *dpool;			/* B x 2H, B x 2H, B x H */
+};
+
+typedef struct Arena
+{
+	float	   *base;
+	size_t		used;
+} Arena;
+
+/* Floats from the arena (counting only, when base is NULL). */
+static float *
+take(Arena *a, size_t n)
+{
+	float	   *p = a->base ? a->base + a->used : NULL;
+
+	a->used += (n + 15) & ~(size_t) 15;	/* 64-byte aligned blocks */
+	return p;
+}
+
+/* Dropout masks: one byte per value, stored in float-sized blocks. */
+static unsigned char *
+take_mask(Arena *a, size_t n, int dropout)
+{
+	return dropout ? (unsigned char *) take(a, (n + 3) / 4) : NULL;
+}
+
+static void
+attention_acts(Arena *a, AttentionActs *x, int B, int Tq, int Tk, int H, int nh,
+			   int att_dropout, int hid_dropout)
+{
+	size_t		rows = (size_t) B * Tq;
+
+	x->q = take(a, rows * H);
+	x->k = take(a, (size_t) B * Tk * H);
+	x->v = take(a, (size_t) B * Tk * H);
+	x->probs = take(a, (size_t) B * nh * Tq * Tk);
+	x->probs_keep = take_mask(a, (size_t) B * nh * Tq * Tk, att_dropout);
+	x->ctx = take(a, rows * H);
+	x->out_keep = take_mask(a, rows * H, hid_dropout);
+	x->sum = take(a, rows * H);
+	x->mean = take(a, rows);
+	x->rstd = take(a, rows);
+	x->out = take(a, rows * H);
+}
+
+static void
+ffn_acts(Arena *a, FfnActs *f, size_t rows, int H, int I, int dropout)
+{
+	f->pre = take(a, rows * I);
+	f->act = take(a, rows * I);
+	f->keep = take_mask(a, rows * H, dropout);
+	f->sum = take(a, rows * H);
+	f->mean = take(a, rows);
+	f->rstd = take(a, rows);
+	f->out = take(a, rows * H);
+}
+
+/* Points every activation into the arena; returns the floats needed. */
+static size_t
+activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T, int N,
+				   float *base)
+{
+	Arena		a = {base, 0};
+	int			H = c->hidden_size;
+	int			I = c->intermediate_size;
+	int			nh = c->num_attention_heads;
+	int			hd = c->hidden_dropout_prob > 0;
+	int			ad = c->attention_probs_dropout_prob > 0;
+	size_t		Ml = (size_t) B * T;
+	size_t		Mv = (size_t) B * N;
+	size_t		Mmax = Ml > Mv ? Ml : Mv;
+	int			Tmax = T > N ? T : N;
+
+	acts->lang_mask = take(&a, Ml);
+	acts->visn_mask = take(&a, Mv);
+	acts->emb_sum = take(&a, Ml * H);
+	acts->emb_mean = take(&a, Ml);
+	acts->emb_rstd = take(&a, Ml);
+	acts->emb_out = take(&a, Ml * H);
+	acts->emb_keep = take_mask(&a, Ml * H, hd);
+	acts->visn_pre = take(&a, Mv * H);
+	acts->visn_mean = take(&a, Mv);
+	acts->visn_rstd = take(&a, Mv);
+	acts->visn_norm = take(&a, Mv * H);
+	acts->box_pre = take(&a, Mv * H);
+	acts->box_mean = take(&a, Mv);
+	acts->box_rstd = take(&a, Mv);
+	acts->box_norm = take(&a, Mv * H);
+	acts->visn_out = take(&a, Mv * H);
+	acts->visn_keep = take_mask(&a, Mv * H, hd);
+	for (int i = 0; i < c->l_layers; i++)
+	{
+		attention_acts(&a, &acts->l[i].att, B, T, T, H, nh, ad, hd);
+		ffn_acts(&a, &acts->l[i].ffn, Ml, H, I, hd);
+	}
+	for (int i = 0; i < c->r_layers; i++)
+	{
+		attention_acts(&a, &acts->r[i].att, B, N, N, H, nh, ad, hd);
+		ffn_acts(&a, &acts->r[i].ffn, Mv, H, I, hd);
+	}
+	for (int i = 0; i < c->x_layers; i++)
+	{
+		XLayerActs *x = &acts->x[i];
+
+		attention_acts(&a, &x->lang_cross, B, T, N, H, nh, ad, hd);
+		attention_acts(&a, &x->visn_cross, B, N, T, H, nh, ad, hd);
+		attention_acts(&a, &x->lang_self, B, T, T, H, nh, ad, hd);
+		attention_acts(&a, &x->visn_self, B, N, N, H, nh, ad, hd);
+		ffn_acts(&a, &x->lang_ffn, Ml, H, I, hd);
+		ffn_acts(&a, &x->visn_ffn, Mv, H, I, hd);
+	}
+	acts->cls = take(&a, (size_t) B * H);
+	acts->pooled = take(&a, (size_t) B * H);
+	acts->head_pre = take(&a, (size_t) B * 2 * H);
+	acts->head_act = take(&a, (size_t) B * 2 * H);
+	acts->head_mean = take(&a, B);
+	acts->head_rstd = take(&a, B);
+	acts->head_norm = take(&a, (size_t) B * 2 * H);
+	for (int i = 0; i < 4; i++)
+	{
+		acts->dl[i] = take(&a, Ml * H);
+		acts->dv[i] = take(&a, Mv * H);
+	}
+	acts->dq = take(&a, Mmax * H);
+	acts->dk = take(&a, Mmax * H);
+	acts->dvv = take(&a, Mmax * H);
+	acts->dctx = take(&a, Mmax * H);
+	acts->dsum = take(&a, Mmax * H);
+	acts->dinter = take(&a, Mmax * I);
+	acts->dprobs = take(&a, (size_t) Tmax * Tmax);
+	acts->pdrop = take(&a, (size_t) Tmax * Tmax);
+	acts->dhead = take(&a, (size_t) B * 2 * H);
+	acts->dhead2 = take(&a, (size_t) B * 2 * H);
+	acts->dpool = take(&a, (size_t) B * H);
+	return a.used;
+}
+
+/* Makes the arena fit a batch of this shape. */
+static int
+activations_reserve(LxmertModel *model, int B, int T, int N)
+{
+	const LxmertConfig *c = &model->config;
+	LxmertActivations *acts = model->acts;
+	size_t		need;
+
+	if (acts == NULL)
+	{
+		acts = calloc(1, sizeof(LxmertActivations));
+		if (acts == NULL)
+			return -1;
+		acts->l = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(BertLayerActs));
+		acts->r = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(BertLayerActs));
+		acts->x = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(XLayerActs));
+		model->acts = acts;
+		if (!acts->l || !acts->r || !acts->x)
+			return -1;
+	}
+	need = activations_layout(acts, c, B, T, N, NULL);
+	if (need > acts->capacity)
+	{
+		void	   *arena = NULL;
+
+		free(acts->arena);
+		acts->arena = NULL;
+		acts->capacity = 0;
+		if (posix_memalign(&arena, 64, need * sizeof(float)) != 0)
+			return -1;
+		acts->arena = arena;
+		acts->capacity = need;
+	}
+	activations_layout(acts, c, B, T, N, acts->arena);
+	acts->B = B;
+	acts->T = T;
+	acts->N = N;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kernels                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* out[M, OC] = inp[M, IC] W[OC, IC]^T + b */
+static void
+linear_forward(float *out, const float *inp, const float *w, const float *b,
+			   int M, int IC, int OC)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC,
+				1.0f, inp, IC, w, IC, 0.0f, out, OC);
+	if (b)
+		for (int i = 0; i < M; i++)
+		{
+			float	   *row = out + (size_t) i * OC;
+
+			for (int o = 0; o < OC; o++)
+				row[o] += b[o];
+		}
+}
+
+/* Accumulates dinp (if not NULL) += dout W, dw += dout^T inp, db += sum dout. */
+static void
+linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+				const float *w, int M, int IC, int OC)
+{
+	if (dinp)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC,
+					1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M,
+				1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+	if (db)
+		for (int i = 0; i < M; i++)
+		{
+			const float *row = dout + (size_t) i * OC;
+
+			for (int o = 0; o < OC; o++)
+				db[o] += row[o];
+		}
+}
+
+/* LayerNorm over rows of C, keeping mean and 1/std for the backward pass. */
+static void
+layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+				  const float *w, const float *b, int M, int C, float eps)
+{
+	for (int i = 0; i < M; i++)
+	{
+		const float *x = inp + (size_t) i * C;
+		float	   *y = out + (size_t) i * C;
+		double		m = 0.0,
+					v = 0.0;
+		float		s;
+
+		for (int j = 0; j < C; j++)
+			m += x[j];
+		m /= C;
+		for (int j = 0; j < C; j++)
+			v += (x[j] - m) * (x[j] - m);
+		v /= C;
+		s = (float) (1.0 / sqrt(v + eps));
+		for (int j = 0; j < C; j++)
+			y[j] = (float) ((x[j] - m) * s) * w[j] + b[j];
+		mean[i] = (float) m;
+		rstd[i] = s;
+	}
+}
+
+/* Accumulates dinp, dw, db of a LayerNorm. */
+static void
+layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+				   const float *w, const float *mean, const float *rstd, int M, int C)
+{
+	for (int i = 0; i < M; i++)
+	{
+		const float *dy = dout + (size_t) i * C;
+		const float *x = inp + (size_t) i * C;
+		float	   *dx = dinp + (size_t) i * C;
+		double		dnorm_mean = 0.0,
+					dnorm_norm_mean = 0.0;
+
+		for (int j = 0; j < C; j++)
+		{
+			float		norm = (x[j] - mean[i]) * rstd[i];
+			float		dnorm = w[j] * dy[j];
+
+			dnorm_mean += dnorm;
+			dnorm_norm_mean += dnorm * norm;
+		}
+		dnorm_mean /= C;
+		dnorm_norm_mean /= C;
+		for (int j = 0; j < C; j++)
+		{
+			float		norm = (x[j] - mean[i]) * rstd[i];
+			float		dnorm = w[j] * dy[j];
+
+			db[j] += dy[j];
+			dw[j] += norm * dy[j];
+			dx[j] += (float) ((dnorm - dnorm_mean - norm * dnorm_norm_mean) * rstd[i]);
+		}
+	}
+}
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+
+/* Exact GeLU, x Phi(x), as HuggingFace's "gelu". */
+static void
+gelu_forward(float *out, const float *inp, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
+}
+
+/* dinp = dout * (Phi(x) + x phi(x)) */
+static void
+gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		float		x = inp[i];
+		float		cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+		float		pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+
+		dinp[i] = dout[i] * (cdf + x * pdf);
+	}
+}
+
+/* Inverted dropout in place; keep records the surviving positions. */
+static void
+dropout_forward(float *x, unsigned char *keep, size_t n, float p, VqaRng *rng)
+{
+	float		scale = 1.0f / (1.0f - p);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		keep[i] = vqa_rng_uniform(rng) >= p;
+		x[i] = keep[i] ? x[i] * scale : 0.0f;
+	}
+}
+
+static void
+dropout_backward(float *dx, const unsigned char *keep, size_t n, float p)
+{
+	float		scale = 1.0f / (1.0f - p);
+
+	for (size_t i = 0; i < n; i++)
+		dx[i] = keep[i] ? dx[i] * scale : 0.0f;
+}
+
+/* Additive attention masks: 0 where attended, the most negative float elsewhere. */
+static void
+mask_forward(float *mask_add, const int32_t *mask, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mask_add[i] = (mask == NULL || mask[i] != 0) ? 0.0f : MASKED_SCORE;
+}
+
+/* State of one forward pass shared by the layer functions. */
+typedef struct Pass
+{
+	LxmertModel *model;
+	LxmertActivations *acts;
+	int			B;
+	int			H;
+	int			I;
+	int			nh;
+	float		eps;
+	float		p_hidden;		/* dropout probabilities, 0 when not training */
+	float		p_att;
+	VqaRng		rng;
+} Pass;
+
+/*
+ * One attention block: queries from x (B x Tq rows), keys and values from
+ * ctx (B x Tk rows, the same as x for self-attention), ctx_mask (B x Tk
+ * additive), then output dense, dropout, residual and LayerNorm.
+ */
+static void
+attention_forward(Pass *P, AttentionActs *a, const LxmertAttentionWeights *w,
+				  const float *x, const float *ctx, const float *ctx_mask, int Tq, int Tk)
+{
+	int			B = P->B,
+				H = P->H,
+				nh = P->nh,
+				hs = H / nh;
+	float		scale = 1.0f / sqrtf((float) hs);
+	size_t		rows = (size_t) B * Tq;
+
+	linear_forward(a->q, x, w->q_w, w->q_b, (int) rows, H, H);
+	linear_forward(a->k, ctx, w->k_w, w->k_b, B * Tk, H, H);
+	linear_forward(a->v, ctx, w->v_w, w->v_b, B * Tk, H, H);
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < nh; h++)
+		{
+			const float *q = a->q + (size_t) b * Tq * H + h * hs;
+			const float *k = a->k + (size_t) b * Tk * H + h * hs;
+			const float *v = a->v + (size_t) b * Tk * H + h * hs;
+			float	   *probs = a->probs + ((size_t) b * nh + h) * Tq * Tk;
+			const float *used = probs;
+
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs,
+						scale, q, H, k, H, 0.0f, probs, Tk);
+			for (int i = 0; i < Tq; i++)
+			{
+				float	   *row = probs + (size_t) i * Tk;
+				float		max = -FLT_MAX;
+				float		sum = 0.0f;
+
+				for (int j = 0; j < Tk; j++)
+				{
+					row[j] += ctx_mask[(size_t) b * Tk + j];
+					if (row[j] > max)
+						max = row[j];
+				}
+				for (int j = 0; j < Tk; j++)
+				{
+					row[j] = expf(row[j] - max);
+					sum += row[j];
+				}
+				for (int j = 0; j < Tk; j++)
+					row[j] /= sum;
+			}
+			if (a->probs_keep && P->p_att > 0)
+			{
+				unsigned char *keep = a->probs_keep + ((size_t) b * nh + h) * Tq * Tk;
+
+				memcpy(P->acts->pdrop, probs, sizeof(float) * Tq * Tk);
+				dropout_forward(P->acts->pdrop, keep, (size_t) Tq * Tk, P->p_att, &P->rng);
+				used = P->acts->pdrop;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk,
+						1.0f, used, Tk, v, H, 0.0f, a->ctx + (size_t) b * Tq * H + h * hs, H);
+		}
+	linear_forward(a->sum, a->ctx, w->o_w, w->o_b, (int) rows, H, H);
+	if (a->out_keep && P->p_hidden > 0)
+		dropout_forward(a->sum, a->out_keep, rows * H, P->p_hidden, &P->rng);
+	for (size_t i = 0; i < rows * H; i++)
+		a->sum[i] += x[i];
+	layernorm_forward(a->out, a->mean, a->rstd, a->sum, w->ln_w, w->ln_b, (int) rows, H, P->eps);
+}
+
+/*
+ * Backward of attention_forward: dout is the gradient of a->out; adds to dx
+ * (queries' input) and dctx_in (context's input; the same buffer for
+ * self-attention).
+ */
+static void
+attention_backward(Pass *P, const AttentionActs *a, const LxmertAttentionWeights *w,
+				   LxmertAttentionWeights *g, const float *dout, const float *x,
+				   const float *ctx, float *dx, float *dctx_in, int Tq, int Tk)
+{
+	LxmertActivations *s = P->acts;
+	int			B = P->B,
+				H = P->H,
+				nh = P->nh,
+				hs = H / nh;
+	float		scale = 1.0f / sqrtf((float) hs);
+	size_t		rows = (size_t) B * Tq;
+	size_t		ctx_rows = (size_t) B * Tk;
+
+	/* LayerNorm, residual, dropout, output dense */
+	memset(s->dsum, 0, sizeof(float) * rows * H);
+	layernorm_backward(s->dsum, g->ln_w, g->ln_b, dout, a->sum, w->ln_w, a->mean, a->rstd,
+					   (int) rows, H);
+	for (size_t i = 0; i < rows * H; i++)
+		dx[i] += s->dsum[i];
+	if (a->out_keep && P->p_hidden > 0)
+		dropout_backward(s->dsum, a->out_keep, rows * H, P->p_hidden);
+	memset(s->dctx, 0, sizeof(float) * rows * H);
+	linear_backward(s->dctx, g->o_w, g->o_b, s->dsum, a->ctx, w->o_w, (int) rows, H, H);
+
+	/* per batch and head: softmax(QK^T / sqrt(hs)) V */
+	memset(s->dq, 0, sizeof(float) * rows * H);
+	memset(s->dk, 0, sizeof(float) * ctx_rows * H);
+	memset(s->dvv, 0, sizeof(float) * ctx_rows * H);
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < nh; h++)
+		{
+			size_t		qo = (size_t) b * Tq * H + h * hs;
+			size_t		ko = (size_t) b * Tk * H + h * hs;
+			const float *probs = a->probs + ((size_t) b * nh + h) * Tq * Tk;
+			const float *used = probs;
+			float	   *dp = s->dprobs;
+
+			if (a->probs_keep && P->p_att > 0)
+			{
+				const unsigned char *keep = a->probs_keep + ((size_t) b * nh + h) * Tq * Tk;
+				float		inv = 1.0f / (1.0f - P->p_att);
+
+				for (size_t i = 0; i < (size_t) Tq * Tk; i++)
+					s->pdrop[i] = keep[i] ? probs[i] * inv : 0.0f;
+				used = s->pdrop;
+			}
+			/* dV += P^T dctx; dP = dctx V^T */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
+						1.0f, used, Tk, s->dctx + qo, H, 1.0f, s->dvv + ko, H);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs,
+						1.0f, s->dctx + qo, H, a->v + ko, H, 0.0f, dp, Tk);
+			if (a->probs_keep && P->p_att > 0)
+				dropout_backward(dp, a->probs_keep + ((size_t) b * nh + h) * Tq * Tk,
+								 (size_t) Tq * Tk, P->p_att);
+			/* softmax backward: dS = P (dP - rowsum(dP P)) */
+			for (int i = 0; i < Tq; i++)
+			{
+				const float *p = probs + (size_t) i * Tk;
+				float	   *d = dp + (size_t) i * Tk;
+				float		dot = 0.0f;
+
+				for (int j = 0; j < Tk; j++)
+					dot += d[j] * p[j];
+				for (int j = 0; j < Tk; j++)
+					d[j] = p[j] * (d[j] - dot);
+			}
+			/* dQ = scale dS K; dK = scale dS^T Q */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk,
+						scale, dp, Tk, a->k + ko, H, 1.0f, s->dq + qo, H);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
+						scale, dp, Tk, a->q + qo, H, 1.0f, s->dk + ko, H);
+		}
+	linear_backward(dx, g->q_w, g->q_b, s->dq, x, w->q_w, (int) rows, H, H);
+	linear_backward(dctx_in, g->k_w, g->k_b, s->dk, ctx, w->k_w, (int) ctx_rows, H, H);
+	linear_backward(dctx_in, g->v_w, g->v_b, s->dvv, ctx, w->v_w, (int) ctx_rows, H, H);
+}
+
+/* FFN: GeLU(x W_i) W_o, dropout, residual, LayerNorm. */
+static void
+ffn_forward(Pass *P, FfnActs *f, const LxmertFfnWeights *w, const float *x, size_t rows)
+{
+	int			H = P->H,
+				I = P->I;
+
+	linear_forward(f->pre, x, w->i_w, w->i_b, (int) rows, H, I);
+	gelu_forward(f->act, f->pre, rows * I);
+	linear_forward(f->sum, f->act, w->o_w, w->o_b, (int) rows, I, H);
+	if (f->keep && P->p_hidden > 0)
+		dropout_forward(f->sum, f->keep, rows * H, P->p_hidden, &P->rng);
+	for (size_t i = 0; i < rows * H; i++)
+		f->sum[i] += x[i];
+	layernorm_forward(f->out, f->mean, f->rstd, f->sum, w->ln_w, w->ln_b, (int) rows, H, P->eps);
+}
+
+/* Backward of ffn_forward: adds the gradient of x into dx. */
+static void
+ffn_backward(Pass *P, const FfnActs *f, const LxmertFfnWeights *w, LxmertFfnWeights *g,
+			 const float *dout, const float *x, float *dx, size_t rows)
+{
+	LxmertActivations *s = P->acts;
+	int			H = P->H,
+				I = P->I;
+
+	memset(s->dsum, 0, sizeof(float) * rows * H);
+	layernorm_backward(s->dsum, g->ln_w, g->ln_b, dout, f->sum, w->ln_w, f->mean, f->rstd,
+					   (int) rows, H);
+	for (size_t i = 0; i < rows * H; i++)
+		dx[i] += s->dsum[i];
+	if (f->keep && P->p_hidden > 0)
+		dropout_backward(s->dsum, f->keep, rows * H, P->p_hidden);
+	memset(s->dinter, 0, sizeof(float) * rows * I);
+	linear_backward(s->dinter, g->o_w, g->o_b, s->dsum, f->act, w->o_w, (int) rows, I, H);
+	gelu_backward(s->dinter, s->dinter, f->pre, rows * I);
+	linear_backward(dx, g->i_w, g->i_b, s->dinter, x, w->i_w, (int) rows, H, I);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Layers and the whole model                                             */
+/* ---------------------------------------------------------------------- */
+
+static void
+bert_layer_forward(Pass *P, BertLayerActs *a, const LxmertBertLayerWeights *w,
+				   const float *x, const float *mask, int T)
+{
+	attention_forward(P, &a->att, &w->att, x, x, mask, T, T);
+	ffn_forward(P, &a->ffn, &w->ffn, a->att.out, (size_t) P->B * T);
+}
+
+/* dout: gradient of the layer's output; dx receives the input's (zeroed here). */
+static void
+bert_layer_backward(Pass *P, const BertLayerActs *a, const LxmertBertLayerWeights *w,
+					LxmertBertLayerWeights *g, const float *dout, const float *x,
+					float *datt, float *dx, int T)
+{
+	size_t		n = (size_t) P->B * T * P->H;
+
+	memset(datt, 0, sizeof(float) * n);
+	ffn_backward(P, &a->ffn, &w->ffn, &g->ffn, dout, a->att.out, datt, (size_t) P->B * T);
+	memset(dx, 0, sizeof(float) * n);
+	attention_backward(P, &a->att, &w->att, &g->att, datt, x, x, dx, dx, T, T);
+}
+
+/* The cross-modality layer of HuggingFace's LxmertXLayer. */
+static void
+x_layer_forward(Pass *P, XLayerActs *a, const LxmertXLayerWeights *w,
+				const float *lang, const float *visn, int T, int N)
+{
+	LxmertActivations *s = P->acts;
+
+	attention_forward(P, &a->lang_cross, &w->cross, lang, visn, s->visn_mask, T, N);
+	attention_forward(P, &a->visn_cross, &w->cross, visn, lang, s->lang_mask, N, T);
+	attention_forward(P, &a->lang_self, &w->lang_self, a->lang_cross.out, a->lang_cross.out,
+					  s->lang_mask, T, T);
+	attention_forward(P, &a->visn_self, &w->visn_self, a->visn_cross.out, a->visn_cross.out,
+					  s->visn_mask, N, N);
+	ffn_forward(P, &a->lang_ffn, &w->lang_ffn, a->lang_self.out, (size_t) P->B * T);
+	ffn_forward(P, &a->visn_ffn, &w->visn_ffn, a->visn_self.out, (size_t) P->B * N);
+}
+
+/*
+ * dl/dv: gradients of the language and vision outputs; dl_in/dv_in receive
+ * the inputs' (zeroed here); t1/t2 and u1/u2 are scratch of the two streams.
+ */
+static void
+x_layer_backward(Pass *P, const XLayerActs *a, const LxmertXLayerWeights *w,
+				 LxmertXLayerWeights *g, const float *dl, const float *dv,
+				 const float *lang, const float *visn, float *dl_in, float *dv_in,
+				 float *t1, float *t2, float *u1, float *u2, int T, int N)
+{
+	size_t		nl = (size_t) P->B * T * P->H;
+	size_t		nv = (size_t) P->B * N * P->H;
+
+	memset(t1, 0, sizeof(float) * nl);
+	ffn_backward(P, &a->lang_ffn, &w->lang_ffn, &g->lang_ffn, dl, a->lang_self.out, t1,
+				 (size_t) P->B * T);
+	memset(u1, 0, sizeof(float) * nv);
+	ffn_backward(P, &a->visn_ffn, &w->visn_ffn, &g->visn_ffn, dv, a->visn_self.out, u1,
+				 (size_t) P->B * N);
+	memset(t2, 0, sizeof(float) * nl);
+	attention_backward(P, &a->lang_self, &w->lang_self, &g->lang_self, t1,
+					   a->lang_cross.out, a->lang_cross.out, t2, t2, T, T);
+	memset(u2, 0, sizeof(float) * nv);
+	attention_backward(P, &a->visn_self, &w->visn_self, &g->visn_self, u1,
+					   a->visn_cross.out, a->visn_cross.out, u2, u2, N, N);
+	memset(dl_in, 0, sizeof(float) * nl);
+	memset(dv_in, 0, sizeof(float) * nv);
+	attention_backward(P, &a->lang_cross, &w->cross, &g->cross, t2, lang, visn,
+					   dl_in, dv_in, T, N);
+	attention_backward(P, &a->visn_cross, &w->cross, &g->cross, u2, visn, lang,
+					   dv_in, dl_in, N, T);
+}
+
+static void
+pass_init(Pass *P, LxmertModel *model, int B)
+{
+	const LxmertConfig *c = &model->config;
+
+	P->model = model;
+	P->acts = model->acts;
+	P->B = B;
+	P->H = c->hidden_size;
+	P->I = c->intermediate_size;
+	P->nh = c->num_attention_heads;
+	P->eps = c->layer_norm_eps;
+	P->p_hidden = model->training ? c->hidden_dropout_prob : 0.0f;
+	P->p_att = model->training ? c->attention_probs_dropout_prob : 0.0f;
+	vqa_rng_seed_stream(&P->rng, model->dropout_seed, model->dropout_step);
+}
+
+int
+lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
+			   const float *targets, float *loss)
+{
+	const LxmertConfig *c = &model->config;
+	const LxmertWeights *w = &model->weights;
+	LxmertActivations *s;
+	Pass		P;
+	int			B = batch->batch,
+				T = batch->seq_len,
+				N = batch->num_boxes,
+				H = c->hidden_size,
+				A = c->num_qa_labels;
+	size_t		Ml = (size_t) B * T,
+				Mv = (size_t) B * N;
+	const float *lang;
+	const float *visn;
+
+	if (B < 1 || T < 1 || N < 1 || T > c->max_position_embeddings)
+		return -1;
+	for (size_t i = 0; i < Ml; i++)
+		if (batch->input_ids[i] < 0 || batch->input_ids[i] >= c->vocab_size ||
+			(batch->token_type_ids &&
+			 (batch->token_type_ids[i] < 0 || batch->token_type_ids[i] >= c->type_vocab_size)))
+			return -1;
+	if (activations_reserve(model, B, T, N) != 0)
+		return -1;
+	s = model->acts;
+	s->input_ids = batch->input_ids;
+	s->token_type_ids = batch->token_type_ids;
+	s->visual_feats = batch->visual_feats;
+	s->visual_pos = batch->visual_pos;
+	pass_init(&P, model, B);
+	mask_forward(s->lang_mask, batch->attention_mask, Ml);
+	mask_forward(s->visn_mask, NULL, Mv);
+
+	/* embeddings: LN(word + position + token type) */
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+		{
+			size_t		row = (size_t) b * T + t;
+			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
+			const float *we = w->word_emb + (size_t) batch->input_ids[row] * H;
+			const float *pe = w->pos_emb + (size_t) t * H;
+			const float *te = w->type_emb + (size_t) type * H;
+			float	   *out = s->emb_sum + row * H;
+
+			for (int j = 0; j < H; j++)
+				out[j] = we[j] + pe[j] + te[j];
+		}
+	layernorm_forward(s->emb_out, s->emb_mean, s->emb_rstd, s->emb_sum, w->emb_ln_w, w->emb_ln_b,
+					  (int) Ml, H, P.eps);
+	if (s->emb_keep && P.p_hidden > 0)
+		dropout_forward(s->emb_out, s->emb_keep, Ml * H, P.p_hidden, &P.rng);
+
+	/* visual features: (LN(visn_fc(f)) + LN(box_fc(b))) / 2 */
+	linear_forward(s->visn_pre, batch->visual_feats, w->visn_fc_w, w->visn_fc_b,
+				   (int) Mv, c->visual_feat_dim, H);
+	layernorm_forward(s->visn_norm, s->visn_mean, s->visn_rstd, s->visn_pre, w->visn_ln_w,
+					  w->visn_ln_b, (int) Mv, H, P.eps);
+	linear_forward(s->box_pre, batch->visual_pos, w->box_fc_w, w->box_fc_b,
+				   (int) Mv, c->visual_pos_dim, H);
+	layernorm_forward(s->box_norm, s->box_mean, s->box_rstd, s->box_pre, w->box_ln_w,
+					  w->box_ln_b, (int) Mv, H, P.eps);
+	for (size_t i = 0; i < Mv * H; i++)
+		s->visn_out[i] = 0.5f * (s->visn_norm[i] + s->box_norm[i]);
+	if (s->visn_keep && P.p_hidden > 0)
+		dropout_forward(s->visn_out, s->visn_keep, Mv * H, P.p_hidden, &P.rng);
+
+	lang = s->emb_out;
+	for (int i = 0; i < c->l_layers; i++)
+	{
+		bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_mask, T);
+		lang = s->l[i].ffn.out;
+	}
+	visn = s->visn_out;
+	for (int i = 0; i < c->r_layers; i++)
+	{
+		bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_mask, N);
+		visn = s->r[i].ffn.out;
+	}
+	for (int i = 0; i < c->x_layers; i++)
+	{
+		x_layer_forward(&P, &s->x[i], &w->x_layers[i], lang, visn, T, N);
+		lang = s->x[i].lang_ffn.out;
+		visn = s->x[i].visn_ffn.out;
+	}
+
+	/* pooler and answer head */
+	for (int b = 0; b < B; b++)
+		memcpy(s->cls + (size_t) b * H, lang + (size_t) b * T * H, sizeof(float) * H);
+	linear_forward(s->pooled, s->cls, w->pooler_w, w->pooler_b, B, H, H);
+	for (size_t i = 0; i < (size_t) B * H; i++)
+		s->pooled[i] = tanhf(s->pooled[i]);
+	linear_forward(s->head_pre, s->pooled, w->head_fc0_w, w->head_fc0_b, B, H, 2 * H);
+	gelu_forward(s->head_act, s->head_pre, (size_t) B * 2 * H);
+	layernorm_forward(s->head_norm, s->head_mean, s->head_rstd, s->head_act, w->head_ln_w,
+					  w->head_ln_b, B, 2 * H, P.eps);
+	linear_forward(logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
+
+	if (targets && loss)
+	{
+		double		total = 0.0;
+
+		/* BCE with logits, the numerically stable form */
+		for (size_t i = 0; i < (size_t) B * A; i++)
+		{
+			double		z = logits[i];
+
+			total += (z > 0 ? z : 0) - z * targets[i] + log1p(exp(-fabs(z)));
+		}
+		*loss = (float) (total / ((double) B * A) * A);
+	}
+	model->dropout_step++;
+	return 0;
+}
+
+void
+lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_labels,
+				float *dlogits)
+{
+	/* d(mean BCE * A)/dz = (sigmoid(z) - t) / B */
+	for (size_t i = 0; i < (size_t) batch * num_labels; i++)
+		dlogits[i] = (1.0f / (1.0f + expf(-logits[i])) - targets[i]) / batch;
+}
+
+/* The dropout masks of the forward pass are reused, not drawn again. */
+void
+lxmert_backward(LxmertModel *model, const float *dlogits)
+{
+	const LxmertConfig *c = &model->config;
+	const LxmertWeights *w = &model->weights;
+	LxmertWeights *g = &model->grad_weights;
+	LxmertActivations *s = model->acts;
+	Pass		P;
+	int			B = s->B,
+				T = s->T,
+				N = s->N,
+				H = c->hidden_size,
+				A = c->num_qa_labels;
+	size_t		Ml = (size_t) B * T,
+				Mv = (size_t) B * N;
+	float	   *dl = s->dl[0],
+			   *dl_in = s->dl[1];
+	float	   *dv = s->dv[0],
+			   *dv_in = s->dv[1];
+	float	   *tmp;
+
+	pass_init(&P, model, B);
+
+	/* answer head and pooler */
+	memset(s->dhead, 0, sizeof(float) * B * 2 * H);
+	linear_backward(s->dhead, g->head_fc3_w, g->head_fc3_b, dlogits, s->head_norm,
+					w->head_fc3_w, B, 2 * H, A);
+	memset(s->dhead2, 0, sizeof(float) * B * 2 * H);
+	layernorm_backward(s->dhead2, g->head_ln_w, g->head_ln_b, s->dhead, s->head_act,
+					   w->head_ln_w, s->head_mean, s->head_rstd, B, 2 * H);
+	gelu_backward(s->dhead2, s->dhead2, s->head_pre, (size_t) B * 2 * H);
+	memset(s->dpool, 0, sizeof(float) * B * H);
+	linear_backward(s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
+					w->head_fc0_w, B, H, 2 * H);
+	for (size_t i = 0; i < (size_t) B * H; i++)
+		s->dpool[i] *= 1.0f - s->pooled[i] * s->pooled[i];
+	memset(s->dhead, 0, sizeof(float) * B * H);
+	linear_backward(s->dhead, g->pooler_w, g->pooler_b, s->dpool, s->cls, w->pooler_w, B, H, H);
+	memset(dl, 0, sizeof(float) * Ml * H);
+	memset(dv, 0, sizeof(float) * Mv * H);
+	for (int b = 0; b < B; b++)
+		memcpy(dl + (size_t) b * T * H, s->dhead + (size_t) b * H, sizeof(float) * H);
+
+	/* cross layers, then each stream's own layers, last first */
+	for (int i = c->x_layers - 1; i >= 0; i--)
+	{
+		const float *lang = i > 0 ? s->x[i - 1].lang_ffn.out
+			: (c->l_layers > 0 ? s->l[c->l_layers - 1].ffn.out : s->emb_out);
+		const float *visn = i > 0 ? s->x[i - 1].visn_ffn.out
+			: (c->r_layers > 0 ? s->r[c->r_layers - 1].ffn.out : s->visn_out);
+
+		x_layer_backward(&P, &s->x[i], &w->x_layers[i], &g->x_layers[i], dl, dv, lang, visn,
+						 dl_in, dv_in, s->dl[2], s->dl[3], s->dv[2], s->dv[3], T, N);
+		tmp = dl, dl = dl_in, dl_in = tmp;
+		tmp = dv, dv = dv_in, dv_in = tmp;
+	}
+	for (int i = c->l_layers - 1; i >= 0; i--)
+	{
+		const float *x = i > 0 ? s->l[i - 1].ffn.out : s->emb_out;
+
+		bert_layer_backward(&P, &s->l[i], &w->l_layers[i], &g->l_layers[i], dl, x,
+							s->dl[2], dl_in, T);
+		tmp = dl, dl = dl_in, dl_in = tmp;
+	}
+	for (int i = c->r_layers - 1; i >= 0; i--)
+	{
+		const float *x = i > 0 ? s->r[i - 1].ffn.out : s->visn_out;
+
+		bert_layer_backward(&P, &s->r[i], &w->r_layers[i], &g->r_layers[i], dv, x,
+							s->dv[2], dv_in, N);
+		tmp = dv, dv = dv_in, dv_in = tmp;
+	}
+
+	/* visual feature encoder */
+	if (s->visn_keep && P.p_hidden > 0)
+		dropout_backward(dv, s->visn_keep, Mv * H, P.p_hidden);
+	for (size_t i = 0; i < Mv * H; i++)
+		dv[i] *= 0.5f;
+	memset(dv_in, 0, sizeof(float) * Mv * H);
+	layernorm_backward(dv_in, g->visn_ln_w, g->visn_ln_b, dv, s->visn_pre, w->visn_ln_w,
+					   s->visn_mean, s->visn_rstd, (int) Mv, H);
+	linear_backward(NULL, g->visn_fc_w, g->visn_fc_b, dv_in, s->visual_feats, w->visn_fc_w,
+					(int) Mv, c->visual_feat_dim, H);
+	memset(dv_in, 0, sizeof(float) * Mv * H);
+	layernorm_backward(dv_in, g->box_ln_w, g->box_ln_b, dv, s->box_pre, w->box_ln_w,
+					   s->box_mean, s->box_rstd, (int) Mv, H);
+	linear_backward(NULL, g->box_fc_w, g->box_fc_b, dv_in, s->visual_pos, w->box_fc_w,
+					(int) Mv, c->visual_pos_dim, H);
+
+	/* embeddings */
+	if (s->emb_keep && P.p_hidden > 0)
+		dropout_backward(dl, s->emb_keep, Ml * H, P.p_hidden);
+	memset(dl_in, 0, sizeof(float) * Ml * H);
+	layernorm_backward(dl_in, g->emb_ln_w, g->emb_ln_b, dl, s->emb_sum, w->emb_ln_w,
+					   s->emb_mean, s->emb_rstd, (int) Ml, H);
+	/*
+	 * HuggingFace's three embeddings have padding_idx 0: row 0 of each is
+	 * used in the forward pass but never receives a gradient.
+	 */
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+		{
+			size_t		row = (size_t) b * T + t;
+			int			type = s->token_type_ids ? s->token_type_ids[row] : 0;
+			int			word = s->input_ids[row];
+			const float *d = dl_in + row * H;
+
+			for (int j = 0; j < H; j++)
+			{
+				if (word != 0)
+					g->word_emb[(size_t) word * H + j] += d[j];
+				if (t != 0)
+					g->pos_emb[(size_t) t * H + j] += d[j];
+				if (type != 0)
+					g->type_emb[(size_t) type * H + j] += d[j];
+			}
+		}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Model life cycle                                                       */
+/* ---------------------------------------------------------------------- */
+
+const char *
+lxmert_config_check(const LxmertConfig *c)
+{
+	if (c->vocab_size < 1 || c->hidden_size < 1 || c->intermediate_size < 1 ||
+		c->visual_feat_dim < 1 || c->visual_pos_dim < 1 || c->num_qa_labels < 1 ||
+		c->max_position_embeddings < 1 || c->type_vocab_size < 1)
+		return "sizes must be positive";
+	if (c->num_attention_heads < 1 || c->hidden_size % c->num_attention_heads != 0)
+		return "hidden_size must be a multiple of num_attention_heads";
+	if (c->l_layers < 0 || c->r_layers < 0 || c->x_layers < 0)
+		return "layer counts must not be negative";
+	if (c->hidden_size > 65536 || c->intermediate_size > 262144 || c->vocab_size > 10000000 ||
+		c->num_qa_labels > 10000000 || c->visual_feat_dim > 65536 || c->visual_pos_dim > 64 ||
+		c->max_position_embeddings > 65536 || c->type_vocab_size > 1024 ||
+		c->l_layers + c->r_layers + c->x_layers > 1000)
+		return "a size is out of range";
+	if (!(c->layer_norm_eps > 0))
+		return "layer_norm_eps must be positive";
+	if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1) ||
+		!(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
+		return "dropout probabilities must be in [0, 1)";
+	return NULL;
+}
+
+/* Tensors in the layout: fixed ones plus 16 per BERT layer, 52 per X layer. */
+static int
+tensor_count(const LxmertConfig *c)
+{
+	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;
+}
+
+static void *
+alloc_floats(size_t n)
+{
+	void	   *p = NULL;
+
+	if (posix_memalign(&p, 64, (n > 0 ? n : 1) * sizeof(float)) != 0)
+		return NULL;
+	memset(p, 0, (n > 0 ? n : 1) * sizeof(float));
+	return p;
+}
+
+LxmertModel *
+lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
+{
+	const char *problem = lxmert_config_check(config);
+	LxmertModel *model;
+	LxmertWeights table_pass = {0};
+
+	if (problem)
+	{
+		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
+		return NULL;
+	}
+	model = calloc(1, sizeof(LxmertModel));
+	if (model == NULL)
+		goto oom;
+	model->config = *config;
+	model->tensors = calloc(tensor_count(config), sizeof(LxmertTensor));
+	if (model->tensors == NULL || weights_alloc(&table_pass, config) != 0 ||
+		weights_alloc(&model->weights, config) != 0 ||
+		weights_alloc(&model->grad_weights, config) != 0)
+	{
+		weights_free(&table_pass);
+		goto oom;
+	}
+	model->n_params = lxmert_layout(model, NULL, &table_pass);
+	weights_free(&table_pass);
+	model->params = alloc_floats(model->n_params);
+	model->grads = alloc_floats(model->n_params);
+	if (model->params == NULL || model->grads == NULL)
+		goto oom;
+	weights_point(model, &model->weights, model->params);
+	weights_point(model, &model->grad_weights, model->grads);
+	return model;
+
+oom:
+	snprintf(errbuf, errlen, "out of memory for an LXMERT model");
+	lxmert_free(model);
+	return NULL;
+}
+
+void
+lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
+{
+	VqaRng		rng;
+
+	vqa_rng_seed(&rng, seed);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		float	   *p = model->params + t->offset;
+		size_t		len = strlen(t->name);
+		int			is_bias = len > 5 && strcmp(t->name + len - 5, ".bias") == 0;
+		int			is_norm = strstr(t->name, "LayerNorm") != NULL ||
+			strstr(t->name, "layer_norm") != NULL ||
+			strncmp(t->name, "answer_head.logit_fc.2.", 23) == 0;
+
+		for (size_t j = 0; j < t->numel; j++)
+			p[j] = is_bias ? 0.0f
+				: is_norm ? 1.0f
+				: (float) (std * vqa_rng_normal(&rng));
+	}
+	lxmert_refresh_mask(model);
+}
+
+const LxmertTensor *
+lxmert_find_tensor(const LxmertModel *model, const char *name)
+{
+	if (strncmp(name, "lxmert.", 7) == 0)
+		name += 7;
+	for (int i = 0; i < model->n_tensors; i++)
+		if (strcmp(model->tensors[i].name, name) == 0)
+			return &model->tensors[i];
+	return NULL;
+}
+
+int
+lxmert_set_mask(LxmertModel *model, const float *mask)
+{
+	if (mask == NULL)
+	{
+		free(model->mask);
+		free(model->masked);
+		model->mask = model->masked = NULL;
+		weights_point(model, &model->weights, model->params);
+		return 0;
+	}
+	if (model->mask == NULL)
+	{
+		model->mask = alloc_floats(model->n_params);
+		model->masked = alloc_floats(model->n_params);
+		if (model->mask == NULL || model->masked == NULL)
+		{
+			lxmert_set_mask(model, NULL);
+			return -1;
+		}
+	}
+	memcpy(model->mask, mask, sizeof(float) * model->n_params);
+	weights_point(model, &model->weights, model->masked);
+	lxmert_refresh_mask(model);
+	return 0;
+}
+
+void
+lxmert_refresh_mask(LxmertModel *model)
+{
+	if (model->mask)
+		for (size_t i = 0; i < model->n_params; i++)
+			model->masked[i] = model->params[i] * model->mask[i];
+}
+
+const float *
+lxmert_language_state(const LxmertModel *model, int index)
+{
+	const LxmertConfig *c = &model->config;
+
+	if (model->acts == NULL || index < 0 || index >= c->l_layers + c->x_layers)
+		return NULL;
+	return index < c->l_layers ? model->acts->l[index].ffn.out
+		: model->acts->x[index - c->l_layers].lang_ffn.out;
+}
+
+const float *
+lxmert_vision_state(const LxmertModel *model, int index)
+{
+	const LxmertConfig *c = &model->config;
+
+	if (model->acts == NULL || index < 0 || index >= c->r_layers + c->x_layers)
+		return NULL;
+	return index < c->r_layers ? model->acts->r[index].ffn.out
+		: model->acts->x[index - c->r_layers].visn_ffn.out;
+}
+
+void
+lxmert_zero_grad(LxmertModel *model)
+{
+	memset(model->grads, 0, sizeof(float) * model->n_params);
+}
+
+void
+lxmert_score_grad(const LxmertModel *model, float *dscore)
+{
+	memset(dscore, 0, sizeof(float) * model->n_params);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+
+		if (t->prunable)
+			for (size_t j = t->offset; j < t->offset + t->numel; j++)
+				dscore[j] = model->grads[j] * model->params[j];
+	}
+}
+
+int
+lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float eps,
+				   float weight_decay, int t)
+{
+	float		c1 = 1.0f - powf(beta1, (float) t);
+	float		c2 = 1.0f - powf(beta2, (float) t);
+
+	if (model->adam_m == NULL)
+	{
+		model->adam_m = alloc_floats(model->n_params);
+		model->adam_v = alloc_floats(model->n_params);
+		if (model->adam_m == NULL || model->adam_v == NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < model->n_params; i++)
+	{
+		float		g = model->grads[i];
+		float		m = beta1 * model->adam_m[i] + (1.0f - beta1) * g;
+		float		v = beta2 * model->adam_v[i] + (1.0f - beta2) * g * g;
+
+		model->adam_m[i] = m;
+		model->adam_v[i] = v;
+		model->params[i] -= lr * ((m / c1) / (sqrtf(v / c2) + eps) + weight_decay * model->params[i]);
+	}
+	lxmert_refresh_mask(model);
+	return 0;
+}
+
+/* 2 M N K per forward GEMM, three GEMMs' worth per training step. */
+double
+lxmert_train_flops(const LxmertConfig *c, int B, int T, int N)
+{
+	double		H = c->hidden_size,
+				I = c->intermediate_size,
+				Ml = (double) B * T,
+				Mv = (double) B * N;
+	double		f = 0.0;
+
+	/* attention block: Q from rows_q, K V from rows_k, scores and context, output */
+#define ATTENTION(rq, rk, tq, tk) (2 * (rq) * H * H + 4 * (rk) * H * H + \
+	4 * (double) B * (tq) * (tk) * H + 2 * (rq) * H * H)
+#define FFN(rows) (4 * (rows) * H * I)
+	f += 2 * Mv * c->visual_feat_dim * H + 2 * Mv * c->visual_pos_dim * H;
+	f += c->l_layers * (ATTENTION(Ml, Ml, T, T) + FFN(Ml));
+	f += c->r_layers * (ATTENTION(Mv, Mv, N, N) + FFN(Mv));
+	f += c->x_layers * (ATTENTION(Ml, Mv, T, N) + ATTENTION(Mv, Ml, N, T) +
+						ATTENTION(Ml, Ml, T, T) + ATTENTION(Mv, Mv, N, N) +
+						FFN(Ml) + FFN(Mv));
+	f += 2 * (double) B * H * H + 2 * (double) B * H * 2 * H +
+		2 * (double) B * 2 * H * c->num_qa_labels;
+#undef ATTENTION
+#undef FFN
+	return 3 * f;
+}
+
+void
+lxmert_free(LxmertModel *model)
+{
+	if (model == NULL)
+		return;
+	if (model->acts)
+	{
+		free(model->acts->arena);
+		free(model->acts->l);
+		free(model->acts->r);
+		free(model->acts->x);
+		free(model->acts);
+	}
+	weights_free(&model->weights);
+	weights_free(&model->grad_weights);
+	free(model->tensors);
+	free(model->params);
+	free(model->grads);
+	free(model->mask);
+	free(model->masked);
+	free(model->adam_m);
+	free(model->adam_v);
+	free(model);
+}

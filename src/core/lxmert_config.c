@@ -1,0 +1,137 @@
+/*
+ * lxmert_config.c: LXMERT configs as JSON with HuggingFace's LxmertConfig
+ * keys, so a config.json of a HuggingFace checkpoint can be used as it is.
+ * Keys that are absent take HuggingFace's defaults (LXMERT base); keys that
+ * vqaprune does not use (architectures, task flags, ...) are ignored.
+ */
+#include "vqaprune/lxmert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_tree.h>
+
+typedef struct IntKey
+{
+	const char *name;
+	size_t		offset;
+} IntKey;
+
+static const IntKey INT_KEYS[] = {
+	{"vocab_size", offsetof(LxmertConfig, vocab_size)},
+	{"hidden_size", offsetof(LxmertConfig, hidden_size)},
+	{"num_attention_heads", offsetof(LxmertConfig, num_attention_heads)},
+	{"intermediate_size", offsetof(LxmertConfig, intermediate_size)},
+	{"l_layers", offsetof(LxmertConfig, l_layers)},
+	{"r_layers", offsetof(LxmertConfig, r_layers)},
+	{"x_layers", offsetof(LxmertConfig, x_layers)},
+	{"visual_feat_dim", offsetof(LxmertConfig, visual_feat_dim)},
+	{"visual_pos_dim", offsetof(LxmertConfig, visual_pos_dim)},
+	{"num_qa_labels", offsetof(LxmertConfig, num_qa_labels)},
+	{"max_position_embeddings", offsetof(LxmertConfig, max_position_embeddings)},
+	{"type_vocab_size", offsetof(LxmertConfig, type_vocab_size)},
+};
+
+static const IntKey FLOAT_KEYS[] = {
+	{"layer_norm_eps", offsetof(LxmertConfig, layer_norm_eps)},
+	{"hidden_dropout_prob", offsetof(LxmertConfig, hidden_dropout_prob)},
+	{"attention_probs_dropout_prob", offsetof(LxmertConfig, attention_probs_dropout_prob)},
+};
+
+#define LENGTHOF(a) (sizeof(a) / sizeof((a)[0]))
+
+void
+lxmert_config_default(LxmertConfig *c)
+{
+	c->vocab_size = 30522;
+	c->hidden_size = 768;
+	c->num_attention_heads = 12;
+	c->intermediate_size = 3072;
+	c->l_layers = 9;
+	c->r_layers = 5;
+	c->x_layers = 5;
+	c->visual_feat_dim = 2048;
+	c->visual_pos_dim = 4;
+	c->num_qa_labels = 9500;
+	c->max_position_embeddings = 512;
+	c->type_vocab_size = 2;
+	c->layer_norm_eps = 1e-12f;
+	c->hidden_dropout_prob = 0.1f;
+	c->attention_probs_dropout_prob = 0.1f;
+}
+
+int
+lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errlen)
+{
+	char		yajl_err[256];
+	yajl_val	root = yajl_tree_parse(json, yajl_err, sizeof(yajl_err));
+	const char *problem;
+
+	lxmert_config_default(c);
+	if (root == NULL || !YAJL_IS_OBJECT(root))
+	{
+		snprintf(errbuf, errlen, "the LXMERT config must be a JSON object");
+		yajl_tree_free(root);
+		return -1;
+	}
+	for (size_t i = 0; i < LENGTHOF(INT_KEYS); i++)
+	{
+		const char *path[] = {INT_KEYS[i].name, NULL};
+		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
+
+		if (v == NULL || YAJL_IS_NULL(v))
+			continue;
+		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < -1000000000 ||
+			YAJL_GET_INTEGER(v) > 1000000000)
+		{
+			snprintf(errbuf, errlen, "config key \"%s\" must be an integer", INT_KEYS[i].name);
+			yajl_tree_free(root);
+			return -1;
+		}
+		*(int *) ((char *) c + INT_KEYS[i].offset) = (int) YAJL_GET_INTEGER(v);
+	}
+	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
+	{
+		const char *path[] = {FLOAT_KEYS[i].name, NULL};
+		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
+
+		if (v == NULL || YAJL_IS_NULL(v))
+			continue;
+		if (!YAJL_IS_NUMBER(v) || !isfinite(YAJL_GET_DOUBLE(v)))
+		{
+			snprintf(errbuf, errlen, "config key \"%s\" must be a number", FLOAT_KEYS[i].name);
+			yajl_tree_free(root);
+			return -1;
+		}
+		*(float *) ((char *) c + FLOAT_KEYS[i].offset) = (float) YAJL_GET_DOUBLE(v);
+	}
+	yajl_tree_free(root);
+	problem = lxmert_config_check(c);
+	if (problem)
+	{
+		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
+		return -1;
+	}
+	return 0;
+}
+
+char *
+lxmert_config_to_json(const LxmertConfig *c)
+{
+	size_t		size = 1024;
+	char	   *out = malloc(size);
+	size_t		n = 0;
+
+	if (out == NULL)
+		return NULL;
+	n += snprintf(out + n, size - n, "{\"model_type\": \"lxmert\"");
+	for (size_t i = 0; i < LENGTHOF(INT_KEYS); i++)
+		n += snprintf(out + n, size - n, ", \"%s\": %d", INT_KEYS[i].name,
+					  *(const int *) ((const char *) c + INT_KEYS[i].offset));
+	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
+		n += snprintf(out + n, size - n, ", \"%s\": %.9g", FLOAT_KEYS[i].name,
+					  *(const float *) ((const char *) c + FLOAT_KEYS[i].offset));
+	snprintf(out + n, size - n, "}");
+	return out;
+}

@@ -1,0 +1,599 @@
+/*
+ * test_lxmert.c: the C LXMERT against HuggingFace's, and its gradients
+ * against finite differences.
+ *
+ * The fixture hf-lxmert/tiny holds a HuggingFace LxmertForQuestionAnswering
+ * (weights, inputs, logits, every hidden state, the BCE loss and the
+ * gradient of every parameter). As llm.c's test does, each tensor is judged
+ * by the reference with a stated tolerance and reported with its maxdiff.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "vqaprune/lxmert.h"
+#include "vqaprune/rng.h"
+#include "vqaprune/safetensors.h"
+
+static VqaSafetensors *
+open_fixture(const char *file)
+{
+	char		path[1024];
+	char		err[256];
+	VqaSafetensors *st;
+
+	snprintf(path, sizeof(path), "%s/hf-lxmert/tiny/%s", unit_fixtures_dir(), file);
+	st = vqa_st_open(path, err, sizeof(err));
+	if (st == NULL)
+		print_error("%s: %s\n", path, err);
+	assert_non_null(st);
+	return st;
+}
+
+static float *
+read_floats(const VqaSafetensors *st, const char *name, int64_t *numel)
+{
+	const VqaStTensor *t = vqa_st_find(st, name);
+	float	   *out;
+
+	if (t == NULL)
+		print_error("fixture tensor %s is missing\n", name);
+	assert_non_null(t);
+	out = malloc(sizeof(float) * (t->numel > 0 ? t->numel : 1));
+	vqa_st_read_f32(st, t, out);
+	if (numel)
+		*numel = t->numel;
+	return out;
+}
+
+static int32_t *
+read_ints(const VqaSafetensors *st, const char *name)
+{
+	int64_t		n;
+	float	   *f = read_floats(st, name, &n);
+	int32_t    *out = malloc(sizeof(int32_t) * n);
+
+	for (int64_t i = 0; i < n; i++)
+		out[i] = (int32_t) f[i];
+	free(f);
+	return out;
+}
+
+/* max |a - b|, and whether every element is within abs_tol or rel_tol * |b| */
+static int
+close_enough(const float *a, const float *b, size_t n, double abs_tol, double rel_tol,
+			 double *maxdiff)
+{
+	int			ok = 1;
+
+	*maxdiff = 0.0;
+	for (size_t i = 0; i < n; i++)
+	{
+		double		d = fabs((double) a[i] - b[i]);
+
+		if (d > *maxdiff)
+			*maxdiff = d;
+		if (d > abs_tol && d > rel_tol * fabs(b[i]))
+			ok = 0;
+	}
+	return ok;
+}
+
+/* The fixture model, loaded from model.safetensors and config.json. */
+static LxmertModel *
+load_fixture_model(void)
+{
+	char		path[1024];
+	char		err[256];
+	char	   *json;
+	LxmertConfig config;
+	LxmertModel *model;
+	VqaSafetensors *st;
+
+	snprintf(path, sizeof(path), "%s/hf-lxmert/tiny/config.json", unit_fixtures_dir());
+	json = unit_read_file(path, NULL);
+	assert_non_null(json);
+	assert_int_equal(lxmert_config_parse(json, &config, err, sizeof(err)), 0);
+	free(json);
+	model = lxmert_new(&config, err, sizeof(err));
+	assert_non_null(model);
+
+	st = open_fixture("model.safetensors");
+	assert_int_equal(vqa_st_count(st), model->n_tensors);
+	for (int i = 0; i < vqa_st_count(st); i++)
+	{
+		const VqaStTensor *t = vqa_st_tensor(st, i);
+		const LxmertTensor *mine = lxmert_find_tensor(model, t->name);
+
+		if (mine == NULL)
+			print_error("no tensor %s in the C model\n", t->name);
+		assert_non_null(mine);
+		assert_int_equal(t->ndim, mine->ndim);
+		assert_int_equal(t->shape[0], mine->shape[0]);
+		if (t->ndim == 2)
+			assert_int_equal(t->shape[1], mine->shape[1]);
+		vqa_st_read_f32(st, t, model->params + mine->offset);
+	}
+	vqa_st_free(st);
+	return model;
+}
+
+typedef struct FixtureInputs
+{
+	LxmertBatch batch;
+	int32_t    *ids,
+			   *mask,
+			   *types;
+	float	   *feats,
+			   *pos,
+			   *target;
+} FixtureInputs;
+
+static void
+load_fixture_inputs(FixtureInputs *in)
+{
+	VqaSafetensors *st = open_fixture("inputs.safetensors");
+	const VqaStTensor *ids = vqa_st_find(st, "input_ids");
+	const VqaStTensor *feats = vqa_st_find(st, "visual_feats");
+
+	in->ids = read_ints(st, "input_ids");
+	in->mask = read_ints(st, "attention_mask");
+	in->types = read_ints(st, "token_type_ids");
+	in->feats = read_floats(st, "visual_feats", NULL);
+	in->pos = read_floats(st, "visual_pos", NULL);
+	in->target = read_floats(st, "target", NULL);
+	in->batch.batch = (int) ids->shape[0];
+	in->batch.seq_len = (int) ids->shape[1];
+	in->batch.num_boxes = (int) feats->shape[1];
+	in->batch.input_ids = in->ids;
+	in->batch.attention_mask = in->mask;
+	in->batch.token_type_ids = in->types;
+	in->batch.visual_feats = in->feats;
+	in->batch.visual_pos = in->pos;
+	vqa_st_free(st);
+}
+
+static void
+free_fixture_inputs(FixtureInputs *in)
+{
+	free(in->ids);
+	free(in->mask);
+	free(in->types);
+	free(in->feats);
+	free(in->pos);
+	free(in->target);
+}
+
+static void
+forward_matches_huggingface(void **state)
+{
+	LxmertModel *model = load_fixture_model();
+	VqaSafetensors *out = open_fixture("outputs.safetensors");
+	FixtureInputs in;
+	float	   *logits;
+	float	   *expected;
+	float		loss;
+	double		maxdiff;
+	int64_t		n;
+	char		name[64];
+	const LxmertConfig *c = &model->config;
+
+	load_fixture_inputs(&in);
+	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
+	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
+
+	expected = read_floats(out, "logits", &n);
+	assert_int_equal(n, in.batch.batch * c->num_qa_labels);
+	assert_true(close_enough(logits, expected, n, 1e-4, 1e-4, &maxdiff));
+	printf("logits OK, maxdiff = %.3g\n", maxdiff);
+	free(expected);
+
+	for (int i = 0; i < c->l_layers + c->x_layers; i++)
+	{
+		snprintf(name, sizeof(name), "language_hidden_states.%d", i);
+		expected = read_floats(out, name, &n);
+		assert_true(close_enough(lxmert_language_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
+		printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
+		free(expected);
+	}
+	for (int i = 0; i < c->r_layers + c->x_layers; i++)
+	{
+		snprintf(name, sizeof(name), "vision_hidden_states.%d", i);
+		expected = read_floats(out, name, &n);
+		assert_true(close_enough(lxmert_vision_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
+		printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
+		free(expected);
+	}
+	expected = read_floats(out, "bce_loss", NULL);
+	assert_true(fabs(loss - expected[0]) <= 1e-5 * fabs(expected[0]));
+	printf("bce_loss OK, %.7g vs %.7g\n", loss, expected[0]);
+	free(expected);
+
+	free(logits);
+	free_fixture_inputs(&in);
+	vqa_st_free(out);
+	lxmert_free(model);
+}
+
+static void
+gradients_match_huggingface(void **state)
+{
+	LxmertModel *model = load_fixture_model();
+	VqaSafetensors *grads = open_fixture("grads.safetensors");
+	FixtureInputs in;
+	float	   *logits,
+			   *dlogits;
+	float		loss;
+	int			checked = 0,
+				zero = 0;
+	const LxmertConfig *c = &model->config;
+	double		worst = 0.0;
+
+	load_fixture_inputs(&in);
+	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
+	dlogits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
+	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
+	lxmert_zero_grad(model);
+	lxmert_bce_grad(logits, in.target, in.batch.batch, c->num_qa_labels, dlogits);
+	lxmert_backward(model, dlogits);
+
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		const float *mine = model->grads + t->offset;
+		char		name[128];
+		const VqaStTensor *ref;
+
+		snprintf(name, sizeof(name), "lxmert.%s", t->name);
+		ref = vqa_st_find(grads, strncmp(t->name, "answer_head", 11) == 0 ? t->name : name);
+		if (ref == NULL)
+		{
+			/* no reference gradient: it must be zero */
+			for (size_t j = 0; j < t->numel; j++)
+				assert_true(mine[j] == 0.0f);
+			zero++;
+			continue;
+		}
+		{
+			float	   *expected = malloc(sizeof(float) * t->numel);
+			double		scale = 0.0,
+						maxdiff = 0.0;
+
+			vqa_st_read_f32(grads, ref, expected);
+			for (size_t j = 0; j < t->numel; j++)
+				if (fabs(expected[j]) > scale)
+					scale = fabs(expected[j]);
+			for (size_t j = 0; j < t->numel; j++)
+				if (fabs((double) mine[j] - expected[j]) > maxdiff)
+					maxdiff = fabs((double) mine[j] - expected[j]);
+			/*
+			 * Key biases get no gradient in exact arithmetic (a constant
+			 * added to every score of a row leaves the softmax unchanged):
+			 * the reference holds rounding noise there, so the scale has a
+			 * floor of 1e-5.
+			 */
+			if (maxdiff > 1e-4 * fmax(scale, 1e-5))
+				print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
+			assert_true(maxdiff <= 1e-4 * fmax(scale, 1e-5));
+			if (scale >= 1e-5 && maxdiff / scale > worst)
+				worst = maxdiff / scale;
+			free(expected);
+			checked++;
+		}
+	}
+	printf("gradients OK: %d tensors, worst maxdiff / max|grad| = %.3g (key biases aside); %d without gradient are zero\n",
+		   checked, worst, zero);
+	assert_true(checked + zero == model->n_tensors);
+	assert_true(zero > 0);
+
+	free(logits);
+	free(dlogits);
+	free_fixture_inputs(&in);
+	vqa_st_free(grads);
+	lxmert_free(model);
+}
+
+/* A small random model unlike the fixture: 2 heads, 3 R layers, 1 L, 1 X. */
+typedef struct RandomSetup
+{
+	LxmertModel *model;
+	LxmertBatch batch;
+	int32_t		ids[3 * 6],
+				mask[3 * 6],
+				types[3 * 6];
+	float		feats[3 * 4 * 5],
+				pos[3 * 4 * 4];
+	float	   *weights;		/* random output weights: L = sum(logits * R) */
+	float	   *logits;
+} RandomSetup;
+
+static void
+random_setup(RandomSetup *r, uint64_t seed)
+{
+	LxmertConfig c = {
+		.vocab_size = 11, .hidden_size = 8, .num_attention_heads = 2,
+		.intermediate_size = 12, .l_layers = 1, .r_layers = 3, .x_layers = 1,
+		.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 7,
+		.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+	};
+	char		err[256];
+	VqaRng		rng;
+
+	vqa_rng_seed(&rng, seed);
+	r->model = lxmert_new(&c, err, sizeof(err));
+	assert_non_null(r->model);
+	lxmert_init_random(r->model, seed, 0.5f);
+	/* LayerNorm weights away from 1 and biases away from 0 */
+	for (size_t i = 0; i < r->model->n_params; i++)
+		r->model->params[i] += (float) (0.1 * vqa_rng_normal(&rng));
+	r->batch.batch = 3;
+	r->batch.seq_len = 6;
+	r->batch.num_boxes = 4;
+	for (int i = 0; i < 18; i++)
+	{
+		r->ids[i] = (int32_t) vqa_rng_below(&rng, 11);
+		r->types[i] = (int32_t) vqa_rng_below(&rng, 2);
+		r->mask[i] = (i % 6) < 6 - (i / 6);	/* padded tails of different lengths */
+	}
+	for (int i = 0; i < 60; i++)
+		r->feats[i] = (float) vqa_rng_normal(&rng);
+	for (int i = 0; i < 48; i++)
+		r->pos[i] = (float) vqa_rng_uniform(&rng);
+	r->batch.input_ids = r->ids;
+	r->batch.attention_mask = r->mask;
+	r->batch.token_type_ids = r->types;
+	r->batch.visual_feats = r->feats;
+	r->batch.visual_pos = r->pos;
+	r->weights = malloc(sizeof(float) * 3 * 7);
+	r->logits = malloc(sizeof(float) * 3 * 7);
+	for (int i = 0; i < 21; i++)
+		r->weights[i] = (float) vqa_rng_normal(&rng);
+}
+
+static double
+random_loss(RandomSetup *r)
+{
+	double		loss = 0.0;
+
+	assert_int_equal(lxmert_forward(r->model, &r->batch, r->logits, NULL, NULL), 0);
+	for (int i = 0; i < 21; i++)
+		loss += (double) r->logits[i] * r->weights[i];
+	return loss;
+}
+
+static void
+random_free(RandomSetup *r)
+{
+	free(r->weights);
+	free(r->logits);
+	lxmert_free(r->model);
+}
+
+/*
+ * Central differences in float32 are noisy: compare where the analytic
+ * gradient is not tiny, with a tolerance of a few percent, and require the
+ * bulk of the checks to be much closer than that.
+ */
+static void
+gradients_match_finite_differences(void **state)
+{
+	RandomSetup r;
+	VqaRng		rng;
+	int			checked = 0,
+				close = 0;
+	const float eps = 1e-2f;
+
+	random_setup(&r, 42);
+	vqa_rng_seed(&rng, 7);
+	random_loss(&r);
+	lxmert_zero_grad(r.model);
+	lxmert_backward(r.model, r.weights);
+
+	for (int i = 0; i < r.model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &r.model->tensors[i];
+
+		/* row 0 of the embeddings is padding: no gradient by design */
+		size_t		skip = strstr(t->name, "embeddings.") && !strstr(t->name, "LayerNorm")
+			? (size_t) t->shape[1] : 0;
+
+		for (int k = 0; k < 3; k++)
+		{
+			size_t		j = t->offset + skip + vqa_rng_below(&rng, t->numel - skip);
+			float		saved = r.model->params[j];
+			double		up,
+						down,
+						numeric,
+						analytic = r.model->grads[j];
+
+			r.model->params[j] = saved + eps;
+			up = random_loss(&r);
+			r.model->params[j] = saved - eps;
+			down = random_loss(&r);
+			r.model->params[j] = saved;
+			numeric = (up - down) / (2 * eps);
+			if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
+				print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name,
+							j - t->offset, analytic, numeric);
+			assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
+			close += fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+			checked++;
+		}
+	}
+	printf("finite differences: %d checks, %d within 1%%\n", checked, close);
+	assert_true(close >= checked * 9 / 10);
+	random_free(&r);
+}
+
+/*
+ * The straight-through score gradient dL/d(W*M) * W is the derivative of the
+ * loss with respect to a continuous mask entry: check it by perturbing the
+ * mask, with part of every prunable matrix pruned.
+ */
+static void
+score_gradient_matches_finite_differences(void **state)
+{
+	RandomSetup r;
+	VqaRng		rng;
+	float	   *mask;
+	float	   *dscore;
+	int			checked = 0;
+	const float eps = 1e-2f;
+
+	random_setup(&r, 43);
+	vqa_rng_seed(&rng, 8);
+	mask = malloc(sizeof(float) * r.model->n_params);
+	dscore = malloc(sizeof(float) * r.model->n_params);
+	for (size_t i = 0; i < r.model->n_params; i++)
+		mask[i] = 1.0f;
+	for (int i = 0; i < r.model->n_tensors; i++)
+		if (r.model->tensors[i].prunable)
+			for (size_t j = 0; j < r.model->tensors[i].numel; j++)
+				mask[r.model->tensors[i].offset + j] = vqa_rng_uniform(&rng) < 0.3 ? 0.0f : 1.0f;
+	assert_int_equal(lxmert_set_mask(r.model, mask), 0);
+	random_loss(&r);
+	lxmert_zero_grad(r.model);
+	lxmert_backward(r.model, r.weights);
+	lxmert_score_grad(r.model, dscore);
+
+	for (int i = 0; i < r.model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &r.model->tensors[i];
+
+		if (!t->prunable)
+		{
+			for (size_t j = 0; j < t->numel; j++)
+				assert_true(dscore[t->offset + j] == 0.0f);
+			continue;
+		}
+		for (int k = 0; k < 3; k++)
+		{
+			size_t		j = t->offset + vqa_rng_below(&rng, t->numel);
+			float		saved = mask[j];
+			double		up,
+						down,
+						numeric;
+
+			mask[j] = saved + eps;
+			lxmert_set_mask(r.model, mask);
+			up = random_loss(&r);
+			mask[j] = saved - eps;
+			lxmert_set_mask(r.model, mask);
+			down = random_loss(&r);
+			mask[j] = saved;
+			lxmert_set_mask(r.model, mask);
+			numeric = (up - down) / (2 * eps);
+			if (fabs(numeric - dscore[j]) > 0.05 * fabs(dscore[j]) + 2e-3)
+				print_error("%s[%zu] score: analytic %.6g, numeric %.6g\n", t->name,
+							j - t->offset, dscore[j], numeric);
+			assert_true(fabs(numeric - dscore[j]) <= 0.05 * fabs(dscore[j]) + 2e-3);
+			checked++;
+		}
+	}
+	/* pruned weights are exactly zero in the forward pass */
+	for (size_t i = 0; i < r.model->n_params; i++)
+		if (mask[i] == 0.0f)
+			assert_true(r.model->masked[i] == 0.0f);
+	printf("straight-through score gradient: %d checks\n", checked);
+	free(mask);
+	free(dscore);
+	random_free(&r);
+}
+
+/* Same seed and step, same dropout masks; training differs from evaluation. */
+static void
+dropout_is_seeded(void **state)
+{
+	RandomSetup r;
+	float		a[21],
+				b[21],
+				e[21];
+
+	random_setup(&r, 44);
+	r.model->config.hidden_dropout_prob = 0.2f;
+	r.model->config.attention_probs_dropout_prob = 0.2f;
+	random_loss(&r);
+	memcpy(e, r.logits, sizeof(e));
+	r.model->training = 1;
+	r.model->dropout_seed = 5;
+	r.model->dropout_step = 0;
+	random_loss(&r);
+	memcpy(a, r.logits, sizeof(a));
+	r.model->dropout_step = 0;
+	random_loss(&r);
+	memcpy(b, r.logits, sizeof(b));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_memory_not_equal(a, e, sizeof(a));
+	r.model->training = 0;
+	random_loss(&r);
+	assert_memory_equal(r.logits, e, sizeof(e));
+	random_free(&r);
+}
+
+static void
+config_from_json(void **state)
+{
+	LxmertConfig c;
+	char		err[256];
+	char	   *json;
+	LxmertConfig back;
+
+	assert_int_equal(lxmert_config_parse("{}", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.hidden_size, 768);
+	assert_int_equal(c.l_layers, 9);
+	assert_int_equal(lxmert_config_parse("{\"hidden_size\": 30, \"num_attention_heads\": 4}",
+										 &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "invalid LXMERT config: hidden_size must be a multiple of num_attention_heads");
+	assert_int_equal(lxmert_config_parse("{\"l_layers\": \"two\"}", &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "config key \"l_layers\" must be an integer");
+	assert_int_equal(lxmert_config_parse("[1]", &c, err, sizeof(err)), -1);
+	assert_int_equal(lxmert_config_parse("{\"hidden_size\": 64, \"num_attention_heads\": 4, "
+										 "\"hidden_dropout_prob\": 0.25}", &c, err, sizeof(err)), 0);
+	json = lxmert_config_to_json(&c);
+	assert_int_equal(lxmert_config_parse(json, &back, err, sizeof(err)), 0);
+	assert_memory_equal(&c, &back, sizeof(c));
+	free(json);
+}
+
+/* The layout: theta_pr is exactly the paper's prunable set. */
+static void
+prunable_set_is_theta_pr(void **state)
+{
+	LxmertConfig c;
+	char		err[256];
+	LxmertModel *m;
+	size_t		by_module[6] = {0};
+
+	lxmert_config_default(&c);
+	c.num_qa_labels = 3129;
+	m = lxmert_new(&c, err, sizeof(err));
+	assert_non_null(m);
+	for (int i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].prunable)
+			by_module[m->tensors[i].module] += m->tensors[i].numel;
+	/* figures from the paper's count: 83.1M / 35.3M / 78.8M / 0.56M (M = 2^20) */
+	assert_int_equal(by_module[LXMERT_LANGUAGE], 87141888);
+	assert_int_equal(by_module[LXMERT_VISUAL], 36965376);
+	assert_int_equal(by_module[LXMERT_CROSS], 82575360);
+	assert_int_equal(by_module[LXMERT_POOLER], 589824);
+	assert_int_equal(by_module[LXMERT_HEAD], 0);
+	lxmert_free(m);
+}
+
+int
+run_lxmert_tests(int *n_tests)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(forward_matches_huggingface),
+		cmocka_unit_test(gradients_match_huggingface),
+		cmocka_unit_test(gradients_match_finite_differences),
+		cmocka_unit_test(score_gradient_matches_finite_differences),
+		cmocka_unit_test(dropout_is_seeded),
+		cmocka_unit_test(config_from_json),
+		cmocka_unit_test(prunable_set_is_theta_pr),
+	};
+
+	return UNIT_GROUP(lxmert, tests, n_tests);
+}
