@@ -35,6 +35,10 @@
  * Newer transformers also apply NFC before splitting on white space; NFD
  * comes after, so NFC changes nothing we can see and is not done here.
  *
+ * Categories and decompositions come from utf8proc's tables (Unicode 15.0
+ * for utf8proc 2.8); Python's unicodedata follows its own Unicode version,
+ * so characters assigned between the two versions may be classed apart.
+ *
  * The vocabulary keeps its tokens in one arena and finds them through an
  * open-addressing hash table keyed on byte spans, so WordPiece can look up
  * substrings of a word without copying them out first.
@@ -301,30 +305,40 @@ vqa_vocab_id(const VqaVocab *v, const char *token)
 int
 vqa_vocab_pad_id(const VqaVocab *v)
 {
+	if (v == NULL)
+		return -1;
 	return v->special_ids[SPECIAL_PAD];
 }
 
 int
 vqa_vocab_unk_id(const VqaVocab *v)
 {
+	if (v == NULL)
+		return -1;
 	return v->special_ids[SPECIAL_UNK];
 }
 
 int
 vqa_vocab_cls_id(const VqaVocab *v)
 {
+	if (v == NULL)
+		return -1;
 	return v->special_ids[SPECIAL_CLS];
 }
 
 int
 vqa_vocab_sep_id(const VqaVocab *v)
 {
+	if (v == NULL)
+		return -1;
 	return v->special_ids[SPECIAL_SEP];
 }
 
 int
 vqa_vocab_mask_id(const VqaVocab *v)
 {
+	if (v == NULL)
+		return -1;
 	return v->special_ids[SPECIAL_MASK];
 }
 
@@ -445,6 +459,8 @@ vqa_vocab_serialize(const VqaVocab *v, size_t *len)
 	char	   *out;
 	char	   *p;
 
+	if (v == NULL)
+		return NULL;
 	for (int id = 0; id < v->size; id++)
 		total += v->lengths[id] + 1;
 	out = malloc(total + 1);
@@ -473,6 +489,8 @@ is_control(int32_t cp)
 {
 	if (cp == '\t' || cp == '\n' || cp == '\r')
 		return false;
+	if (cp < 0x80)
+		return cp < 0x20 || cp == 0x7F;
 	switch (utf8proc_category(cp))
 	{
 		case UTF8PROC_CATEGORY_CC:
@@ -622,6 +640,9 @@ emit_word(Scratch *scratch, const int32_t *cps, size_t n,
 static bool
 is_special_name(const int32_t *cps, size_t n)
 {
+	/* Quick exit for ordinary words: every name is "[" + 3 or 4 + "]". */
+	if (n < 5 || n > 6 || cps[0] != '[' || cps[n - 1] != ']')
+		return false;
 	for (int s = 0; s < N_SPECIALS; s++)
 	{
 		const char *name = special_names[s];
@@ -685,16 +706,18 @@ tokenize_piece(Scratch *scratch, const int32_t *cps, size_t n,
 
 	for (size_t i = 0; i < n; i++)
 	{
-		int32_t		lower = utf8proc_tolower(cps[i]);
+		int32_t		lower;
 		utf8proc_ssize_t got;
 
 		if (!reserve_int32(&scratch->norm, &scratch->norm_cap, len + 8))
 			return -1;
-		if (lower < 0x80)
+		/* ASCII needs no tables: it only lower-cases. */
+		if (cps[i] < 0x80)
 		{
-			scratch->norm[len++] = lower;
+			scratch->norm[len++] = (cps[i] >= 'A' && cps[i] <= 'Z') ? cps[i] + ('a' - 'A') : cps[i];
 			continue;
 		}
+		lower = utf8proc_tolower(cps[i]);
 		got = utf8proc_decompose_char(lower, scratch->norm + len,
 									  (utf8proc_ssize_t) (scratch->norm_cap - len),
 									  UTF8PROC_DECOMPOSE, NULL);
@@ -752,9 +775,16 @@ basic_tokenize(Scratch *scratch, const char *text, size_t len,
 	while (pos < len)
 	{
 		int32_t		cp;
-		utf8proc_ssize_t got = utf8proc_iterate((const utf8proc_uint8_t *) text + pos,
-												(utf8proc_ssize_t) (len - pos), &cp);
+		utf8proc_ssize_t got;
 
+		if ((unsigned char) text[pos] < 0x80)
+		{
+			cp = (unsigned char) text[pos];
+			got = 1;
+		}
+		else
+			got = utf8proc_iterate((const utf8proc_uint8_t *) text + pos,
+								   (utf8proc_ssize_t) (len - pos), &cp);
 		if (got <= 0)
 		{
 			/* Not UTF-8: skip the byte, as U+FFFD would be dropped. */

@@ -483,7 +483,8 @@ serialize_and_load_round_trip(void **state)
 	VqaVocab   *v = load_fixture_vocab();
 	VqaVocab   *w;
 	char		errbuf[256] = "";
-	char		path[] = "/tmp/vqaprune_vocab_XXXXXX";
+	char		path[1024];
+	const char *tmpdir = getenv("TMPDIR");
 	size_t		len;
 	char	   *text = vqa_vocab_serialize(v, &len);
 	FILE	   *f;
@@ -502,6 +503,7 @@ serialize_and_load_round_trip(void **state)
 	vqa_vocab_free(w);
 
 	/* Through a file. */
+	snprintf(path, sizeof(path), "%s/vqaprune_vocab_XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	f = fdopen(fd, "wb");
