@@ -112,7 +112,7 @@ VqaStWriter *vqa_st_writer_new(void);
 
 /*
  * Adds a tensor; data (numel floats, row-major) is COPIED, so the caller may
- * free it at once. Refused: a name that is empty, not valid UTF-8, already
+ * free it at once. Refused: a name that is not valid UTF-8, already
  * added or "__metadata__"; ndim outside 0..8; a negative dimension; numel
  * overflow. 0 on success, -1 on error.
  */

@@ -11,9 +11,10 @@
  * yajl's tree parser is lenient where safetensors is not, and it works on
  * NUL-terminated text, so the header is first scanned by prescan_header:
  * strict UTF-8 (no overlong forms or surrogates), no raw NUL and no \u0000
- * escape (either would silently cut a name short), no comments (yajl_tree
- * allows them), and a small nesting limit (yajl_tree_free recurses; a valid
- * header nests three deep).
+ * escape (either would silently cut a name short), no lone surrogate escape
+ * (yajl turns \ud800 into '?'), no comments (yajl_tree allows them), and a
+ * small nesting limit (yajl_tree_free recurses; a valid header nests three
+ * deep).
  *
  * Tensors are kept sorted by data offsets (file order) for vqa_st_tensor and
  * the overlap check, and through a second index sorted by name for
@@ -288,6 +289,37 @@ utf8_valid(const char *s)
 	return true;
 }
 
+/* The value of 4 hex digits at s, or -1 if there are not 4 of them. */
+static long
+hex4(const unsigned char *s, size_t n)
+{
+	long		value = 0;
+	size_t		i;
+
+	if (n < 4)
+		return -1;
+	for (i = 0; i < 4; i++)
+	{
+		int			c = s[i];
+
+		if (c >= '0' && c <= '9')
+			value = value * 16 + (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			value = value * 16 + (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			value = value * 16 + (c - 'A' + 10);
+		else
+			return -1;
+	}
+	return value;
+}
+
+static bool
+is_surrogate(long codepoint)
+{
+	return codepoint >= 0xd800 && codepoint <= 0xdfff;
+}
+
 /*
  * What yajl_tree would let through or mishandle: see the file comment.
  * Anything else wrong with the JSON is left to yajl to report.
@@ -329,11 +361,25 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 					i += 2;		/* an escaped quote does not end the string */
 					continue;
 				}
-				if (h[i + 1] == 'u' && n - i >= 6 && memcmp(h + i + 2, "0000", 4) == 0)
+				if (h[i + 1] == 'u' && hex4(h + i + 2, n - i - 2) == 0)
 				{
 					set_error(errbuf, errlen,
 							  "header has a \\u0000 escape at offset %zu: names and metadata must be NUL-free", i);
 					return false;
+				}
+				if (h[i + 1] == 'u' && is_surrogate(hex4(h + i + 2, n - i - 2)))
+				{
+					long		high = hex4(h + i + 2, n - i - 2);
+					long		low = n - i >= 8 && h[i + 6] == '\\' && h[i + 7] == 'u' ?
+						hex4(h + i + 8, n - i - 8) : -1;
+
+					if (high >= 0xdc00 || low < 0xdc00 || low > 0xdfff)
+					{
+						set_error(errbuf, errlen, "header has a lone surrogate \\u escape at offset %zu", i);
+						return false;
+					}
+					i += 12;
+					continue;
 				}
 			}
 			else if (c == '"')
@@ -379,6 +425,12 @@ parse_metadata(yajl_val v, char *errbuf, size_t errlen)
 		{
 			set_error(errbuf, errlen, "\"%s\" entry \"%s\" is not a string",
 					  METADATA_KEY, v->u.object.keys[i]);
+			return false;
+		}
+		if (!utf8_valid(v->u.object.keys[i]) || !utf8_valid(v->u.object.values[i]->u.string))
+		{
+			set_error(errbuf, errlen, "\"%s\" has a string that is not valid UTF-8",
+					  METADATA_KEY);
 			return false;
 		}
 	}
@@ -726,6 +778,12 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 		const char *name = root->u.object.keys[i];
 		yajl_val	value = root->u.object.values[i];
 
+		/* prescan_header should make this impossible; cheap to be sure */
+		if (!utf8_valid(name))
+		{
+			set_error(errbuf, errlen, "header has a tensor name that is not valid UTF-8");
+			goto fail;
+		}
 		if (strcmp(name, METADATA_KEY) == 0)
 		{
 			if (st->metadata != NULL)
@@ -961,8 +1019,8 @@ vqa_st_writer_add_f32(VqaStWriter *w, const char *name, int ndim,
 
 	if (w->failed)
 		return -1;
-	if (name == NULL || name[0] == '\0')
-		return writer_fail(w, "a tensor has an empty name");
+	if (name == NULL)
+		return writer_fail(w, "a tensor has no name");
 	if (!utf8_valid(name))
 		return writer_fail(w, "tensor name \"%s\" is not valid UTF-8", name);
 	if (strcmp(name, METADATA_KEY) == 0)
