@@ -96,7 +96,7 @@ static void
 attention_slots(Layout *L, const char *qkv_prefix, const char *out_prefix, int H,
 				LxmertModule module, LxmertAttentionWeights *a)
 {
-	char		name[96];
+	char		name[80];
 
 	snprintf(name, sizeof(name), "%s.query", qkv_prefix);
 	linear_slots(L, name, H, H, module, 1, &a->q_w, &a->q_b);
@@ -115,7 +115,7 @@ static void
 ffn_slots(Layout *L, const char *inter, const char *out, int H, int I,
 		  LxmertModule module, LxmertFfnWeights *f)
 {
-	char		name[96];
+	char		name[80];
 
 	snprintf(name, sizeof(name), "%s.dense", inter);
 	linear_slots(L, name, I, H, module, 1, &f->i_w, &f->i_b);
@@ -129,10 +129,10 @@ static void
 bert_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertModule module,
 				 LxmertBertLayerWeights *w)
 {
-	char		qkv[96],
-				out[96],
-				inter[96],
-				ffn_out[96];
+	char		qkv[64],
+				out[64],
+				inter[64],
+				ffn_out[64];
 
 	snprintf(qkv, sizeof(qkv), "%s.attention.self", prefix);
 	snprintf(out, sizeof(out), "%s.attention.output", prefix);
@@ -145,8 +145,8 @@ bert_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertModule modul
 static void
 x_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertXLayerWeights *w)
 {
-	char		a[96],
-				b[96];
+	char		a[64],
+				b[64];
 
 	snprintf(a, sizeof(a), "%s.visual_attention.att", prefix);
 	snprintf(b, sizeof(b), "%s.visual_attention.output", prefix);
@@ -177,7 +177,7 @@ lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
 	Layout		L = {model, base, 0};
-	char		prefix[64];
+	char		prefix[32];
 
 	w->word_emb = slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H, LXMERT_LANGUAGE, 1);
 	w->pos_emb = slot(&L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H,
