@@ -68,7 +68,9 @@ crashes=$(find "$tmp" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 
 if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
 	tail -n 40 "$tmp/fuzz.log"
 	echo "inputs that failed, and the full log, are in $tmp"
-	echo "fuzz safetensors: ${done_runs:-?} runs, $crashes crashes (libFuzzer exit $status)"
+	noun=crashes
+	[ "$crashes" -eq 1 ] && noun=crash
+	echo "fuzz safetensors: ${done_runs:-?} runs, $crashes $noun (libFuzzer exit $status)"
 	exit 1
 fi
 rm -rf "$tmp"
