@@ -100,6 +100,8 @@ CREATE TABLE vqaprune.models (
 	sparsity_target double precision,
 	sparsity jsonb,				-- measured, overall and per module
 	metrics jsonb NOT NULL DEFAULT '{}',
+	tokenizer_vocab text,		-- WordPiece vocab.txt
+	answer_vocab text[],		-- the answer head's labels, in order
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -263,6 +265,31 @@ END
 $$;
 COMMENT ON FUNCTION vqa_drop_dataset(text) IS
 	'removes a dataset with its questions, features, vocabulary, priors and runs';
+
+-- Models -------------------------------------------------------------------
+
+CREATE FUNCTION vqa_create_model(model text, dataset text, config jsonb DEFAULT '{}',
+								 vocab_file text DEFAULT NULL, seed integer DEFAULT 0)
+	RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vqa_create_model(text, text, jsonb, text, integer) IS
+	'makes a randomly initialised LXMERT whose answer head and inputs fit a dataset';
+
+CREATE FUNCTION vqa_import_safetensors(model text, weights_file text, config jsonb,
+									   vocab_file text DEFAULT NULL)
+	RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vqa_import_safetensors(text, text, jsonb, text) IS
+	'stores a HuggingFace LXMERT checkpoint (safetensors) as a model';
+
+CREATE FUNCTION vqa_export_safetensors(model text, weights_file text) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION vqa_export_safetensors(text, text) IS
+	'writes a model as a HuggingFace safetensors checkpoint; returns the bytes written';
+
+CREATE FUNCTION vqa_forward(model text, input_ids integer[], attention_mask integer[],
+							token_type_ids integer[], visual_feats real[], visual_pos real[])
+	RETURNS real[] AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vqa_forward(text, integer[], integer[], integer[], real[], real[]) IS
+	'the answer logits (batch x answers) of a model for a batch of inputs';
 
 -- Runs ---------------------------------------------------------------------
 

@@ -130,8 +130,19 @@ lxmert_config_to_json(const LxmertConfig *c)
 		n += snprintf(out + n, size - n, ", \"%s\": %d", INT_KEYS[i].name,
 					  *(const int *) ((const char *) c + INT_KEYS[i].offset));
 	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
-		n += snprintf(out + n, size - n, ", \"%s\": %.9g", FLOAT_KEYS[i].name,
-					  *(const float *) ((const char *) c + FLOAT_KEYS[i].offset));
+	{
+		float		value = *(const float *) ((const char *) c + FLOAT_KEYS[i].offset);
+		char		text[32];
+
+		/* the shortest decimal that reads back as the same float */
+		for (int digits = 1; digits <= 9; digits++)
+		{
+			snprintf(text, sizeof(text), "%.*g", digits, value);
+			if (strtof(text, NULL) == value)
+				break;
+		}
+		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
+	}
 	snprintf(out + n, size - n, "}");
 	return out;
 }

@@ -11,6 +11,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -18,6 +19,24 @@
 #include "vqaprune.h"
 
 PG_MODULE_MAGIC;
+
+int			vqaprune_threads = 1;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("vqaprune.threads",
+							"Sets the number of BLAS threads a backend computes with.",
+							"Each backend running a vqaprune computation uses this many "
+							"threads; keep the total across sessions within the cores.",
+							&vqaprune_threads,
+							1, 1, 256,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("vqaprune");
+}
 
 /*
  * Reading a file on the server needs what COPY FROM a file needs.

@@ -9,7 +9,11 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
+#include "vqaprune/lxmert.h"
 #include "vqaprune/vqa_json.h"
+
+/* GUC vqaprune.threads: BLAS threads of one backend */
+extern int	vqaprune_threads;
 
 /* Rows are inserted through prepared statements, one execution per row. */
 typedef struct RowInserter
@@ -55,5 +59,28 @@ typedef struct QuestionRow
 
 extern void QuestionInserterInit(RowInserter *ins);
 extern bool InsertQuestion(RowInserter *ins, int64 dataset_id, const QuestionRow *row);
+
+/* models.c */
+typedef struct StoredModelInfo
+{
+	const char *name;
+	int64		dataset_id;		/* 0: none */
+	int64		parent_id;		/* 0: none */
+	int			stage;
+	const char *loss;			/* NULL: none */
+	const char *method;
+	const char *options_json;
+	const char *tokenizer_vocab;	/* vocab.txt text, or NULL */
+	Datum		answer_vocab;	/* text[] of the answer head's labels, or 0 */
+} StoredModelInfo;
+
+extern const char *ModuleName(LxmertModule module);
+extern void SetComputeThreads(void);
+extern int64 LookupModel(const char *name, char **config_json);
+extern int64 RequireModel(const char *name, char **config_json);
+extern void RequireNewModelName(const char *name);
+extern LxmertModel *NewCoreModel(const LxmertConfig *config);
+extern int64 StoreModel(const LxmertModel *model, const StoredModelInfo *info);
+extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
 
 #endif

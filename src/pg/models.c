@@ -1,0 +1,328 @@
+/*
+ * models.c: LXMERT models in tables.
+ *
+ * A model is a row of vqaprune.models (its full config as HuggingFace
+ * LxmertConfig keys, lineage, tokenizer and answer vocabularies), one row
+ * per tensor in vqaprune.tensors (HuggingFace name, shape, module, whether
+ * it is in the prunable set theta_pr) and its values as little-endian
+ * float32 in vqaprune.tensor_chunks, CHUNK_FLOATS values a row; a pruning
+ * mask, when there is one, lives in vqaprune.mask_chunks as packed bits.
+ *
+ * Stored models never change, and model ids are never reused, so a backend
+ * keeps the last model it loaded and serves the next call from memory.
+ * Model memory comes from the core's allocator (a base-size model with
+ * gradients and Adam state is several GB, past palloc's 1 GB limit) and is
+ * freed on every error path.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "vqaprune.h"
+
+#define CHUNK_FLOATS (1024 * 1024)
+
+static LxmertModel *cached_model = NULL;
+static int64 cached_model_id = 0;
+
+static const char *const MODULE_NAMES[] = {
+	[LXMERT_LANGUAGE] = "language",
+	[LXMERT_VISUAL] = "visual",
+	[LXMERT_CROSS] = "cross",
+	[LXMERT_POOLER] = "pooler",
+	[LXMERT_EMBEDDINGS_OTHER] = "embeddings",
+	[LXMERT_HEAD] = "head",
+};
+
+const char *
+ModuleName(LxmertModule module)
+{
+	return MODULE_NAMES[module];
+}
+
+/* BLAS threads follow vqaprune.threads at every call that computes. */
+void
+SetComputeThreads(void)
+{
+	openblas_set_num_threads(vqaprune_threads);
+}
+
+/* Model id and config JSON of a model name; 0 if there is none. */
+int64
+LookupModel(const char *name, char **config_json)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	int64		id;
+
+	SPI_execute_with_args("SELECT model_id, config::text FROM vqaprune.models WHERE name = $1",
+						  1, argtypes, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		return 0;
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (config_json)
+		*config_json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	return id;
+}
+
+int64
+RequireModel(const char *name, char **config_json)
+{
+	int64		id = LookupModel(name, config_json);
+
+	if (id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("SELECT model FROM vqa_models lists the models.")));
+	return id;
+}
+
+void
+RequireNewModelName(const char *name)
+{
+	if (LookupModel(name, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("model \"%s\" already exists", name),
+				 errhint("Choose another name: stored models never change.")));
+}
+
+/* An empty core model of a config, or an error that says why not. */
+LxmertModel *
+NewCoreModel(const LxmertConfig *config)
+{
+	char		err[256];
+	LxmertModel *model = lxmert_new(config, err, sizeof(err));
+
+	if (model == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", err)));
+	return model;
+}
+
+static bytea *
+FloatsToByteaLE(const float *values, size_t n)
+{
+	bytea	   *result = palloc(VARHDRSZ + n * sizeof(float));
+
+	SET_VARSIZE(result, VARHDRSZ + n * sizeof(float));
+#ifdef WORDS_BIGENDIAN
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32		bits;
+
+		memcpy(&bits, &values[i], sizeof(bits));
+		bits = pg_bswap32(bits);
+		memcpy(VARDATA(result) + i * sizeof(float), &bits, sizeof(bits));
+	}
+#else
+	memcpy(VARDATA(result), values, n * sizeof(float));
+#endif
+	return result;
+}
+
+static void
+ByteaToFloatsLE(float *out, const char *data, size_t n)
+{
+#ifdef WORDS_BIGENDIAN
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32		bits;
+
+		memcpy(&bits, data + i * sizeof(float), sizeof(bits));
+		bits = pg_bswap32(bits);
+		memcpy(&out[i], &bits, sizeof(bits));
+	}
+#else
+	memcpy(out, data, n * sizeof(float));
+#endif
+}
+
+/*
+ * Stores a model's row, tensors and values (and mask, if set); returns the
+ * new model id. Only the parameters are stored: gradients and optimizer
+ * state belong to a training run.
+ */
+int64
+StoreModel(const LxmertModel *model, const StoredModelInfo *info)
+{
+	char	   *config_json = lxmert_config_to_json(&model->config);
+	Oid			row_types[10] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		row[10];
+	char		row_nulls[10];
+	Oid			tensor_types[6] = {INT8OID, INT4OID, TEXTOID, INT4ARRAYOID, TEXTOID, BOOLOID};
+	Oid			chunk_types[4] = {INT8OID, INT4OID, INT4OID, BYTEAOID};
+	SPIPlanPtr	tensor_plan;
+	SPIPlanPtr	chunk_plan;
+	MemoryContext chunk_context;
+	int64		model_id;
+	bool		isnull;
+
+	if (config_json == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	row[0] = CStringGetTextDatum(info->name);
+	row[1] = Int64GetDatum(info->dataset_id);
+	row[2] = Int64GetDatum(info->parent_id);
+	row[3] = Int32GetDatum(info->stage);
+	row[4] = CStringGetTextDatum(config_json);
+	row[5] = info->loss ? CStringGetTextDatum(info->loss) : (Datum) 0;
+	row[6] = info->method ? CStringGetTextDatum(info->method) : (Datum) 0;
+	row[7] = info->options_json ? CStringGetTextDatum(info->options_json) : (Datum) 0;
+	row[8] = info->tokenizer_vocab ? CStringGetTextDatum(info->tokenizer_vocab) : (Datum) 0;
+	row[9] = info->answer_vocab ? info->answer_vocab : (Datum) 0;
+	row_nulls[0] = ' ';
+	row_nulls[1] = info->dataset_id ? ' ' : 'n';
+	row_nulls[2] = info->parent_id ? ' ' : 'n';
+	row_nulls[3] = ' ';
+	row_nulls[4] = ' ';
+	row_nulls[5] = info->loss ? ' ' : 'n';
+	row_nulls[6] = info->method ? ' ' : 'n';
+	row_nulls[7] = info->options_json ? ' ' : 'n';
+	row_nulls[8] = info->tokenizer_vocab ? ' ' : 'n';
+	row_nulls[9] = info->answer_vocab ? ' ' : 'n';
+	free(config_json);
+	if (SPI_execute_with_args("INSERT INTO vqaprune.models (name, dataset_id, parent_id, stage, config, "
+							  "loss, method, options, tokenizer_vocab, answer_vocab) "
+							  "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, coalesce($8::jsonb, '{}'), $9, $10) "
+							  "RETURNING model_id",
+							  10, row_types, row, row_nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not store model \"%s\"", info->name);
+	model_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	tensor_plan = SPI_prepare("INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, module, prunable) "
+							  "VALUES ($1, $2, $3, $4, $5, $6)", 6, tensor_types);
+	chunk_plan = SPI_prepare("INSERT INTO vqaprune.tensor_chunks (model_id, tensor_id, chunk, data) "
+							 "VALUES ($1, $2, $3, $4)", 4, chunk_types);
+	if (tensor_plan == NULL || chunk_plan == NULL)
+		elog(ERROR, "could not prepare the tensor inserts");
+	chunk_context = AllocSetContextCreate(CurrentMemoryContext, "vqaprune chunk",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		MemoryContext old = MemoryContextSwitchTo(chunk_context);
+		Datum		shape[2] = {Int32GetDatum(t->shape[0]), Int32GetDatum(t->shape[1])};
+		Datum		tv[6];
+
+		tv[0] = Int64GetDatum(model_id);
+		tv[1] = Int32GetDatum(i);
+		tv[2] = CStringGetTextDatum(t->name);
+		tv[3] = PointerGetDatum(construct_array(shape, t->ndim, INT4OID, 4, true, TYPALIGN_INT));
+		tv[4] = CStringGetTextDatum(ModuleName(t->module));
+		tv[5] = BoolGetDatum(t->prunable != 0);
+		if (SPI_execute_plan(tensor_plan, tv, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store tensor %s", t->name);
+		for (size_t start = 0, chunk = 0; start < t->numel; start += CHUNK_FLOATS, chunk++)
+		{
+			size_t		n = Min(CHUNK_FLOATS, t->numel - start);
+			Datum		cv[4];
+
+			CHECK_FOR_INTERRUPTS();
+			cv[0] = Int64GetDatum(model_id);
+			cv[1] = Int32GetDatum(i);
+			cv[2] = Int32GetDatum((int32) chunk);
+			cv[3] = PointerGetDatum(FloatsToByteaLE(model->params + t->offset + start, n));
+			if (SPI_execute_plan(chunk_plan, cv, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not store tensor %s", t->name);
+			MemoryContextReset(chunk_context);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	MemoryContextDelete(chunk_context);
+	return model_id;
+}
+
+/* Reads a stored model's values into a core model of its config. */
+static void
+ReadParams(LxmertModel *model, int64 model_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	Portal		portal;
+	size_t		filled = 0;
+
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT t.name, c.chunk, c.data FROM vqaprune.tensor_chunks c "
+									   "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
+									   "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
+									   1, argtypes, values, NULL, false, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 16);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			char	   *name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+			int32		chunk = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+			bytea	   *data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull));
+			const LxmertTensor *t = lxmert_find_tensor(model, name);
+			size_t		start = (size_t) chunk * CHUNK_FLOATS;
+			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);
+
+			if (t == NULL || start + n > t->numel || VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("stored model " INT64_FORMAT " has a bad chunk %d of tensor \"%s\"",
+								model_id, chunk, name)));
+			ByteaToFloatsLE(model->params + t->offset + start, VARDATA_ANY(data), n);
+			filled += n;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	if (filled != model->n_params)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model " INT64_FORMAT " holds %zu of its %zu parameters",
+						model_id, filled, model->n_params)));
+}
+
+/*
+ * The core model of a stored model, from this backend's cache when it holds
+ * it. The result belongs to the cache: callers must not free it, and must
+ * not change its weights.
+ */
+LxmertModel *
+LoadModel(int64 model_id, const char *config_json)
+{
+	LxmertConfig config;
+	char		err[256];
+	LxmertModel *volatile model;
+
+	if (cached_model && cached_model_id == model_id)
+		return cached_model;
+	if (lxmert_config_parse(config_json, &config, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model " INT64_FORMAT " has an invalid config: %s", model_id, err)));
+	model = NewCoreModel(&config);
+	PG_TRY();
+	{
+		ReadParams(model, model_id);
+	}
+	PG_CATCH();
+	{
+		lxmert_free(model);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	lxmert_free(cached_model);
+	cached_model = model;
+	cached_model_id = model_id;
+	return model;
+}
