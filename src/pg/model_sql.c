@@ -349,9 +349,15 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 
 	st = vqa_st_open(path, err, sizeof(err));
 	if (st == NULL)
+	{
+		/* the core's message starts with the path: say it once */
+		const char *why = strncmp(err, path, strlen(path)) == 0 && err[strlen(path)] == ':'
+			? err + strlen(path) + 2 : err;
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid safetensors file \"%s\": %s", path, err)));
+				 errmsg("invalid safetensors file \"%s\": %s", path, why)));
+	}
 	model = NULL;
 	PG_TRY();
 	{
@@ -502,6 +508,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 				T,
 				N;
 	char	   *config_json;
+	int64		model_id;
 	LxmertModel *model;
 	LxmertBatch batch;
 	const LxmertConfig *c;
@@ -523,7 +530,8 @@ vqa_forward(PG_FUNCTION_ARGS)
 	pos = PG_GETARG_ARRAYTYPE_P(5);
 
 	SPI_connect();
-	model = LoadModel(RequireModel(name, &config_json), config_json);
+	model_id = RequireModel(name, &config_json);
+	model = LoadModel(model_id, config_json);
 	c = &model->config;
 
 	ArrayShape(ids, "input_ids", &ndim, &dims);
