@@ -40,7 +40,7 @@ endif
 
 # The core is plain C11: built again on its own, without PostgreSQL, for the
 # unit tests and benchmarks.
-CORE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -Iinclude $(BLAS_CFLAGS)
+CORE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
 UNIT_SRCS = $(sort $(wildcard test/unit/*.c))
 
 # the list of test groups, one per test/unit/test_NAME.c
@@ -50,7 +50,7 @@ test/unit/generated/groups.h: $(wildcard test/unit/test_*.c)
 		echo "UNIT_GROUP_DECL($${f#test_})"; done > $@
 
 test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
-	$(CC) $(CORE_CFLAGS) -Wno-unused-parameter -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
+	$(CC) $(CORE_CFLAGS) -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
 
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)

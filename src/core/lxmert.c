@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
 #define MASKED_SCORE (-FLT_MAX)
@@ -340,7 +341,8 @@ struct LxmertActivations
 			   *dsum;			/* rows x H, rows = max(B*T, B*N) */
 	float	   *dinter;			/* rows x I */
 	float	   *dprobs,
-			   *pdrop;			/* Tmax x Tmax */
+			   *pdrop;			/* Tmax x Tmax per worker thread */
+	int			threads;		/* worker threads the scratch is sized for */
 	float	   *dhead,
 			   *dhead2,
 			   *dpool;			/* B x 2H, B x 2H, B x H */
@@ -472,8 +474,8 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 	acts->dctx = take(&a, Mmax * H);
 	acts->dsum = take(&a, Mmax * H);
 	acts->dinter = take(&a, Mmax * I);
-	acts->dprobs = take(&a, (size_t) Tmax * Tmax);
-	acts->pdrop = take(&a, (size_t) Tmax * Tmax);
+	acts->dprobs = take(&a, (size_t) Tmax * Tmax * acts->threads);
+	acts->pdrop = take(&a, (size_t) Tmax * Tmax * acts->threads);
 	acts->dhead = take(&a, (size_t) B * 2 * H);
 	acts->dhead2 = take(&a, (size_t) B * 2 * H);
 	acts->dpool = take(&a, (size_t) B * H);
@@ -500,6 +502,7 @@ activations_reserve(LxmertModel *model, int B, int T, int N)
 		if (!acts->l || !acts->r || !acts->x)
 			return -1;
 	}
+	acts->threads = vqa_parallel_threads();
 	need = activations_layout(acts, c, B, T, N, NULL);
 	if (need > acts->capacity)
 	{
@@ -524,6 +527,43 @@ activations_reserve(LxmertModel *model, int B, int T, int N)
 /* Kernels                                                                */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Element-wise work runs on the core's worker pool (parallel.h): each job
+ * below is a small struct of pointers and a function over a range of rows
+ * or elements. Ranges never overlap, so no job needs a lock.
+ */
+#define MIN_ROWS 8
+#define MIN_ELEMENTS 4096
+
+typedef struct RowsJob
+{
+	float	   *out;
+	float	   *out2;
+	float	   *mean;
+	float	   *rstd;
+	const float *in;
+	const float *in2;
+	const float *w;
+	const float *b;
+	int			M;				/* rows, for jobs split over columns */
+	int			C;
+	float		eps;
+} RowsJob;
+
+static void
+add_bias_rows(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+
+	for (size_t i = begin; i < end; i++)
+	{
+		float	   *row = j->out + i * j->C;
+
+		for (int o = 0; o < j->C; o++)
+			row[o] += j->b[o];
+	}
+}
+
 /* out[M, OC] = inp[M, IC] W[OC, IC]^T + b */
 static void
 linear_forward(float *out, const float *inp, const float *w, const float *b,
@@ -532,13 +572,26 @@ linear_forward(float *out, const float *inp, const float *w, const float *b,
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC,
 				1.0f, inp, IC, w, IC, 0.0f, out, OC);
 	if (b)
-		for (int i = 0; i < M; i++)
-		{
-			float	   *row = out + (size_t) i * OC;
+	{
+		RowsJob		j = {.out = out, .b = b, .C = OC};
 
-			for (int o = 0; o < OC; o++)
-				row[o] += b[o];
-		}
+		vqa_parallel_for(M, MIN_ROWS, add_bias_rows, &j);
+	}
+}
+
+/* db[o] += sum over rows of dout[:, o], for a range of columns o */
+static void
+bias_grad_columns(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+
+	for (int i = 0; i < j->M; i++)
+	{
+		const float *row = j->in + (size_t) i * j->C;
+
+		for (size_t o = begin; o < end; o++)
+			j->out[o] += row[o];
+	}
 }
 
 /* Accumulates dinp (if not NULL) += dout W, dw += dout^T inp, db += sum dout. */
@@ -552,13 +605,39 @@ linear_backward(float *dinp, float *dw, float *db, const float *dout, const floa
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M,
 				1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
 	if (db)
-		for (int i = 0; i < M; i++)
-		{
-			const float *row = dout + (size_t) i * OC;
+	{
+		RowsJob		j = {.out = db, .in = dout, .M = M, .C = OC};
 
-			for (int o = 0; o < OC; o++)
-				db[o] += row[o];
-		}
+		vqa_parallel_for(OC, 64, bias_grad_columns, &j);
+	}
+}
+
+static void
+layernorm_rows(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+	int			C = j->C;
+
+	for (size_t i = begin; i < end; i++)
+	{
+		const float *x = j->in + i * C;
+		float	   *y = j->out + i * C;
+		double		m = 0.0,
+					v = 0.0;
+		float		s;
+
+		for (int k = 0; k < C; k++)
+			m += x[k];
+		m /= C;
+		for (int k = 0; k < C; k++)
+			v += (x[k] - m) * (x[k] - m);
+		v /= C;
+		s = (float) (1.0 / sqrt(v + j->eps));
+		for (int k = 0; k < C; k++)
+			y[k] = (float) ((x[k] - m) * s) * j->w[k] + j->b[k];
+		j->mean[i] = (float) m;
+		j->rstd[i] = s;
+	}
 }
 
 /* LayerNorm over rows of C, keeping mean and 1/std for the backward pass. */
@@ -566,25 +645,64 @@ static void
 layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 				  const float *w, const float *b, int M, int C, float eps)
 {
-	for (int i = 0; i < M; i++)
-	{
-		const float *x = inp + (size_t) i * C;
-		float	   *y = out + (size_t) i * C;
-		double		m = 0.0,
-					v = 0.0;
-		float		s;
+	RowsJob		j = {.out = out, .mean = mean, .rstd = rstd, .in = inp, .w = w, .b = b,
+	.C = C, .eps = eps};
 
-		for (int j = 0; j < C; j++)
-			m += x[j];
-		m /= C;
-		for (int j = 0; j < C; j++)
-			v += (x[j] - m) * (x[j] - m);
-		v /= C;
-		s = (float) (1.0 / sqrt(v + eps));
-		for (int j = 0; j < C; j++)
-			y[j] = (float) ((x[j] - m) * s) * w[j] + b[j];
-		mean[i] = (float) m;
-		rstd[i] = s;
+	vqa_parallel_for(M, MIN_ROWS, layernorm_rows, &j);
+}
+
+/* dinp of a LayerNorm, for a range of rows (in2 = dout) */
+static void
+layernorm_backward_rows(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+	int			C = j->C;
+
+	for (size_t i = begin; i < end; i++)
+	{
+		const float *dy = j->in2 + i * C;
+		const float *x = j->in + i * C;
+		float	   *dx = j->out + i * C;
+		double		dnorm_mean = 0.0,
+					dnorm_norm_mean = 0.0;
+
+		for (int k = 0; k < C; k++)
+		{
+			float		norm = (x[k] - j->mean[i]) * j->rstd[i];
+			float		dnorm = j->w[k] * dy[k];
+
+			dnorm_mean += dnorm;
+			dnorm_norm_mean += dnorm * norm;
+		}
+		dnorm_mean /= C;
+		dnorm_norm_mean /= C;
+		for (int k = 0; k < C; k++)
+		{
+			float		norm = (x[k] - j->mean[i]) * j->rstd[i];
+			float		dnorm = j->w[k] * dy[k];
+
+			dx[k] += (float) ((dnorm - dnorm_mean - norm * dnorm_norm_mean) * j->rstd[i]);
+		}
+	}
+}
+
+/* dw and db of a LayerNorm, for a range of columns (out = dw, out2 = db) */
+static void
+layernorm_backward_columns(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+	int			C = j->C;
+
+	for (int i = 0; i < j->M; i++)
+	{
+		const float *dy = j->in2 + (size_t) i * C;
+		const float *x = j->in + (size_t) i * C;
+
+		for (size_t k = begin; k < end; k++)
+		{
+			j->out2[k] += dy[k];
+			j->out[k] += (x[k] - j->mean[i]) * j->rstd[i] * dy[k];
+		}
 	}
 }
 
@@ -593,59 +711,76 @@ static void
 layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
 				   const float *w, const float *mean, const float *rstd, int M, int C)
 {
-	for (int i = 0; i < M; i++)
-	{
-		const float *dy = dout + (size_t) i * C;
-		const float *x = inp + (size_t) i * C;
-		float	   *dx = dinp + (size_t) i * C;
-		double		dnorm_mean = 0.0,
-					dnorm_norm_mean = 0.0;
+	RowsJob		rows = {.out = dinp, .mean = (float *) mean, .rstd = (float *) rstd,
+	.in = inp, .in2 = dout, .w = w, .C = C};
+	RowsJob		columns = {.out = dw, .out2 = db, .mean = (float *) mean, .rstd = (float *) rstd,
+	.in = inp, .in2 = dout, .M = M, .C = C};
 
-		for (int j = 0; j < C; j++)
-		{
-			float		norm = (x[j] - mean[i]) * rstd[i];
-			float		dnorm = w[j] * dy[j];
-
-			dnorm_mean += dnorm;
-			dnorm_norm_mean += dnorm * norm;
-		}
-		dnorm_mean /= C;
-		dnorm_norm_mean /= C;
-		for (int j = 0; j < C; j++)
-		{
-			float		norm = (x[j] - mean[i]) * rstd[i];
-			float		dnorm = w[j] * dy[j];
-
-			db[j] += dy[j];
-			dw[j] += norm * dy[j];
-			dx[j] += (float) ((dnorm - dnorm_mean - norm * dnorm_norm_mean) * rstd[i]);
-		}
-	}
+	vqa_parallel_for(M, MIN_ROWS, layernorm_backward_rows, &rows);
+	vqa_parallel_for(C, 64, layernorm_backward_columns, &columns);
 }
 
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
+static void
+gelu_range(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+
+	for (size_t i = begin; i < end; i++)
+		j->out[i] = 0.5f * j->in[i] * (1.0f + erff(j->in[i] * INV_SQRT2));
+}
+
 /* Exact GeLU, x Phi(x), as HuggingFace's "gelu". */
 static void
 gelu_forward(float *out, const float *inp, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
+	RowsJob		j = {.out = out, .in = inp};
+
+	vqa_parallel_for(n, MIN_ELEMENTS, gelu_range, &j);
 }
 
-/* dinp = dout * (Phi(x) + x phi(x)) */
 static void
-gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+gelu_backward_range(void *arg, size_t begin, size_t end, int worker)
 {
-	for (size_t i = 0; i < n; i++)
+	RowsJob    *j = arg;
+
+	for (size_t i = begin; i < end; i++)
 	{
-		float		x = inp[i];
+		float		x = j->in[i];
 		float		cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
 		float		pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
 
-		dinp[i] = dout[i] * (cdf + x * pdf);
+		j->out[i] = j->in2[i] * (cdf + x * pdf);
 	}
+}
+
+/* dinp = dout * (Phi(x) + x phi(x)); dinp may be dout */
+static void
+gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+	RowsJob		j = {.out = dinp, .in = inp, .in2 = dout};
+
+	vqa_parallel_for(n, MIN_ELEMENTS, gelu_backward_range, &j);
+}
+
+static void
+add_range(void *arg, size_t begin, size_t end, int worker)
+{
+	RowsJob    *j = arg;
+
+	for (size_t i = begin; i < end; i++)
+		j->out[i] += j->in[i];
+}
+
+/* out += in, element-wise */
+static void
+add_inplace(float *out, const float *in, size_t n)
+{
+	RowsJob		j = {.out = out, .in = in};
+
+	vqa_parallel_for(n, MIN_ELEMENTS, add_range, &j);
 }
 
 /* Inverted dropout in place; keep records the surviving positions. */
@@ -693,6 +828,165 @@ typedef struct Pass
 	VqaRng		rng;
 } Pass;
 
+/* The per-head work of one attention block, split over (batch, head) pairs. */
+typedef struct HeadsJob
+{
+	const AttentionActs *a;
+	LxmertActivations *s;
+	const float *ctx_mask;		/* B x Tk additive */
+	const float *dctx;			/* backward: gradient of a->ctx */
+	int			nh,
+				hs,
+				H,
+				Tq,
+				Tk,
+				scratch;		/* floats of scratch per worker */
+	float		scale,
+				p_att;
+} HeadsJob;
+
+/* scores = scale Q K^T + mask, softmax over keys, into a->probs */
+static void
+heads_softmax(void *arg, size_t begin, size_t end, int worker)
+{
+	HeadsJob   *j = arg;
+	int			Tq = j->Tq,
+				Tk = j->Tk,
+				H = j->H;
+
+	for (size_t bh = begin; bh < end; bh++)
+	{
+		int			b = (int) (bh / j->nh),
+					h = (int) (bh % j->nh);
+		float	   *probs = j->a->probs + bh * Tq * Tk;
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, j->hs, j->scale,
+					j->a->q + (size_t) b * Tq * H + h * j->hs, H,
+					j->a->k + (size_t) b * Tk * H + h * j->hs, H, 0.0f, probs, Tk);
+		for (int i = 0; i < Tq; i++)
+		{
+			float	   *row = probs + (size_t) i * Tk;
+			float		max = -FLT_MAX;
+			float		sum = 0.0f;
+
+			for (int k = 0; k < Tk; k++)
+			{
+				row[k] += j->ctx_mask[(size_t) b * Tk + k];
+				if (row[k] > max)
+					max = row[k];
+			}
+			for (int k = 0; k < Tk; k++)
+			{
+				row[k] = expf(row[k] - max);
+				sum += row[k];
+			}
+			for (int k = 0; k < Tk; k++)
+				row[k] /= sum;
+		}
+	}
+}
+
+/* The probabilities as used, after dropout: a->probs itself, or scratch. */
+static const float *
+used_probs(const HeadsJob *j, size_t bh, int worker)
+{
+	const float *probs = j->a->probs + bh * j->Tq * j->Tk;
+	float	   *scratch;
+	float		inv;
+	const unsigned char *keep;
+
+	if (j->a->probs_keep == NULL || j->p_att <= 0)
+		return probs;
+	scratch = j->s->pdrop + (size_t) worker * j->scratch;
+	keep = j->a->probs_keep + bh * j->Tq * j->Tk;
+	inv = 1.0f / (1.0f - j->p_att);
+	for (size_t i = 0; i < (size_t) j->Tq * j->Tk; i++)
+		scratch[i] = keep[i] ? probs[i] * inv : 0.0f;
+	return scratch;
+}
+
+/* ctx = P V per head */
+static void
+heads_context(void *arg, size_t begin, size_t end, int worker)
+{
+	HeadsJob   *j = arg;
+
+	for (size_t bh = begin; bh < end; bh++)
+	{
+		int			b = (int) (bh / j->nh),
+					h = (int) (bh % j->nh);
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->Tq, j->hs, j->Tk, 1.0f,
+					used_probs(j, bh, worker), j->Tk,
+					j->a->v + (size_t) b * j->Tk * j->H + h * j->hs, j->H, 0.0f,
+					(float *) j->a->ctx + (size_t) b * j->Tq * j->H + h * j->hs, j->H);
+	}
+}
+
+/* dV, then dP, softmax backward, dQ and dK per head */
+static void
+heads_backward(void *arg, size_t begin, size_t end, int worker)
+{
+	HeadsJob   *j = arg;
+	LxmertActivations *s = j->s;
+	int			Tq = j->Tq,
+				Tk = j->Tk,
+				H = j->H,
+				hs = j->hs;
+	float	   *dp = s->dprobs + (size_t) worker * j->scratch;
+
+	for (size_t bh = begin; bh < end; bh++)
+	{
+		int			b = (int) (bh / j->nh),
+					h = (int) (bh % j->nh);
+		size_t		qo = (size_t) b * Tq * H + h * hs;
+		size_t		ko = (size_t) b * Tk * H + h * hs;
+		const float *probs = j->a->probs + bh * Tq * Tk;
+
+		/* dV += P^T dctx; dP = dctx V^T */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
+					1.0f, used_probs(j, bh, worker), Tk, j->dctx + qo, H, 1.0f, s->dvv + ko, H);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs,
+					1.0f, j->dctx + qo, H, j->a->v + ko, H, 0.0f, dp, Tk);
+		if (j->a->probs_keep && j->p_att > 0)
+			dropout_backward(dp, j->a->probs_keep + bh * Tq * Tk, (size_t) Tq * Tk, j->p_att);
+		/* softmax backward: dS = P (dP - rowsum(dP P)) */
+		for (int i = 0; i < Tq; i++)
+		{
+			const float *p = probs + (size_t) i * Tk;
+			float	   *d = dp + (size_t) i * Tk;
+			float		dot = 0.0f;
+
+			for (int k = 0; k < Tk; k++)
+				dot += d[k] * p[k];
+			for (int k = 0; k < Tk; k++)
+				d[k] = p[k] * (d[k] - dot);
+		}
+		/* dQ = scale dS K; dK = scale dS^T Q */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk,
+					j->scale, dp, Tk, j->a->k + ko, H, 1.0f, s->dq + qo, H);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
+					j->scale, dp, Tk, j->a->q + qo, H, 1.0f, s->dk + ko, H);
+	}
+}
+
+static void
+heads_job_init(HeadsJob *j, Pass *P, const AttentionActs *a, int Tq, int Tk)
+{
+	int			Tmax = P->acts->T > P->acts->N ? P->acts->T : P->acts->N;
+
+	j->a = a;
+	j->s = P->acts;
+	j->nh = P->nh;
+	j->hs = P->H / P->nh;
+	j->H = P->H;
+	j->Tq = Tq;
+	j->Tk = Tk;
+	j->scratch = Tmax * Tmax;
+	j->scale = 1.0f / sqrtf((float) j->hs);
+	j->p_att = P->p_att;
+}
+
 /*
  * One attention block: queries from x (B x Tq rows), keys and values from
  * ctx (B x Tk rows, the same as x for self-attention), ctx_mask (B x Tk
@@ -703,62 +997,26 @@ attention_forward(Pass *P, AttentionActs *a, const LxmertAttentionWeights *w,
 				  const float *x, const float *ctx, const float *ctx_mask, int Tq, int Tk)
 {
 	int			B = P->B,
-				H = P->H,
-				nh = P->nh,
-				hs = H / nh;
-	float		scale = 1.0f / sqrtf((float) hs);
+				H = P->H;
 	size_t		rows = (size_t) B * Tq;
+	size_t		heads = (size_t) B * P->nh;
+	HeadsJob	j;
 
+	heads_job_init(&j, P, a, Tq, Tk);
+	j.ctx_mask = ctx_mask;
 	linear_forward(a->q, x, w->q_w, w->q_b, (int) rows, H, H);
 	linear_forward(a->k, ctx, w->k_w, w->k_b, B * Tk, H, H);
 	linear_forward(a->v, ctx, w->v_w, w->v_b, B * Tk, H, H);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < nh; h++)
-		{
-			const float *q = a->q + (size_t) b * Tq * H + h * hs;
-			const float *k = a->k + (size_t) b * Tk * H + h * hs;
-			const float *v = a->v + (size_t) b * Tk * H + h * hs;
-			float	   *probs = a->probs + ((size_t) b * nh + h) * Tq * Tk;
-			const float *used = probs;
-
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs,
-						scale, q, H, k, H, 0.0f, probs, Tk);
-			for (int i = 0; i < Tq; i++)
-			{
-				float	   *row = probs + (size_t) i * Tk;
-				float		max = -FLT_MAX;
-				float		sum = 0.0f;
-
-				for (int j = 0; j < Tk; j++)
-				{
-					row[j] += ctx_mask[(size_t) b * Tk + j];
-					if (row[j] > max)
-						max = row[j];
-				}
-				for (int j = 0; j < Tk; j++)
-				{
-					row[j] = expf(row[j] - max);
-					sum += row[j];
-				}
-				for (int j = 0; j < Tk; j++)
-					row[j] /= sum;
-			}
-			if (a->probs_keep && P->p_att > 0)
-			{
-				unsigned char *keep = a->probs_keep + ((size_t) b * nh + h) * Tq * Tk;
-
-				memcpy(P->acts->pdrop, probs, sizeof(float) * Tq * Tk);
-				dropout_forward(P->acts->pdrop, keep, (size_t) Tq * Tk, P->p_att, &P->rng);
-				used = P->acts->pdrop;
-			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk,
-						1.0f, used, Tk, v, H, 0.0f, a->ctx + (size_t) b * Tq * H + h * hs, H);
-		}
+	vqa_parallel_for(heads, 1, heads_softmax, &j);
+	/* dropout masks are drawn in order, on one thread: reproducible */
+	if (a->probs_keep && P->p_att > 0)
+		for (size_t i = 0; i < heads * Tq * Tk; i++)
+			a->probs_keep[i] = vqa_rng_uniform(&P->rng) >= P->p_att;
+	vqa_parallel_for(heads, 1, heads_context, &j);
 	linear_forward(a->sum, a->ctx, w->o_w, w->o_b, (int) rows, H, H);
 	if (a->out_keep && P->p_hidden > 0)
 		dropout_forward(a->sum, a->out_keep, rows * H, P->p_hidden, &P->rng);
-	for (size_t i = 0; i < rows * H; i++)
-		a->sum[i] += x[i];
+	add_inplace(a->sum, x, rows * H);
 	layernorm_forward(a->out, a->mean, a->rstd, a->sum, w->ln_w, w->ln_b, (int) rows, H, P->eps);
 }
 
@@ -774,19 +1032,16 @@ attention_backward(Pass *P, const AttentionActs *a, const LxmertAttentionWeights
 {
 	LxmertActivations *s = P->acts;
 	int			B = P->B,
-				H = P->H,
-				nh = P->nh,
-				hs = H / nh;
-	float		scale = 1.0f / sqrtf((float) hs);
+				H = P->H;
 	size_t		rows = (size_t) B * Tq;
 	size_t		ctx_rows = (size_t) B * Tk;
+	HeadsJob	j;
 
 	/* LayerNorm, residual, dropout, output dense */
 	memset(s->dsum, 0, sizeof(float) * rows * H);
 	layernorm_backward(s->dsum, g->ln_w, g->ln_b, dout, a->sum, w->ln_w, a->mean, a->rstd,
 					   (int) rows, H);
-	for (size_t i = 0; i < rows * H; i++)
-		dx[i] += s->dsum[i];
+	add_inplace(dx, s->dsum, rows * H);
 	if (a->out_keep && P->p_hidden > 0)
 		dropout_backward(s->dsum, a->out_keep, rows * H, P->p_hidden);
 	memset(s->dctx, 0, sizeof(float) * rows * H);
@@ -796,50 +1051,9 @@ attention_backward(Pass *P, const AttentionActs *a, const LxmertAttentionWeights
 	memset(s->dq, 0, sizeof(float) * rows * H);
 	memset(s->dk, 0, sizeof(float) * ctx_rows * H);
 	memset(s->dvv, 0, sizeof(float) * ctx_rows * H);
-	for (int b = 0; b < B; b++)
-		for (int h = 0; h < nh; h++)
-		{
-			size_t		qo = (size_t) b * Tq * H + h * hs;
-			size_t		ko = (size_t) b * Tk * H + h * hs;
-			const float *probs = a->probs + ((size_t) b * nh + h) * Tq * Tk;
-			const float *used = probs;
-			float	   *dp = s->dprobs;
-
-			if (a->probs_keep && P->p_att > 0)
-			{
-				const unsigned char *keep = a->probs_keep + ((size_t) b * nh + h) * Tq * Tk;
-				float		inv = 1.0f / (1.0f - P->p_att);
-
-				for (size_t i = 0; i < (size_t) Tq * Tk; i++)
-					s->pdrop[i] = keep[i] ? probs[i] * inv : 0.0f;
-				used = s->pdrop;
-			}
-			/* dV += P^T dctx; dP = dctx V^T */
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
-						1.0f, used, Tk, s->dctx + qo, H, 1.0f, s->dvv + ko, H);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs,
-						1.0f, s->dctx + qo, H, a->v + ko, H, 0.0f, dp, Tk);
-			if (a->probs_keep && P->p_att > 0)
-				dropout_backward(dp, a->probs_keep + ((size_t) b * nh + h) * Tq * Tk,
-								 (size_t) Tq * Tk, P->p_att);
-			/* softmax backward: dS = P (dP - rowsum(dP P)) */
-			for (int i = 0; i < Tq; i++)
-			{
-				const float *p = probs + (size_t) i * Tk;
-				float	   *d = dp + (size_t) i * Tk;
-				float		dot = 0.0f;
-
-				for (int j = 0; j < Tk; j++)
-					dot += d[j] * p[j];
-				for (int j = 0; j < Tk; j++)
-					d[j] = p[j] * (d[j] - dot);
-			}
-			/* dQ = scale dS K; dK = scale dS^T Q */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk,
-						scale, dp, Tk, a->k + ko, H, 1.0f, s->dq + qo, H);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq,
-						scale, dp, Tk, a->q + qo, H, 1.0f, s->dk + ko, H);
-		}
+	heads_job_init(&j, P, a, Tq, Tk);
+	j.dctx = s->dctx;
+	vqa_parallel_for((size_t) B * P->nh, 1, heads_backward, &j);
 	linear_backward(dx, g->q_w, g->q_b, s->dq, x, w->q_w, (int) rows, H, H);
 	linear_backward(dctx_in, g->k_w, g->k_b, s->dk, ctx, w->k_w, (int) ctx_rows, H, H);
 	linear_backward(dctx_in, g->v_w, g->v_b, s->dvv, ctx, w->v_w, (int) ctx_rows, H, H);
@@ -857,8 +1071,7 @@ ffn_forward(Pass *P, FfnActs *f, const LxmertFfnWeights *w, const float *x, size
 	linear_forward(f->sum, f->act, w->o_w, w->o_b, (int) rows, I, H);
 	if (f->keep && P->p_hidden > 0)
 		dropout_forward(f->sum, f->keep, rows * H, P->p_hidden, &P->rng);
-	for (size_t i = 0; i < rows * H; i++)
-		f->sum[i] += x[i];
+	add_inplace(f->sum, x, rows * H);
 	layernorm_forward(f->out, f->mean, f->rstd, f->sum, w->ln_w, w->ln_b, (int) rows, H, P->eps);
 }
 
@@ -874,8 +1087,7 @@ ffn_backward(Pass *P, const FfnActs *f, const LxmertFfnWeights *w, LxmertFfnWeig
 	memset(s->dsum, 0, sizeof(float) * rows * H);
 	layernorm_backward(s->dsum, g->ln_w, g->ln_b, dout, f->sum, w->ln_w, f->mean, f->rstd,
 					   (int) rows, H);
-	for (size_t i = 0; i < rows * H; i++)
-		dx[i] += s->dsum[i];
+	add_inplace(dx, s->dsum, rows * H);
 	if (f->keep && P->p_hidden > 0)
 		dropout_backward(s->dsum, f->keep, rows * H, P->p_hidden);
 	memset(s->dinter, 0, sizeof(float) * rows * I);
@@ -930,10 +1142,12 @@ x_layer_forward(Pass *P, XLayerActs *a, const LxmertXLayerWeights *w,
 /*
  * dl/dv: gradients of the language and vision outputs; dl_in/dv_in receive
  * the inputs' (zeroed here); t1/t2 and u1/u2 are scratch of the two streams.
+ * With dv known to be zero (the last layer: only the language side reaches
+ * the pooler), the vision side's backward is skipped: it would add zeros.
  */
 static void
 x_layer_backward(Pass *P, const XLayerActs *a, const LxmertXLayerWeights *w,
-				 LxmertXLayerWeights *g, const float *dl, const float *dv,
+				 LxmertXLayerWeights *g, const float *dl, const float *dv, int dv_is_zero,
 				 const float *lang, const float *visn, float *dl_in, float *dv_in,
 				 float *t1, float *t2, float *u1, float *u2, int T, int N)
 {
@@ -943,19 +1157,21 @@ x_layer_backward(Pass *P, const XLayerActs *a, const LxmertXLayerWeights *w,
 	memset(t1, 0, sizeof(float) * nl);
 	ffn_backward(P, &a->lang_ffn, &w->lang_ffn, &g->lang_ffn, dl, a->lang_self.out, t1,
 				 (size_t) P->B * T);
-	memset(u1, 0, sizeof(float) * nv);
-	ffn_backward(P, &a->visn_ffn, &w->visn_ffn, &g->visn_ffn, dv, a->visn_self.out, u1,
-				 (size_t) P->B * N);
 	memset(t2, 0, sizeof(float) * nl);
 	attention_backward(P, &a->lang_self, &w->lang_self, &g->lang_self, t1,
 					   a->lang_cross.out, a->lang_cross.out, t2, t2, T, T);
-	memset(u2, 0, sizeof(float) * nv);
-	attention_backward(P, &a->visn_self, &w->visn_self, &g->visn_self, u1,
-					   a->visn_cross.out, a->visn_cross.out, u2, u2, N, N);
 	memset(dl_in, 0, sizeof(float) * nl);
 	memset(dv_in, 0, sizeof(float) * nv);
 	attention_backward(P, &a->lang_cross, &w->cross, &g->cross, t2, lang, visn,
 					   dl_in, dv_in, T, N);
+	if (dv_is_zero)
+		return;
+	memset(u1, 0, sizeof(float) * nv);
+	ffn_backward(P, &a->visn_ffn, &w->visn_ffn, &g->visn_ffn, dv, a->visn_self.out, u1,
+				 (size_t) P->B * N);
+	memset(u2, 0, sizeof(float) * nv);
+	attention_backward(P, &a->visn_self, &w->visn_self, &g->visn_self, u1,
+					   a->visn_cross.out, a->visn_cross.out, u2, u2, N, N);
 	attention_backward(P, &a->visn_cross, &w->cross, &g->cross, u2, visn, lang,
 					   dv_in, dl_in, N, T);
 }
@@ -1155,8 +1371,9 @@ lxmert_backward(LxmertModel *model, const float *dlogits)
 		const float *visn = i > 0 ? s->x[i - 1].visn_ffn.out
 			: (c->r_layers > 0 ? s->r[c->r_layers - 1].ffn.out : s->visn_out);
 
-		x_layer_backward(&P, &s->x[i], &w->x_layers[i], &g->x_layers[i], dl, dv, lang, visn,
-						 dl_in, dv_in, s->dl[2], s->dl[3], s->dv[2], s->dv[3], T, N);
+		x_layer_backward(&P, &s->x[i], &w->x_layers[i], &g->x_layers[i], dl, dv,
+						 i == c->x_layers - 1, lang, visn, dl_in, dv_in,
+						 s->dl[2], s->dl[3], s->dv[2], s->dv[3], T, N);
 		tmp = dl, dl = dl_in, dl_in = tmp;
 		tmp = dv, dv = dv_in, dv_in = tmp;
 	}
@@ -1421,12 +1638,46 @@ lxmert_score_grad(const LxmertModel *model, float *dscore)
 	}
 }
 
+typedef struct AdamJob
+{
+	LxmertModel *model;
+	float		lr,
+				beta1,
+				beta2,
+				eps,
+				weight_decay,
+				c1,
+				c2;
+} AdamJob;
+
+static void
+adam_range(void *arg, size_t begin, size_t end, int worker)
+{
+	const AdamJob *j = arg;
+	float	   *params = j->model->params;
+	const float *grads = j->model->grads;
+	float	   *m = j->model->adam_m;
+	float	   *v = j->model->adam_v;
+
+	for (size_t i = begin; i < end; i++)
+	{
+		float		g = grads[i];
+		float		mi = j->beta1 * m[i] + (1.0f - j->beta1) * g;
+		float		vi = j->beta2 * v[i] + (1.0f - j->beta2) * g * g;
+
+		m[i] = mi;
+		v[i] = vi;
+		params[i] -= j->lr * ((mi / j->c1) / (sqrtf(vi / j->c2) + j->eps) +
+							  j->weight_decay * params[i]);
+	}
+}
+
 int
 lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float eps,
 				   float weight_decay, int t)
 {
-	float		c1 = 1.0f - powf(beta1, (float) t);
-	float		c2 = 1.0f - powf(beta2, (float) t);
+	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay,
+		1.0f - powf(beta1, (float) t), 1.0f - powf(beta2, (float) t)};
 
 	if (model->adam_m == NULL)
 	{
@@ -1435,16 +1686,7 @@ lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float
 		if (model->adam_m == NULL || model->adam_v == NULL)
 			return -1;
 	}
-	for (size_t i = 0; i < model->n_params; i++)
-	{
-		float		g = model->grads[i];
-		float		m = beta1 * model->adam_m[i] + (1.0f - beta1) * g;
-		float		v = beta2 * model->adam_v[i] + (1.0f - beta2) * g * g;
-
-		model->adam_m[i] = m;
-		model->adam_v[i] = v;
-		model->params[i] -= lr * ((m / c1) / (sqrtf(v / c2) + eps) + weight_decay * model->params[i]);
-	}
+	vqa_parallel_for(model->n_params, 1 << 16, adam_range, &j);
 	lxmert_refresh_mask(model);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "vqaprune.h"
+#include "vqaprune/parallel.h"
 
 #define CHUNK_FLOATS (1024 * 1024)
 
@@ -46,11 +47,12 @@ ModuleName(LxmertModule module)
 	return MODULE_NAMES[module];
 }
 
-/* BLAS threads follow vqaprune.threads at every call that computes. */
+/* BLAS and worker threads follow vqaprune.threads at every call that computes. */
 void
 SetComputeThreads(void)
 {
 	openblas_set_num_threads(vqaprune_threads);
+	vqa_parallel_set_threads(vqaprune_threads);
 }
 
 /* Model id and config JSON of a model name; 0 if there is none. */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "vqaprune/lxmert.h"
+#include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
 /* OpenBLAS's thread control, declared by its cblas.h */
@@ -153,6 +154,7 @@ main(int argc, char **argv)
 			sgemm = atoi(argv[i + 1]);
 	}
 	openblas_set_num_threads(threads);
+	vqa_parallel_set_threads(threads);
 	if (sgemm > 0)
 		return bench_sgemm(sgemm, threads);
 
