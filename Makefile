@@ -26,7 +26,7 @@ PG_CPPFLAGS = -Iinclude $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIBS)
-EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders
+EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders test/bench/bench_lxmert
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -51,6 +51,9 @@ test/unit/generated/groups.h: $(wildcard test/unit/test_*.c)
 
 test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
 	$(CC) $(CORE_CFLAGS) -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
+
+test/bench/bench_lxmert: test/bench/bench_lxmert.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_lxmert.c $(CORE_SRCS) $(CORE_LIBS)
 
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)

@@ -1,15 +1,16 @@
 #!/bin/bash
 # make bench: the loaders' speed, in the core alone and end to end through
 # SQL in a throwaway cluster, on a VQA-CP-sized question file (438,183
-# questions) and 2,000 images of LXMERT-sized features. Figures are recorded
-# in doc/benchmarks.md.
+# questions) and 2,000 images of LXMERT-sized features; then LXMERT training
+# steps of the C model side by side with the PyTorch reference. Figures are
+# recorded in doc/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-./test/scripts/ensure-deps.sh
+./test/scripts/ensure-deps.sh python3-torch python3-numpy
 . test/scripts/common.sh
 build_and_install
-make -s test/bench/bench_loaders
+make -s test/bench/bench_loaders test/bench/bench_lxmert
 
 dir=$(mktemp -d /tmp/vqaprune-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -19,3 +20,6 @@ echo "== core readers (best of 3)"
 chmod -R a+r "$dir"
 echo "== through SQL (one run, rows written and committed)"
 VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -v 15 psql -X -q -f test/bench/load_sql.sql
+
+echo "== LXMERT training step (forward, backward, Adam), vqaprune and PyTorch"
+./test/bench/compare_lxmert.sh ./test/bench/bench_lxmert "${VQAPRUNE_FIXTURES:-../shared/fixtures}/hf-lxmert/tiny"
