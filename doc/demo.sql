@@ -31,3 +31,15 @@ SELECT q.question_type, q.answer_type,
   JOIN vqa_accuracy_by_question_type o USING (question_type, answer_type)
  WHERE q.label = 'prior baseline, ID' AND o.label = 'prior baseline, OOD'
  ORDER BY q.answer_type, q.question_type;
+
+\echo
+\echo == 5. A small LXMERT for the benchmark: its answer head follows the answer
+\echo ==    vocabulary, its visual input the features, its WordPiece vocabulary the questions
+SELECT vqa_create_model('tiny', 'synth',
+       '{"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
+         "l_layers": 2, "r_layers": 1, "x_layers": 2, "max_position_embeddings": 32}') AS model;
+SELECT model, dataset, stage, parameters, prunable FROM vqa_models;
+\echo == the prunable set of the paper (theta_pr), by module
+SELECT t.module, count(*) AS matrices, sum(t.numel) AS weights
+  FROM vqaprune.tensors t JOIN vqaprune.models m USING (model_id)
+ WHERE m.name = 'tiny' AND t.prunable GROUP BY t.module ORDER BY t.module;

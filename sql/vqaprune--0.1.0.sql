@@ -110,6 +110,7 @@ CREATE TABLE vqaprune.tensors (
 	tensor_id integer NOT NULL,
 	name text NOT NULL,
 	shape integer[] NOT NULL,
+	numel bigint NOT NULL CHECK (numel >= 0),
 	module text,
 	prunable boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (model_id, tensor_id),
@@ -401,7 +402,12 @@ SELECT d.name AS dataset, q.split,
 
 CREATE VIEW vqa_models AS
 SELECT m.model_id, m.name AS model, d.name AS dataset, p.name AS parent,
-	   m.stage, m.loss, m.method, m.sparsity_target, m.sparsity, m.metrics, m.created_at
+	   m.stage, m.loss, m.method,
+	   (SELECT sum(t.numel) FROM vqaprune.tensors t WHERE t.model_id = m.model_id)::bigint
+		   AS parameters,
+	   (SELECT sum(t.numel) FROM vqaprune.tensors t WHERE t.model_id = m.model_id AND t.prunable)::bigint
+		   AS prunable,
+	   m.sparsity_target, m.sparsity, m.metrics, m.created_at
   FROM vqaprune.models m
   LEFT JOIN vqaprune.datasets d USING (dataset_id)
   LEFT JOIN vqaprune.models p ON p.model_id = m.parent_id;

@@ -162,7 +162,7 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 	TEXTOID, TEXTOID, TEXTARRAYOID};
 	Datum		row[10];
 	char		row_nulls[10];
-	Oid			tensor_types[6] = {INT8OID, INT4OID, TEXTOID, INT4ARRAYOID, TEXTOID, BOOLOID};
+	Oid			tensor_types[7] = {INT8OID, INT4OID, TEXTOID, INT4ARRAYOID, INT8OID, TEXTOID, BOOLOID};
 	Oid			chunk_types[4] = {INT8OID, INT4OID, INT4OID, BYTEAOID};
 	SPIPlanPtr	tensor_plan;
 	SPIPlanPtr	chunk_plan;
@@ -201,8 +201,8 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		elog(ERROR, "could not store model \"%s\"", info->name);
 	model_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-	tensor_plan = SPI_prepare("INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, module, prunable) "
-							  "VALUES ($1, $2, $3, $4, $5, $6)", 6, tensor_types);
+	tensor_plan = SPI_prepare("INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, numel, "
+							  "module, prunable) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, tensor_types);
 	chunk_plan = SPI_prepare("INSERT INTO vqaprune.tensor_chunks (model_id, tensor_id, chunk, data) "
 							 "VALUES ($1, $2, $3, $4)", 4, chunk_types);
 	if (tensor_plan == NULL || chunk_plan == NULL)
@@ -214,14 +214,15 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		const LxmertTensor *t = &model->tensors[i];
 		MemoryContext old = MemoryContextSwitchTo(chunk_context);
 		Datum		shape[2] = {Int32GetDatum(t->shape[0]), Int32GetDatum(t->shape[1])};
-		Datum		tv[6];
+		Datum		tv[7];
 
 		tv[0] = Int64GetDatum(model_id);
 		tv[1] = Int32GetDatum(i);
 		tv[2] = CStringGetTextDatum(t->name);
 		tv[3] = PointerGetDatum(construct_array(shape, t->ndim, INT4OID, 4, true, TYPALIGN_INT));
-		tv[4] = CStringGetTextDatum(ModuleName(t->module));
-		tv[5] = BoolGetDatum(t->prunable != 0);
+		tv[4] = Int64GetDatum((int64) t->numel);
+		tv[5] = CStringGetTextDatum(ModuleName(t->module));
+		tv[6] = BoolGetDatum(t->prunable != 0);
 		if (SPI_execute_plan(tensor_plan, tv, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store tensor %s", t->name);
 		for (size_t start = 0, chunk = 0; start < t->numel; start += CHUNK_FLOATS, chunk++)

@@ -28,8 +28,8 @@ $node->safe_psql('source', qq{
 		SELECT 'm', dataset_id, 0, '{"hidden_size": 4}' FROM vqaprune.datasets WHERE name = 'synth';
 	INSERT INTO vqaprune.models (name, parent_id, stage, config)
 		SELECT 'm_child', model_id, 2, '{}' FROM vqaprune.models WHERE name = 'm';
-	INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape)
-		SELECT model_id, 0, 'pooler.dense.weight', '{2,2}' FROM vqaprune.models;
+	INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, numel)
+		SELECT model_id, 0, 'pooler.dense.weight', '{2,2}', 4 FROM vqaprune.models;
 	INSERT INTO vqaprune.tensor_chunks SELECT model_id, 0, 0, '\\x0000803f000000400000404000008040' FROM vqaprune.models;
 	INSERT INTO vqaprune.mask_chunks SELECT model_id, 0, 0, '\\x0d' FROM vqaprune.models;
 	INSERT INTO vqaprune.jobs (role_name, database_name, call) VALUES (current_user, 'source', 'SELECT 1');
