@@ -24,10 +24,12 @@ for t in 1 2; do
 	sgemm[t$t]=$($python "$ref" --sgemm 2048 --threads $t | field gflops)
 done
 
+# row SHAPE BATCH THREADS [extra reference options]
 row() {
 	local shape=$1 batch=$2 threads=$3 c t
+	shift 3
 	c=$("$bench" --shape "$shape" --batch "$batch" --threads "$threads")
-	t=$($python "$ref" --bench --shape "$shape" --batch "$batch" --threads "$threads")
+	t=$($python "$ref" --bench --shape "$shape" --batch "$batch" --threads "$threads" "$@")
 	echo "$c" >&2
 	echo "$t" >&2
 	awk -v shape="$shape" -v batch="$batch" -v threads="$threads" \
@@ -35,17 +37,23 @@ row() {
 		-v cg="$(echo "$c" | field gflops)" -v tg="$(echo "$t" | field gflops)" \
 		-v cm="$(echo "$c" | field peak_rss_mb)" -v tm="$(echo "$t" | field peak_rss_mb)" \
 		-v csg="${sgemm[c$threads]}" -v tsg="${sgemm[t$threads]}" \
-		'BEGIN { printf "| %s | %d | %d | %.2f | %.2f | **%.2fx** | %.1f (%.0f%%) | %.1f (%.0f%%) | %d | %d | %.2fx |\n",
-			shape, batch, threads, cs, ts, cs / ts, cg, 100 * cg / csg, tg, 100 * tg / tsg, cm, tm, cm / tm }'
+		-v torch="${1:+as installed}" \
+		'BEGIN { printf "| %s | %d | %d | %s | %.2f | %.2f | **%.2fx** | %.1f (%.0f%%) | %.1f (%.0f%%) | %d | %d | %.2fx |\n",
+			shape, batch, threads, torch ? torch : "tuned", cs, ts, cs / ts, cg, 100 * cg / csg,
+			tg, 100 * tg / tsg, cm, tm, cm / tm }'
 }
 
 echo
 echo "sgemm 2048, GFLOP/s: vqaprune (OpenBLAS) 1 thread ${sgemm[c1]}, 2 threads ${sgemm[c2]};" \
 	"PyTorch 1 thread ${sgemm[t1]}, 2 threads ${sgemm[t2]}"
 echo
-echo "| shape | batch | threads | vqaprune samples/s | PyTorch samples/s | ratio | vqaprune GFLOP/s (of sgemm) | PyTorch GFLOP/s (of sgemm) | vqaprune peak MB | PyTorch peak MB | memory ratio |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "PyTorch tuned: OpenMP workers sleep between ops; as installed: libgomp's default (they spin)."
+echo
+echo "| shape | batch | threads | PyTorch | vqaprune samples/s | PyTorch samples/s | ratio | vqaprune GFLOP/s (of sgemm) | PyTorch GFLOP/s (of sgemm) | vqaprune peak MB | PyTorch peak MB | memory ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 row tiny 64 1
 row tiny 64 2
+row tiny 64 2 --openmp-as-installed
 row base 32 1
 row base 32 2
+row base 32 2 --openmp-as-installed

@@ -51,7 +51,10 @@ import time
 # cores away from OpenBLAS (base shape, 2 cores: 10.0 s per step instead of
 # 5.9 s), so let them sleep unless the caller chose a policy.  This must be
 # set before torch (libgomp) is loaded.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# --openmp-as-installed keeps libgomp's own default (spin, then sleep), to
+# measure torch as a user gets it out of the box.
+if "--openmp-as-installed" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -673,6 +676,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed steps (base 3, tiny 20)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps (base 1, tiny 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--openmp-as-installed", action="store_true",
+                   help="leave OpenMP's wait policy at libgomp's default (read before torch loads)")
     args = p.parse_args(argv)
 
     # must happen before any parallel work
