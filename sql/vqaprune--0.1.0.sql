@@ -292,6 +292,11 @@ CREATE FUNCTION vqa_forward(model text, input_ids integer[], attention_mask inte
 COMMENT ON FUNCTION vqa_forward(text, integer[], integer[], integer[], real[], real[]) IS
 	'the answer logits (batch x answers) of a model for a batch of inputs';
 
+CREATE FUNCTION vqa_evaluate(model text, dataset text, split text DEFAULT 'test') RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION vqa_evaluate(text, text, text) IS
+	'answers every question of a split with a model and stores the scored run';
+
 -- Runs ---------------------------------------------------------------------
 
 CREATE FUNCTION vqa_import_predictions(dataset text, split text, results_file text, label text)

@@ -9,6 +9,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
+#include "vqaprune/examples.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/vqa_json.h"
 
@@ -82,5 +83,10 @@ extern void RequireNewModelName(const char *name);
 extern LxmertModel *NewCoreModel(const LxmertConfig *config);
 extern int64 StoreModel(const LxmertModel *model, const StoredModelInfo *info);
 extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
+
+/* examples_load.c */
+extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
+								 int64 model_id, const char *model, const LxmertConfig *config,
+								 bool with_targets);
 
 #endif

@@ -1,0 +1,169 @@
+/*
+ * examples.c: batches of a dataset split held in memory.
+ *
+ * Images are stored once and gathered per batch, because several questions
+ * share an image; targets are stored sparse (a handful of answers per
+ * question out of thousands) and made dense per batch; the prior p_b is
+ * stored once per question type.
+ */
+#include "vqaprune/examples.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *
+zalloc(size_t count, size_t size)
+{
+	return calloc(count > 0 ? count : 1, size);
+}
+
+VqaExamples *
+vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
+				 int answers, int n_types, size_t n_targets)
+{
+	VqaExamples *ex = zalloc(1, sizeof(VqaExamples));
+
+	if (ex == NULL)
+		return NULL;
+	ex->n = n;
+	ex->seq_len = seq_len;
+	ex->n_images = n_images;
+	ex->num_boxes = num_boxes;
+	ex->feature_dim = feature_dim;
+	ex->pos_dim = 4;
+	ex->answers = answers;
+	ex->n_types = n_types;
+	ex->question_ids = zalloc(n, sizeof(int64_t));
+	ex->input_ids = zalloc((size_t) n * seq_len, sizeof(int32_t));
+	ex->attention_mask = zalloc((size_t) n * seq_len, sizeof(int32_t));
+	ex->image_of = zalloc(n, sizeof(int32_t));
+	ex->features = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(float));
+	ex->boxes = zalloc((size_t) n_images * num_boxes * 4, sizeof(float));
+	ex->type_of = zalloc(n, sizeof(int32_t));
+	ex->priors = zalloc((size_t) n_types * answers, sizeof(float));
+	ex->target_start = zalloc((size_t) n + 1, sizeof(int32_t));
+	ex->target_ids = zalloc(n_targets, sizeof(int32_t));
+	ex->target_scores = zalloc(n_targets, sizeof(float));
+	if (!ex->question_ids || !ex->input_ids || !ex->attention_mask || !ex->image_of ||
+		!ex->features || !ex->boxes || !ex->type_of || !ex->priors || !ex->target_start ||
+		!ex->target_ids || !ex->target_scores)
+	{
+		vqa_examples_free(ex);
+		return NULL;
+	}
+	return ex;
+}
+
+void
+vqa_examples_free(VqaExamples *ex)
+{
+	if (ex == NULL)
+		return;
+	free(ex->question_ids);
+	free(ex->input_ids);
+	free(ex->attention_mask);
+	free(ex->image_of);
+	free(ex->features);
+	free(ex->boxes);
+	free(ex->type_of);
+	free(ex->priors);
+	free(ex->target_start);
+	free(ex->target_ids);
+	free(ex->target_scores);
+	free(ex);
+}
+
+VqaBatchBuffers *
+vqa_batch_buffers_new(const VqaExamples *ex, int capacity)
+{
+	VqaBatchBuffers *buf = zalloc(1, sizeof(VqaBatchBuffers));
+
+	if (buf == NULL)
+		return NULL;
+	buf->capacity = capacity;
+	buf->input_ids = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
+	buf->attention_mask = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
+	buf->features = zalloc((size_t) capacity * ex->num_boxes * ex->feature_dim, sizeof(float));
+	buf->boxes = zalloc((size_t) capacity * ex->num_boxes * ex->pos_dim, sizeof(float));
+	buf->targets = zalloc((size_t) capacity * ex->answers, sizeof(float));
+	buf->prior = zalloc((size_t) capacity * ex->answers, sizeof(float));
+	buf->max_label = zalloc(capacity, sizeof(int32_t));
+	if (!buf->input_ids || !buf->attention_mask || !buf->features || !buf->boxes ||
+		!buf->targets || !buf->prior || !buf->max_label)
+	{
+		vqa_batch_buffers_free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+void
+vqa_batch_buffers_free(VqaBatchBuffers *buf)
+{
+	if (buf == NULL)
+		return;
+	free(buf->input_ids);
+	free(buf->attention_mask);
+	free(buf->features);
+	free(buf->boxes);
+	free(buf->targets);
+	free(buf->prior);
+	free(buf->max_label);
+	free(buf);
+}
+
+int
+vqa_argmax(const float *values, int n)
+{
+	int			best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (values[i] > values[best])
+			best = i;
+	return best;
+}
+
+void
+vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuffers *buf,
+				   LxmertBatch *batch)
+{
+	size_t		T = ex->seq_len;
+	size_t		image_floats = (size_t) ex->num_boxes * ex->feature_dim;
+	size_t		box_floats = (size_t) ex->num_boxes * ex->pos_dim;
+	size_t		A = ex->answers;
+
+	for (int b = 0; b < count; b++)
+	{
+		int			i = idx[b];
+		int			image = ex->image_of[i];
+		float	   *targets = buf->targets + b * A;
+		float		best = 0.0f;
+
+		memcpy(buf->input_ids + b * T, ex->input_ids + i * T, sizeof(int32_t) * T);
+		memcpy(buf->attention_mask + b * T, ex->attention_mask + i * T, sizeof(int32_t) * T);
+		memcpy(buf->features + b * image_floats, ex->features + image * image_floats,
+			   sizeof(float) * image_floats);
+		memcpy(buf->boxes + b * box_floats, ex->boxes + image * box_floats,
+			   sizeof(float) * box_floats);
+		memcpy(buf->prior + b * A, ex->priors + (size_t) ex->type_of[i] * A, sizeof(float) * A);
+		memset(targets, 0, sizeof(float) * A);
+		buf->max_label[b] = -1;
+		for (int k = ex->target_start[i]; k < ex->target_start[i + 1]; k++)
+		{
+			targets[ex->target_ids[k]] = ex->target_scores[k];
+			if (ex->target_scores[k] > best)
+			{
+				best = ex->target_scores[k];
+				buf->max_label[b] = ex->target_ids[k];
+			}
+		}
+	}
+	batch->batch = count;
+	batch->seq_len = ex->seq_len;
+	batch->num_boxes = ex->num_boxes;
+	batch->input_ids = buf->input_ids;
+	batch->attention_mask = buf->attention_mask;
+	batch->token_type_ids = NULL;
+	batch->visual_feats = buf->features;
+	batch->visual_pos = buf->boxes;
+}

@@ -1,0 +1,150 @@
+/*
+ * evaluate.c: vqa_evaluate, a model's answers to every question of a split,
+ * scored with the official VQA metric and stored as a run, next to imported
+ * runs in the accuracy views.
+ *
+ * The model answers with the argmax of its logits, named by the answer
+ * labels stored with it; the official accuracy of each answer is computed
+ * against the question's raw annotator answers.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "vqaprune.h"
+
+PG_FUNCTION_INFO_V1(vqa_evaluate);
+
+#define EVAL_BATCH 256
+
+/* The model's answer labels, in the order of its logits. */
+static Datum *
+AnswerLabels(int64 model_id, const char *model, int answers)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	bool		isnull;
+	Datum		labels;
+	Datum	   *elems;
+	int			n;
+
+	SPI_execute_with_args("SELECT answer_vocab FROM vqaprune.models WHERE model_id = $1",
+						  1, argtypes, values, NULL, false, 1);
+	labels = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no answer labels", model),
+				 errhint("Models made by vqa_create_model or trained on a dataset have them.")));
+	deconstruct_array(DatumGetArrayTypePCopy(labels), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, NULL, &n);
+	if (n != answers)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model \"%s\" has %d answer labels for %d answers", model, n, answers)));
+	return elems;
+}
+
+/*
+ * vqa_evaluate(model, dataset, split) -> run id
+ */
+Datum
+vqa_evaluate(PG_FUNCTION_ARGS)
+{
+	char	   *model = RequireTextArg(fcinfo, 0, "model");
+	char	   *dataset = RequireTextArg(fcinfo, 1, "dataset");
+	char	   *split = RequireTextArg(fcinfo, 2, "split");
+	char	   *config_json;
+	int64		model_id;
+	int64		dataset_id;
+	volatile int64 run_id = 0;
+	LxmertModel *core;
+	Datum	   *labels;
+	VqaExamples *volatile ex = NULL;
+	VqaBatchBuffers *volatile buf = NULL;
+	float	   *volatile logits = NULL;
+	Oid			run_types[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
+	Datum		run_values[4];
+	bool		isnull;
+
+	SPI_connect();
+	model_id = RequireModel(model, &config_json);
+	dataset_id = LookupDatasetId(dataset);
+	if (dataset_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dataset \"%s\" does not exist", dataset),
+				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	core = LoadModel(model_id, config_json);
+	labels = AnswerLabels(model_id, model, core->config.num_qa_labels);
+
+	run_values[0] = Int64GetDatum(dataset_id);
+	run_values[1] = CStringGetTextDatum(split);
+	run_values[2] = CStringGetTextDatum(model);
+	run_values[3] = Int64GetDatum(model_id);
+
+	PG_TRY();
+	{
+		RowInserter ins;
+		Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID};
+		int		   *idx = palloc(sizeof(int) * EVAL_BATCH);
+
+		ex = LoadExamples(dataset_id, dataset, split, model_id, model, &core->config, false);
+		buf = vqa_batch_buffers_new(ex, EVAL_BATCH);
+		logits = malloc(sizeof(float) * EVAL_BATCH * core->config.num_qa_labels);
+		if (buf == NULL || logits == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		SPI_execute_with_args("INSERT INTO vqaprune.runs (dataset_id, split, label, source, model_id) "
+							  "VALUES ($1, $2, $3, 'model', $4) RETURNING run_id",
+							  4, run_types, run_values, NULL, false, 1);
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		RowInserterInit(&ins,
+						psprintf("INSERT INTO vqaprune.predictions (run_id, question_id, answer, accuracy) "
+								 "SELECT $1, q.question_id, $3, %s.vqa_answer_accuracy($3, q.answers) "
+								 "FROM vqaprune.questions q WHERE q.dataset_id = $4 AND q.question_id = $2",
+								 ExtensionSchema(fcinfo)),
+						5, argtypes);
+
+		SetComputeThreads();
+		core->training = 0;
+		for (int start = 0; start < ex->n; start += EVAL_BATCH)
+		{
+			int			count = Min(EVAL_BATCH, ex->n - start);
+			LxmertBatch batch;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int b = 0; b < count; b++)
+				idx[b] = start + b;
+			vqa_examples_batch(ex, idx, count, buf, &batch);
+			if (lxmert_forward(core, &batch, logits, NULL, NULL) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory for a forward pass of %d examples", count)));
+			for (int b = 0; b < count; b++)
+			{
+				Datum		values[5];
+
+				values[0] = Int64GetDatum(run_id);
+				values[1] = Int64GetDatum(ex->question_ids[start + b]);
+				values[2] = labels[vqa_argmax(logits + (size_t) b * core->config.num_qa_labels,
+											  core->config.num_qa_labels)];
+				values[3] = Int64GetDatum(dataset_id);
+				values[4] = (Datum) 0;
+				RowInserterExec(&ins, values, NULL);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		vqa_examples_free(ex);
+		vqa_batch_buffers_free(buf);
+		free(logits);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_INT64(run_id);
+}

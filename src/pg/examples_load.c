@@ -1,0 +1,319 @@
+/*
+ * examples_load.c: a dataset split read from the tables into a core
+ * VqaExamples, for evaluation and training: questions tokenised with the
+ * model's WordPiece vocabulary, the features of the split's images, soft
+ * targets and the question-type prior.
+ *
+ * The split is held in memory (features included), which suits the embedded
+ * benchmark and splits of up to a few GB of features; LoadExamples refuses
+ * larger ones with a clear error rather than exhausting the server.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+
+#include "vqaprune.h"
+#include "vqaprune/tokenizer.h"
+
+#define MAX_EXAMPLE_BYTES ((size_t) 8 << 30)
+
+typedef struct ImageSlot
+{
+	int64		image_id;		/* hash key */
+	int			row;
+} ImageSlot;
+
+typedef struct TypeSlot
+{
+	char		name[NAMEDATALEN * 2];	/* hash key */
+	int			index;
+} TypeSlot;
+
+/* The model's WordPiece vocabulary, or an error saying the model has none. */
+static VqaVocab *
+ModelVocab(int64 model_id, const char *model)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	char	   *text;
+	char		err[256];
+	VqaVocab   *vocab;
+
+	SPI_execute_with_args("SELECT tokenizer_vocab FROM vqaprune.models WHERE model_id = $1",
+						  1, argtypes, values, NULL, false, 1);
+	text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no WordPiece vocabulary", model),
+				 errhint("Import it with its vocab_file.")));
+	vocab = vqa_vocab_from_buffer(text, strlen(text), err, sizeof(err));
+	if (vocab == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the vocabulary of model \"%s\" is invalid: %s", model, err)));
+	return vocab;
+}
+
+/* Reads the split's questions, targets and types (SPI result kept by the caller). */
+static uint64
+SelectQuestions(int64 dataset_id, const char *split)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
+
+	SPI_execute_with_args("SELECT q.question_id, q.image_id, q.question, q.question_type, "
+						  "t.answer_ids, t.scores FROM vqaprune.questions q "
+						  "LEFT JOIN vqaprune.targets t USING (dataset_id, question_id) "
+						  "WHERE q.dataset_id = $1 AND q.split = $2 ORDER BY q.question_id",
+						  2, argtypes, values, NULL, false, 0);
+	return SPI_processed;
+}
+
+static void
+FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
+		   const char *split)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
+	Portal		portal;
+	int			filled = 0;
+
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT image_id, num_boxes, feature_dim, boxes, features "
+									   "FROM vqaprune.images WHERE dataset_id = $1 AND image_id IN "
+									   "(SELECT image_id FROM vqaprune.questions "
+									   "WHERE dataset_id = $1 AND split = $2)",
+									   2, argtypes, values, NULL, false, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 256);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		image_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			int			boxes = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+			int			dim = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+			bytea	   *box_data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull));
+			bytea	   *feature_data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
+			ImageSlot  *slot = hash_search(images, &image_id, HASH_FIND, NULL);
+
+			if (boxes != ex->num_boxes || dim != ex->feature_dim)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("image " INT64_FORMAT " of dataset \"%s\" has %d boxes of %d features, "
+								"but the split's first image has %d of %d",
+								image_id, dataset, boxes, dim, ex->num_boxes, ex->feature_dim),
+						 errhint("Every image of a split needs the same box count and feature size.")));
+			memcpy(ex->features + (size_t) slot->row * boxes * dim, VARDATA_ANY(feature_data),
+				   sizeof(float) * boxes * dim);
+			memcpy(ex->boxes + (size_t) slot->row * boxes * 4, VARDATA_ANY(box_data),
+				   sizeof(float) * boxes * 4);
+			filled++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	if (filled != ex->n_images)
+		elog(ERROR, "read %d of the %d images of the split", filled, ex->n_images);
+}
+
+/* Box count and feature size of the split's images; an error if one has none. */
+static void
+ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes, int *dim)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
+	bool		isnull;
+
+	SPI_execute_with_args("SELECT q.question_id, q.image_id, i.num_boxes, i.feature_dim "
+						  "FROM vqaprune.questions q LEFT JOIN vqaprune.images i "
+						  "USING (dataset_id, image_id) WHERE q.dataset_id = $1 AND q.split = $2 "
+						  "ORDER BY i.image_id IS NOT NULL, q.question_id LIMIT 1",
+						  2, argtypes, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dataset \"%s\" has no split \"%s\"", dataset, split)));
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("question %s of dataset \"%s\" has no features for its image %s",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), dataset,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Load the split's image features with vqa_load_features.")));
+	*boxes = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	*dim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+}
+
+static void
+FillPriors(VqaExamples *ex, HTAB *types, int64 dataset_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(dataset_id)};
+
+	SPI_execute_with_args("SELECT question_type, answer_id, prior FROM vqaprune.priors "
+						  "WHERE dataset_id = $1", 1, argtypes, values, NULL, false, 0);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *type = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		int			answer = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+		float		prior = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[r],
+														 SPI_tuptable->tupdesc, 3, &isnull));
+		TypeSlot	key = {{0}};
+		TypeSlot   *slot;
+
+		strlcpy(key.name, type, sizeof(key.name));
+		slot = hash_search(types, key.name, HASH_FIND, NULL);
+		if (slot && answer < ex->answers)
+			ex->priors[(size_t) slot->index * ex->answers + answer] = prior;
+	}
+}
+
+/*
+ * The split of a dataset as examples for a model (its tokenizer, its visual
+ * input size and its answer count). The caller frees the result with
+ * vqa_examples_free, on error paths too.
+ */
+VqaExamples *
+LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 model_id,
+			 const char *model, const LxmertConfig *config, bool with_targets)
+{
+	VqaVocab   *volatile vocab = NULL;
+	VqaExamples *volatile ex = NULL;
+	SPITupleTable *questions;
+	uint64		n;
+	int			boxes,
+				dim;
+	int			seq_len = Min(20, config->max_position_embeddings);
+	HASHCTL		image_ctl = {0};
+	HASHCTL		type_ctl = {0};
+	HTAB	   *images;
+	HTAB	   *types;
+	volatile size_t n_targets = 0;
+	volatile int n_images = 0;
+	volatile int n_types = 0;
+
+	ImageShape(dataset_id, dataset, split, &boxes, &dim);
+	if (dim != config->visual_feat_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dataset \"%s\" has %d-dimensional features, model \"%s\" takes %d",
+						dataset, dim, model, config->visual_feat_dim)));
+
+	n = SelectQuestions(dataset_id, split);
+	questions = SPI_tuptable;
+	image_ctl.keysize = sizeof(int64);
+	image_ctl.entrysize = sizeof(ImageSlot);
+	images = hash_create("vqaprune images", 1024, &image_ctl, HASH_ELEM | HASH_BLOBS);
+	type_ctl.keysize = sizeof(((TypeSlot *) 0)->name);
+	type_ctl.entrysize = sizeof(TypeSlot);
+	types = hash_create("vqaprune question types", 128, &type_ctl, HASH_ELEM | HASH_STRINGS);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull,
+					found;
+		int64		image_id = DatumGetInt64(SPI_getbinval(questions->vals[r], questions->tupdesc,
+														   2, &isnull));
+		Datum		ids = SPI_getbinval(questions->vals[r], questions->tupdesc, 5, &isnull);
+		ImageSlot  *image = hash_search(images, &image_id, HASH_ENTER, &found);
+		TypeSlot	key = {{0}};
+		TypeSlot   *type;
+
+		if (!found)
+			image->row = n_images++;
+		strlcpy(key.name, SPI_getvalue(questions->vals[r], questions->tupdesc, 4), sizeof(key.name));
+		type = hash_search(types, key.name, HASH_ENTER, &found);
+		if (!found)
+			type->index = n_types++;
+		if (!isnull && with_targets)
+			n_targets += ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(ids)),
+										ARR_DIMS(DatumGetArrayTypeP(ids)));
+	}
+	if ((size_t) n_images * boxes * (dim + 4) * sizeof(float) > MAX_EXAMPLE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the features of split \"%s\" of dataset \"%s\" take more than 8 GB",
+						split, dataset),
+				 errdetail("Splits are held in memory during evaluation and training.")));
+
+	PG_TRY();
+	{
+		size_t		t = 0;
+
+		vocab = ModelVocab(model_id, model);
+		ex = vqa_examples_new((int) n, seq_len, n_images, boxes, dim, config->num_qa_labels,
+							  n_types, n_targets);
+		if (ex == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory for split \"%s\" of dataset \"%s\"", split, dataset)));
+		for (uint64 r = 0; r < n; r++)
+		{
+			HeapTuple	tuple = questions->vals[r];
+			TupleDesc	desc = questions->tupdesc;
+			bool		isnull;
+			int64		image_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			TypeSlot	key = {{0}};
+			Datum		ids,
+						scores;
+
+			ex->question_ids[r] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			ex->image_of[r] = ((ImageSlot *) hash_search(images, &image_id, HASH_FIND, NULL))->row;
+			strlcpy(key.name, SPI_getvalue(tuple, desc, 4), sizeof(key.name));
+			ex->type_of[r] = ((TypeSlot *) hash_search(types, key.name, HASH_FIND, NULL))->index;
+			if (vqa_tokenize(vocab, SPI_getvalue(tuple, desc, 3), seq_len,
+							 ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			for (int k = 0; k < seq_len; k++)
+				if (ex->input_ids[r * seq_len + k] >= config->vocab_size)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("the vocabulary of model \"%s\" is larger than its embeddings", model)));
+			ex->target_start[r] = (int32) t;
+			ids = SPI_getbinval(tuple, desc, 5, &isnull);
+			scores = SPI_getbinval(tuple, desc, 6, &isnull);
+			if (!isnull && with_targets)
+			{
+				ArrayType  *id_array = DatumGetArrayTypeP(ids);
+				ArrayType  *score_array = DatumGetArrayTypeP(scores);
+				int			count = ArrayGetNItems(ARR_NDIM(id_array), ARR_DIMS(id_array));
+
+				for (int k = 0; k < count; k++, t++)
+				{
+					if (((int32 *) ARR_DATA_PTR(id_array))[k] >= config->num_qa_labels)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("the answer head of model \"%s\" does not match the answer "
+										"vocabulary of dataset \"%s\"", model, dataset)));
+					ex->target_ids[t] = ((int32 *) ARR_DATA_PTR(id_array))[k];
+					ex->target_scores[t] = ((float4 *) ARR_DATA_PTR(score_array))[k];
+				}
+			}
+		}
+		ex->target_start[n] = (int32) t;
+		FillImages(ex, images, dataset_id, dataset, split);
+		FillPriors(ex, types, dataset_id);
+	}
+	PG_CATCH();
+	{
+		vqa_vocab_free(vocab);
+		vqa_examples_free(ex);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	vqa_vocab_free(vocab);
+	return ex;
+}
