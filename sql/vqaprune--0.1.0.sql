@@ -292,6 +292,12 @@ CREATE FUNCTION vqa_forward(model text, input_ids integer[], attention_mask inte
 COMMENT ON FUNCTION vqa_forward(text, integer[], integer[], integer[], real[], real[]) IS
 	'the answer logits (batch x answers) of a model for a batch of inputs';
 
+CREATE FUNCTION vqa_finetune(model text, dataset text, loss text DEFAULT 'bce',
+							 options jsonb DEFAULT '{}') RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vqa_finetune(text, text, text, jsonb) IS
+	'trains a copy of a model on a dataset''s train split with a debiasing loss and stores it';
+
 CREATE FUNCTION vqa_evaluate(model text, dataset text, split text DEFAULT 'test') RETURNS bigint
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION vqa_evaluate(text, text, text) IS

@@ -221,10 +221,19 @@ const float *lxmert_vision_state(const LxmertModel *model, int index);
 void		lxmert_zero_grad(LxmertModel *model);
 
 /*
- * Backward pass of the last forward from dlogits (B x A), accumulated into
- * grads. lxmert_bce_grad gives dlogits of the VQA loss.
+ * Backward pass of the last forward from dlogits (B x A) and, if not NULL,
+ * dpooled (B x H, a loss's gradient of the pooled output, as LMH's gate
+ * has), accumulated into grads. lxmert_bce_grad gives dlogits of the VQA
+ * loss.
  */
-void		lxmert_backward(LxmertModel *model, const float *dlogits);
+void		lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled);
+
+/* The pooled output (B x H, after tanh) of the last forward pass. */
+const float *lxmert_pooled(const LxmertModel *model);
+
+/* L2 norm of all gradients, and scaling them (gradient clipping). */
+double		lxmert_grad_norm(const LxmertModel *model);
+void		lxmert_scale_grads(LxmertModel *model, float scale);
 void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
 							int num_labels, float *dlogits);
 

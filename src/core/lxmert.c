@@ -30,6 +30,7 @@
 
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
+#include "vqaprune/train.h"
 
 #define MASKED_SCORE (-FLT_MAX)
 
@@ -1321,7 +1322,7 @@ lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_la
 
 /* The dropout masks of the forward pass are reused, not drawn again. */
 void
-lxmert_backward(LxmertModel *model, const float *dlogits)
+lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 {
 	const LxmertConfig *c = &model->config;
 	const LxmertWeights *w = &model->weights;
@@ -1354,6 +1355,8 @@ lxmert_backward(LxmertModel *model, const float *dlogits)
 	memset(s->dpool, 0, sizeof(float) * B * H);
 	linear_backward(s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
 					w->head_fc0_w, B, H, 2 * H);
+	if (dpooled)
+		add_inplace(s->dpool, dpooled, (size_t) B * H);
 	for (size_t i = 0; i < (size_t) B * H; i++)
 		s->dpool[i] *= 1.0f - s->pooled[i] * s->pooled[i];
 	memset(s->dhead, 0, sizeof(float) * B * H);
@@ -1618,6 +1621,29 @@ lxmert_vision_state(const LxmertModel *model, int index)
 		: model->acts->x[index - c->r_layers].visn_ffn.out;
 }
 
+const float *
+lxmert_pooled(const LxmertModel *model)
+{
+	return model->acts ? model->acts->pooled : NULL;
+}
+
+double
+lxmert_grad_norm(const LxmertModel *model)
+{
+	double		sum = 0.0;
+
+	for (size_t i = 0; i < model->n_params; i++)
+		sum += (double) model->grads[i] * model->grads[i];
+	return sqrt(sum);
+}
+
+void
+lxmert_scale_grads(LxmertModel *model, float scale)
+{
+	for (size_t i = 0; i < model->n_params; i++)
+		model->grads[i] *= scale;
+}
+
 void
 lxmert_zero_grad(LxmertModel *model)
 {
@@ -1645,39 +1671,25 @@ typedef struct AdamJob
 				beta1,
 				beta2,
 				eps,
-				weight_decay,
-				c1,
-				c2;
+				weight_decay;
+	int			t;
 } AdamJob;
 
 static void
 adam_range(void *arg, size_t begin, size_t end, int worker)
 {
 	const AdamJob *j = arg;
-	float	   *params = j->model->params;
-	const float *grads = j->model->grads;
-	float	   *m = j->model->adam_m;
-	float	   *v = j->model->adam_v;
+	LxmertModel *m = j->model;
 
-	for (size_t i = begin; i < end; i++)
-	{
-		float		g = grads[i];
-		float		mi = j->beta1 * m[i] + (1.0f - j->beta1) * g;
-		float		vi = j->beta2 * v[i] + (1.0f - j->beta2) * g * g;
-
-		m[i] = mi;
-		v[i] = vi;
-		params[i] -= j->lr * ((mi / j->c1) / (sqrtf(vi / j->c2) + j->eps) +
-							  j->weight_decay * params[i]);
-	}
+	vqa_adam_step(m->params + begin, m->grads + begin, m->adam_m + begin, m->adam_v + begin,
+				  end - begin, j->lr, j->beta1, j->beta2, j->eps, j->weight_decay, j->t);
 }
 
 int
 lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float eps,
 				   float weight_decay, int t)
 {
-	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay,
-		1.0f - powf(beta1, (float) t), 1.0f - powf(beta2, (float) t)};
+	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay, t};
 
 	if (model->adam_m == NULL)
 	{

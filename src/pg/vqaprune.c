@@ -21,6 +21,7 @@
 PG_MODULE_MAGIC;
 
 int			vqaprune_threads = 1;
+bool		vqaprune_verbose = false;
 
 void		_PG_init(void);
 
@@ -35,6 +36,13 @@ _PG_init(void)
 							1, 1, 256,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("vqaprune.verbose",
+							 "Reports each epoch of a training run as a NOTICE.",
+							 NULL,
+							 &vqaprune_verbose,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("vqaprune");
 }
 

@@ -16,6 +16,9 @@
 /* GUC vqaprune.threads: BLAS threads of one backend */
 extern int	vqaprune_threads;
 
+/* GUC vqaprune.verbose: a NOTICE per training epoch */
+extern bool vqaprune_verbose;
+
 /* Rows are inserted through prepared statements, one execution per row. */
 typedef struct RowInserter
 {

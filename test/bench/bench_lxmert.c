@@ -210,7 +210,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		lxmert_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
-		lxmert_backward(model, dlogits);
+		lxmert_backward(model, dlogits, NULL);
 		lxmert_adam_update(model, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step + 1);
 	}
 	step_s = (now() - t0) / steps;

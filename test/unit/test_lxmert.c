@@ -237,7 +237,7 @@ gradients_match_huggingface(void **state)
 	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
 	lxmert_zero_grad(model);
 	lxmert_bce_grad(logits, in.target, in.batch.batch, c->num_qa_labels, dlogits);
-	lxmert_backward(model, dlogits);
+	lxmert_backward(model, dlogits, NULL);
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
@@ -389,7 +389,7 @@ gradients_match_finite_differences(void **state)
 	vqa_rng_seed(&rng, 7);
 	random_loss(&r);
 	lxmert_zero_grad(r.model);
-	lxmert_backward(r.model, r.weights);
+	lxmert_backward(r.model, r.weights, NULL);
 
 	for (int i = 0; i < r.model->n_tensors; i++)
 	{
@@ -455,7 +455,7 @@ score_gradient_matches_finite_differences(void **state)
 	assert_int_equal(lxmert_set_mask(r.model, mask), 0);
 	random_loss(&r);
 	lxmert_zero_grad(r.model);
-	lxmert_backward(r.model, r.weights);
+	lxmert_backward(r.model, r.weights, NULL);
 	lxmert_score_grad(r.model, dscore);
 
 	for (int i = 0; i < r.model->n_tensors; i++)

@@ -1,0 +1,72 @@
+/*
+ * train.h: fine-tuning LXMERT on a split held in memory (examples.h) with
+ * any of the debiasing losses (losses.h): shuffled mini-batches, Adam or
+ * AdamW, linear warm-up then linear decay to 0 (HuggingFace's
+ * get_linear_schedule_with_warmup), gradient clipping by global norm. The
+ * caller drives it one step at a time, so it can report progress and stop
+ * between steps.
+ */
+#ifndef VQAPRUNE_TRAIN_H
+#define VQAPRUNE_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vqaprune/examples.h"
+#include "vqaprune/losses.h"
+#include "vqaprune/lxmert.h"
+#include "vqaprune/rng.h"
+
+typedef struct VqaTrainConfig
+{
+	int			epochs;
+	int			batch_size;
+	float		lr;
+	int			adamw;			/* 0: Adam (L2 weight decay), 1: AdamW (decoupled) */
+	float		weight_decay;
+	int			warmup_steps;
+	float		max_grad_norm;	/* <= 0: no clipping */
+	uint64_t	seed;
+	VqaLossKind loss;
+	VqaLossOptions loss_options;
+} VqaTrainConfig;
+
+/*
+ * One Adam (weight_decay 0) or AdamW step t >= 1 over n parameters:
+ * p -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * p).
+ */
+void		vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n,
+						  float lr, float beta1, float beta2, float eps, float weight_decay, int t);
+
+typedef struct VqaTrainer VqaTrainer;
+
+/* NULL with a message if memory runs out or the config is invalid. */
+VqaTrainer *vqa_trainer_new(LxmertModel *model, const VqaExamples *train,
+							const VqaTrainConfig *config, char *errbuf, size_t errlen);
+
+/*
+ * One optimisation step on the next mini-batch. Returns 1 after a step,
+ * -1 if the loss is not finite (nothing updated). *loss receives the batch
+ * loss, *score the sum of the soft target scores of the argmax answers.
+ */
+int			vqa_trainer_step(VqaTrainer *trainer, double *loss, double *score, int *examples);
+
+/* Steps per epoch, total steps, and steps done so far. */
+int			vqa_trainer_steps_per_epoch(const VqaTrainer *trainer);
+int			vqa_trainer_total_steps(const VqaTrainer *trainer);
+int			vqa_trainer_step_count(const VqaTrainer *trainer);
+
+/* The learning rate of the next step. */
+float		vqa_trainer_lr(const VqaTrainer *trainer);
+
+void		vqa_trainer_free(VqaTrainer *trainer);
+
+/*
+ * Sum of the soft target score of the model's argmax answer over examples
+ * [start, start + count) of ex (count <= buf->capacity); logits holds
+ * count x answers floats.
+ */
+double		vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
+						   VqaBatchBuffers *buf, float *logits);
+
+#endif

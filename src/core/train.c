@@ -1,0 +1,285 @@
+/*
+ * train.c: the fine-tuning step.
+ *
+ * A step: gather the next mini-batch of the epoch's shuffled order, forward
+ * with dropout, the loss and its gradients (of the logits, and for LMH of the
+ * pooled output and of the gate and smoothing parameters), backward, clip
+ * everything to max_grad_norm together, then an Adam or AdamW update at the
+ * scheduled learning rate. LMH's gate w . h + b and smoothing s, and PoE's
+ * smoothing, are trained with the model (the paper's code leaves them out of
+ * its optimizer by mistake); they belong to the training run, not to the
+ * model, since only the main logits are used at evaluation.
+ */
+#include "vqaprune/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BETA1 0.9f
+#define BETA2 0.999f
+#define ADAM_EPS 1e-8f
+
+struct VqaTrainer
+{
+	LxmertModel *model;
+	const VqaExamples *train;
+	VqaTrainConfig config;
+	VqaBatchBuffers *buf;
+	float	   *logits,
+			   *dlogits,
+			   *dhidden;
+	/* the loss's own parameters: LMH gate (H), gate bias, LMH smoothing, PoE smoothing */
+	size_t		n_aux;
+	float	   *aux,
+			   *aux_grad,
+			   *aux_m,
+			   *aux_v;
+	int		   *order;
+	int			position;		/* in order */
+	int			steps;
+	int			steps_per_epoch;
+	VqaRng		rng;
+};
+
+void
+vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+			  float beta1, float beta2, float eps, float weight_decay, int t)
+{
+	float		c1 = 1.0f - powf(beta1, (float) t);
+	float		c2 = 1.0f - powf(beta2, (float) t);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		g = grads[i];
+		float		mi = beta1 * m[i] + (1.0f - beta1) * g;
+		float		vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+
+		m[i] = mi;
+		v[i] = vi;
+		params[i] -= lr * ((mi / c1) / (sqrtf(vi / c2) + eps) + weight_decay * params[i]);
+	}
+}
+
+VqaTrainer *
+vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConfig *config,
+				char *errbuf, size_t errlen)
+{
+	VqaTrainer *t;
+	int			H = model->config.hidden_size;
+	int			A = model->config.num_qa_labels;
+	int			B = config->batch_size;
+
+	if (config->epochs < 1 || config->batch_size < 1 || !(config->lr > 0) ||
+		config->warmup_steps < 0 || !(config->weight_decay >= 0))
+	{
+		snprintf(errbuf, errlen, "epochs, batch_size and lr must be positive, "
+				 "warmup and weight_decay not negative");
+		return NULL;
+	}
+	if (train->n < 1 || train->answers != A)
+	{
+		snprintf(errbuf, errlen, "the training examples do not fit the model");
+		return NULL;
+	}
+	t = calloc(1, sizeof(VqaTrainer));
+	if (t == NULL)
+		goto oom;
+	t->model = model;
+	t->train = train;
+	t->config = *config;
+	t->buf = vqa_batch_buffers_new(train, B);
+	t->logits = malloc(sizeof(float) * B * A);
+	t->dlogits = malloc(sizeof(float) * B * A);
+	t->dhidden = malloc(sizeof(float) * B * H);
+	t->n_aux = (size_t) H + 3;
+	t->aux = calloc(t->n_aux, sizeof(float));
+	t->aux_grad = calloc(t->n_aux, sizeof(float));
+	t->aux_m = calloc(t->n_aux, sizeof(float));
+	t->aux_v = calloc(t->n_aux, sizeof(float));
+	t->order = malloc(sizeof(int) * train->n);
+	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad ||
+		!t->aux_m || !t->aux_v || !t->order)
+		goto oom;
+	vqa_rng_seed(&t->rng, config->seed);
+	/* the LMH gate as nn.Linear(H, 1) initialises it; smoothing logits at -1 */
+	for (int i = 0; i < H; i++)
+		t->aux[i] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->aux[H] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->aux[H + 1] = -1.0f;
+	t->aux[H + 2] = config->loss_options.poe_smooth;
+	for (int i = 0; i < train->n; i++)
+		t->order[i] = i;
+	vqa_rng_shuffle_int(&t->rng, t->order, train->n);
+	t->steps_per_epoch = (train->n + B - 1) / B;
+	model->dropout_seed = config->seed;
+	model->dropout_step = 0;
+	return t;
+
+oom:
+	snprintf(errbuf, errlen, "out of memory for training");
+	vqa_trainer_free(t);
+	return NULL;
+}
+
+int
+vqa_trainer_steps_per_epoch(const VqaTrainer *t)
+{
+	return t->steps_per_epoch;
+}
+
+int
+vqa_trainer_total_steps(const VqaTrainer *t)
+{
+	return t->steps_per_epoch * t->config.epochs;
+}
+
+int
+vqa_trainer_step_count(const VqaTrainer *t)
+{
+	return t->steps;
+}
+
+float
+vqa_trainer_lr(const VqaTrainer *t)
+{
+	int			warmup = t->config.warmup_steps;
+	int			total = vqa_trainer_total_steps(t);
+
+	if (t->steps < warmup)
+		return t->config.lr * (float) t->steps / (float) warmup;
+	if (total <= warmup)
+		return 0.0f;
+	return t->config.lr * fmaxf(0.0f, (float) (total - t->steps) / (float) (total - warmup));
+}
+
+int
+vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
+{
+	LxmertModel *model = t->model;
+	const VqaExamples *ex = t->train;
+	int			H = model->config.hidden_size;
+	int			A = model->config.num_qa_labels;
+	int			count = ex->n - t->position < t->config.batch_size
+		? ex->n - t->position : t->config.batch_size;
+	LxmertBatch batch;
+	VqaLossInput in;
+	VqaLossGrad grad;
+	VqaLmhParams lmh;
+	VqaLossOptions options = t->config.loss_options;
+	float		lr = vqa_trainer_lr(t);
+	double		norm;
+
+	vqa_examples_batch(ex, t->order + t->position, count, t->buf, &batch);
+	model->training = 1;
+	if (lxmert_forward(model, &batch, t->logits, NULL, NULL) != 0)
+		return -1;
+
+	in.batch = count;
+	in.answers = A;
+	in.hidden_size = H;
+	in.logits = t->logits;
+	in.targets = t->buf->targets;
+	in.prior = t->buf->prior;
+	in.max_label = t->buf->max_label;
+	in.hidden = lxmert_pooled(model);
+	lmh.hidden_size = H;
+	lmh.gate_w = t->aux;
+	lmh.gate_b = t->aux[H];
+	lmh.smooth = t->aux[H + 1];
+	options.poe_smooth = t->aux[H + 2];
+	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	grad.logits = t->dlogits;
+	grad.hidden = vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
+	grad.gate_w = t->aux_grad;
+	grad.gate_b = &t->aux_grad[H];
+	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_grad[H + 2] : &t->aux_grad[H + 1];
+	*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
+	if (!isfinite(*loss))
+		return -1;
+
+	*score = 0.0;
+	for (int b = 0; b < count; b++)
+		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
+	*examples = count;
+
+	lxmert_zero_grad(model);
+	lxmert_backward(model, t->dlogits, grad.hidden);
+
+	/* clip the model's and the loss's gradients together */
+	norm = lxmert_grad_norm(model);
+	{
+		double		aux_sum = 0.0;
+
+		for (size_t i = 0; i < t->n_aux; i++)
+			aux_sum += (double) t->aux_grad[i] * t->aux_grad[i];
+		norm = sqrt(norm * norm + aux_sum);
+	}
+	if (t->config.max_grad_norm > 0 && norm > t->config.max_grad_norm)
+	{
+		float		scale = (float) (t->config.max_grad_norm / (norm + 1e-6));
+
+		lxmert_scale_grads(model, scale);
+		for (size_t i = 0; i < t->n_aux; i++)
+			t->aux_grad[i] *= scale;
+	}
+	/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
+	if (!t->config.adamw && t->config.weight_decay > 0)
+		for (size_t i = 0; i < model->n_params; i++)
+			model->grads[i] += t->config.weight_decay * model->params[i];
+	t->steps++;
+	if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
+						   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
+		return -1;
+	vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
+				  ADAM_EPS, 0.0f, t->steps);
+
+	t->position += count;
+	if (t->position >= ex->n)
+	{
+		t->position = 0;
+		vqa_rng_shuffle_int(&t->rng, t->order, ex->n);
+	}
+	return 1;
+}
+
+void
+vqa_trainer_free(VqaTrainer *t)
+{
+	if (t == NULL)
+		return;
+	vqa_batch_buffers_free(t->buf);
+	free(t->logits);
+	free(t->dlogits);
+	free(t->dhidden);
+	free(t->aux);
+	free(t->aux_grad);
+	free(t->aux_m);
+	free(t->aux_v);
+	free(t->order);
+	free(t);
+}
+
+double
+vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
+			   VqaBatchBuffers *buf, float *logits)
+{
+	int			A = model->config.num_qa_labels;
+	int		   *idx = calloc(count > 0 ? count : 1, sizeof(int));
+	LxmertBatch batch;
+	double		score = 0.0;
+
+	if (idx == NULL)
+		return NAN;
+	for (int b = 0; b < count; b++)
+		idx[b] = start + b;
+	vqa_examples_batch(ex, idx, count, buf, &batch);
+	free(idx);
+	model->training = 0;
+	if (lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
+		return NAN;
+	for (int b = 0; b < count; b++)
+		score += buf->targets[(size_t) b * A + vqa_argmax(logits + (size_t) b * A, A)];
+	return score;
+}
