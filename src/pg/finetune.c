@@ -304,12 +304,12 @@ vqa_finetune(PG_FUNCTION_ARGS)
 				 errmsg("dataset \"%s\" does not exist", dataset),
 				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
 	RequireNewModelName(o.name);
-	RequireMatchingAnswers(model_id, model, dataset_id, dataset);
 	if (vqa_loss_needs_prior(o.train.loss) && !DatasetHasPrior(dataset_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("loss \"%s\" needs the answer prior of dataset \"%s\", which has none", loss, dataset),
 				 errhint("The prior is learnt from the \"train\" split: load it first.")));
+	RequireMatchingAnswers(model_id, model, dataset_id, dataset);
 	{
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(model_id)};

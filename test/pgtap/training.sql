@@ -1,0 +1,102 @@
+-- Fine-tuning and evaluation from SQL: a small LXMERT trained on the
+-- embedded benchmark with each loss, stored with its lineage, reproducible,
+-- scored with the official metric, and every bad input refused with nothing
+-- stored.
+\getenv data VQAPRUNE_TEST_DATA
+\set ON_ERROR_STOP 1
+BEGIN;
+SELECT plan(34);
+
+CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+-- digest of a model's weights
+CREATE FUNCTION pg_temp.weights(model text) RETURNS text LANGUAGE sql AS $$
+	SELECT md5(string_agg(md5(c.data), ',' ORDER BY c.tensor_id, c.chunk))
+	  FROM vqaprune.tensor_chunks c JOIN vqaprune.models m USING (model_id) WHERE m.name = model
+$$;
+
+SELECT lives_ok($$SELECT vqa_synthetic('train_synth', images => 300, seed => 5, boxes => 6, feature_dim => 32)$$,
+	'a small benchmark');
+SELECT lives_ok($$SELECT vqa_create_model('small', 'train_synth',
+	'{"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "l_layers": 1,
+	  "r_layers": 1, "x_layers": 1, "max_position_embeddings": 24}', seed => 2)$$, 'a small model');
+CREATE TEMP TABLE before AS SELECT pg_temp.weights('small') AS digest;
+
+-- BCE, Stage 1
+SELECT is(vqa_finetune('small', 'train_synth', 'bce',
+	'{"epochs": 4, "lr": 0.002, "batch_size": 32, "eval_split": "val", "seed": 7}'),
+	'small_bce', 'fine-tuning returns the new model''s name');
+SELECT is(pg_temp.weights('small'), (SELECT digest FROM before), 'the source model is unchanged');
+SELECT isnt(pg_temp.weights('small_bce'), (SELECT digest FROM before), 'the new model has new weights');
+SELECT results_eq($$SELECT parent, stage, loss, dataset FROM vqa_models WHERE model = 'small_bce'$$,
+	$$VALUES ('small'::text, 1, 'bce'::text, 'train_synth'::text)$$, 'with its lineage');
+SELECT is((SELECT jsonb_array_length(metrics->'epochs') FROM vqaprune.models WHERE name = 'small_bce'),
+	4, 'and a metrics entry per epoch');
+SELECT ok((SELECT (metrics->'epochs'->3->>'loss')::float8 < (metrics->'epochs'->0->>'loss')::float8
+	FROM vqaprune.models WHERE name = 'small_bce'), 'the training loss falls');
+SELECT ok((SELECT (metrics->'epochs'->3->>'eval_accuracy')::float8 > 40
+	FROM vqaprune.models WHERE name = 'small_bce'), 'and the model learns the val split (soft accuracy > 40)');
+SELECT is((SELECT options->>'lr' FROM vqaprune.models WHERE name = 'small_bce'), '0.002',
+	'the options used are stored');
+
+-- the same seed gives the same model
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce',
+	'{"name": "small_bce_again", "epochs": 4, "lr": 0.002, "batch_size": 32, "eval_split": "val", "seed": 7}')$$,
+	'the same run again');
+SELECT is(pg_temp.weights('small_bce_again'), pg_temp.weights('small_bce'), 'gives identical weights');
+
+-- evaluation with the official metric
+SELECT ok(vqa_evaluate('small_bce', 'train_synth', 'val') > 0, 'evaluation returns a run');
+SELECT is((SELECT questions FROM vqa_accuracy WHERE label = 'small_bce' AND split = 'val'),
+	(SELECT count(*) FROM vqaprune.questions q JOIN vqaprune.datasets d USING (dataset_id)
+	  WHERE d.name = 'train_synth' AND q.split = 'val'), 'every question of the split is answered');
+SELECT ok((SELECT overall > 40 FROM vqa_accuracy WHERE label = 'small_bce' AND split = 'val'),
+	'and scored with the official metric');
+SELECT is((SELECT count(*) FROM vqaprune.predictions p JOIN vqaprune.runs r USING (run_id)
+	WHERE r.label = 'small_bce' AND p.answer NOT IN
+	(SELECT unnest(answer_vocab) FROM vqaprune.models WHERE name = 'small_bce')), 0::bigint,
+	'answers come from the model''s answer labels');
+
+-- every debiasing loss trains
+SELECT lives_ok(format($$SELECT vqa_finetune('small_bce', 'train_synth', %L, '{"epochs": 1, "lr": 0.0005}')$$, l),
+	l || ' fine-tunes') FROM unnest(ARRAY['lmh', 'rubi', 'lpf', 'poe']) l;
+SELECT is((SELECT count(*) FROM vqa_models WHERE parent = 'small_bce'), 4::bigint, 'four models from small_bce');
+
+-- bad input: a clear error and nothing stored
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'focal')$$),
+	'22023: unknown loss "focal"', 'an unknown loss');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('nosuch', 'train_synth')$$),
+	'42704: model "nosuch" does not exist', 'an unknown model');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'nosuch')$$),
+	'42704: dataset "nosuch" does not exist', 'an unknown dataset');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "small_bce"}')$$),
+	'42710: model "small_bce" already exists', 'an existing name');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"epoch": 3}')$$),
+	'22023: unknown option "epoch"', 'a misspelt option');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"lr": 0}')$$),
+	'22023: epochs, batch_size and lr must be positive', 'a non-positive lr');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"batch_size": -1}')$$),
+	'22023: epochs, batch_size and lr must be positive', 'a non-positive batch');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"optimizer": "sgd"}')$$),
+	'22023: unknown optimizer "sgd"', 'an unknown optimizer');
+SELECT lives_ok($$SELECT vqa_synthetic('other_synth', images => 100, seed => 9, boxes => 6, feature_dim => 32)$$,
+	'another dataset');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'other_synth', 'bce', '{"name": "small_other"}')$$),
+	'22023: the answer head of model "small" does not match the answer vocabulary of dataset "other_synth"',
+	'a head made for another dataset');
+SELECT matches(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce',
+	'{"name": "exploded", "lr": 1e30, "max_grad_norm": 0, "epochs": 3}')$$),
+	'^22003: the loss is not finite at step [0-9]+ \(epoch [0-9]\)$', 'a diverging run stops at its step');
+SELECT is((SELECT count(*) FROM vqaprune.models WHERE name IN ('exploded', 'small_focal')), 0::bigint,
+	'no model was stored');
+SELECT is(pg_temp.error_of($$SELECT vqa_evaluate('small_bce', 'train_synth', 'nosuch')$$),
+	'42704: dataset "train_synth" has no split "nosuch"', 'evaluating an unknown split');
+
+SELECT * FROM finish();
+ROLLBACK;
