@@ -43,3 +43,15 @@ SELECT model, dataset, stage, parameters, prunable FROM vqa_models;
 SELECT t.module, count(*) AS matrices, sum(t.numel) AS weights
   FROM vqaprune.tensors t JOIN vqaprune.models m USING (model_id)
  WHERE m.name = 'tiny' AND t.prunable GROUP BY t.module ORDER BY t.module;
+
+\echo
+\echo == 6. Stage 1: fine-tune it with BCE, then with LMH from the BCE model, and measure
+\echo ==    in-distribution (val) and out-of-distribution (test) accuracy
+SET vqaprune.threads = 2;
+SET vqaprune."verbose" = on;   -- VERBOSE is an SQL keyword: quote it
+SELECT vqa_finetune('tiny', 'synth', 'bce', '{"epochs": 12, "lr": 1e-3, "dropout": 0.1}') AS model;
+SELECT vqa_finetune('tiny_bce', 'synth', 'lmh', '{"epochs": 5, "lr": 2e-4}') AS model;
+SELECT vqa_evaluate(m, 'synth', s) AS run
+  FROM unnest(ARRAY['tiny_bce', 'tiny_bce_lmh']) m, unnest(ARRAY['val', 'test']) s;
+SELECT label, split, questions, overall, yes_no, number, other
+  FROM vqa_accuracy WHERE dataset = 'synth' ORDER BY split DESC, run_id;
