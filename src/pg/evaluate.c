@@ -73,12 +73,7 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	model_id = RequireModel(model, &config_json);
-	dataset_id = LookupDatasetId(dataset);
-	if (dataset_id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("dataset \"%s\" does not exist", dataset),
-				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	dataset_id = RequireDataset(dataset);
 	core = LoadModel(model_id, config_json);
 	labels = AnswerLabels(model_id, model, core->config.num_qa_labels);
 

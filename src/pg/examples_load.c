@@ -113,10 +113,10 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 								"but the split's first image has %d of %d",
 								image_id, dataset, boxes, dim, ex->num_boxes, ex->feature_dim),
 						 errhint("Every image of a split needs the same box count and feature size.")));
-			memcpy(ex->features + (size_t) slot->row * boxes * dim, VARDATA_ANY(feature_data),
-				   sizeof(float) * boxes * dim);
-			memcpy(ex->boxes + (size_t) slot->row * boxes * 4, VARDATA_ANY(box_data),
-				   sizeof(float) * boxes * 4);
+			ByteaToFloats(ex->features + (size_t) slot->row * boxes * dim, VARDATA_ANY(feature_data),
+						  (size_t) boxes * dim);
+			ByteaToFloats(ex->boxes + (size_t) slot->row * boxes * 4, VARDATA_ANY(box_data),
+						  (size_t) boxes * 4);
 			filled++;
 		}
 		SPI_freetuptable(SPI_tuptable);

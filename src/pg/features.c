@@ -13,7 +13,6 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -35,28 +34,6 @@ ImageInserterInit(RowInserter *ins)
 					"num_boxes, feature_dim, boxes, features) "
 					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
 					8, argtypes);
-}
-
-/* float32 values as a little-endian bytea */
-static bytea *
-FloatsToBytea(const float *values, size_t n)
-{
-	bytea	   *result = palloc(VARHDRSZ + n * sizeof(float));
-
-	SET_VARSIZE(result, VARHDRSZ + n * sizeof(float));
-#ifdef WORDS_BIGENDIAN
-	for (size_t i = 0; i < n; i++)
-	{
-		uint32		bits;
-
-		memcpy(&bits, &values[i], sizeof(bits));
-		bits = pg_bswap32(bits);
-		memcpy(VARDATA(result) + i * sizeof(float), &bits, sizeof(bits));
-	}
-#else
-	memcpy(VARDATA(result), values, n * sizeof(float));
-#endif
-	return result;
 }
 
 /* Inserts one image; false if its id is already in the dataset. */
@@ -173,6 +150,7 @@ vqa_floats(PG_FUNCTION_ARGS)
 	bytea	   *data = PG_GETARG_BYTEA_PP(0);
 	size_t		len = VARSIZE_ANY_EXHDR(data);
 	size_t		n = len / sizeof(float);
+	float	   *values;
 	Datum	   *elems;
 
 	if (len % sizeof(float) != 0)
@@ -183,19 +161,11 @@ vqa_floats(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%zu floats exceed the maximum array size", n)));
+	values = palloc(sizeof(float) * Max(n, 1));
+	ByteaToFloats(values, VARDATA_ANY(data), n);
 	elems = palloc(sizeof(Datum) * Max(n, 1));
 	for (size_t i = 0; i < n; i++)
-	{
-		uint32		bits;
-		float		value;
-
-		memcpy(&bits, VARDATA_ANY(data) + i * sizeof(float), sizeof(bits));
-#ifdef WORDS_BIGENDIAN
-		bits = pg_bswap32(bits);
-#endif
-		memcpy(&value, &bits, sizeof(value));
-		elems[i] = Float4GetDatum(value);
-	}
+		elems[i] = Float4GetDatum(values[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, (int) n, FLOAT4OID, sizeof(float4),
 										  true, TYPALIGN_INT));
 }

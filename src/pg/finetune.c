@@ -297,12 +297,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	model_id = RequireModel(model, &config_json);
-	dataset_id = LookupDatasetId(dataset);
-	if (dataset_id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("dataset \"%s\" does not exist", dataset),
-				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	dataset_id = RequireDataset(dataset);
 	RequireNewModelName(o.name);
 	if (vqa_loss_needs_prior(o.train.loss) && !DatasetHasPrior(dataset_id))
 		ereport(ERROR,

@@ -195,12 +195,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	RequireNewModelName(name);
-	dataset_id = LookupDatasetId(dataset);
-	if (dataset_id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("dataset \"%s\" does not exist", dataset),
-				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	dataset_id = RequireDataset(dataset);
 	values[0] = Int64GetDatum(dataset_id);
 
 	/* the answer head follows the dataset's answer vocabulary */

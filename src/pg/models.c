@@ -20,7 +20,6 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -111,44 +110,6 @@ NewCoreModel(const LxmertConfig *config)
 	return model;
 }
 
-static bytea *
-FloatsToByteaLE(const float *values, size_t n)
-{
-	bytea	   *result = palloc(VARHDRSZ + n * sizeof(float));
-
-	SET_VARSIZE(result, VARHDRSZ + n * sizeof(float));
-#ifdef WORDS_BIGENDIAN
-	for (size_t i = 0; i < n; i++)
-	{
-		uint32		bits;
-
-		memcpy(&bits, &values[i], sizeof(bits));
-		bits = pg_bswap32(bits);
-		memcpy(VARDATA(result) + i * sizeof(float), &bits, sizeof(bits));
-	}
-#else
-	memcpy(VARDATA(result), values, n * sizeof(float));
-#endif
-	return result;
-}
-
-static void
-ByteaToFloatsLE(float *out, const char *data, size_t n)
-{
-#ifdef WORDS_BIGENDIAN
-	for (size_t i = 0; i < n; i++)
-	{
-		uint32		bits;
-
-		memcpy(&bits, data + i * sizeof(float), sizeof(bits));
-		bits = pg_bswap32(bits);
-		memcpy(&out[i], &bits, sizeof(bits));
-	}
-#else
-	memcpy(out, data, n * sizeof(float));
-#endif
-}
-
 /*
  * Stores a model's row, tensors and values (and mask, if set); returns the
  * new model id. Only the parameters are stored: gradients and optimizer
@@ -234,7 +195,7 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 			cv[0] = Int64GetDatum(model_id);
 			cv[1] = Int32GetDatum(i);
 			cv[2] = Int32GetDatum((int32) chunk);
-			cv[3] = PointerGetDatum(FloatsToByteaLE(model->params + t->offset + start, n));
+			cv[3] = PointerGetDatum(FloatsToBytea(model->params + t->offset + start, n));
 			if (SPI_execute_plan(chunk_plan, cv, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not store tensor %s", t->name);
 			MemoryContextReset(chunk_context);
@@ -281,7 +242,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("stored model " INT64_FORMAT " has a bad chunk %d of tensor \"%s\"",
 								model_id, chunk, name)));
-			ByteaToFloatsLE(model->params + t->offset + start, VARDATA_ANY(data), n);
+			ByteaToFloats(model->params + t->offset + start, VARDATA_ANY(data), n);
 			filled += n;
 		}
 		SPI_freetuptable(SPI_tuptable);

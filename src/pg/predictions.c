@@ -71,12 +71,7 @@ vqa_import_predictions(PG_FUNCTION_ARGS)
 	RequireFileExists(path);
 
 	SPI_connect();
-	dataset_id = LookupDatasetId(dataset);
-	if (dataset_id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("dataset \"%s\" does not exist", dataset),
-				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	dataset_id = RequireDataset(dataset);
 	split_size = SplitSize(dataset_id, split);
 	if (split_size == 0)
 		ereport(ERROR,

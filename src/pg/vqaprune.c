@@ -10,6 +10,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/builtins.h"
@@ -133,6 +134,20 @@ LookupDatasetId(const char *name)
 	return id;
 }
 
+/* The id of a dataset that must exist. */
+int64
+RequireDataset(const char *name)
+{
+	int64		id = LookupDatasetId(name);
+
+	if (id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dataset \"%s\" does not exist", name),
+				 errhint("Load it with vqa_load_questions or make one with vqa_synthetic.")));
+	return id;
+}
+
 int64
 CreateDataset(const char *name, const char *source, int min_answer_count,
 			  const char *options_json)
@@ -178,4 +193,44 @@ RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls)
 		elog(ERROR, "insert failed: %s", SPI_result_code_string(rc));
 	MemoryContextReset(ins->row_context);
 	return SPI_processed;
+}
+
+/* float32 values as a little-endian bytea, the storage of features and tensors */
+bytea *
+FloatsToBytea(const float *values, size_t n)
+{
+	bytea	   *result = palloc(VARHDRSZ + n * sizeof(float));
+
+	SET_VARSIZE(result, VARHDRSZ + n * sizeof(float));
+#ifdef WORDS_BIGENDIAN
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32		bits;
+
+		memcpy(&bits, &values[i], sizeof(bits));
+		bits = pg_bswap32(bits);
+		memcpy(VARDATA(result) + i * sizeof(float), &bits, sizeof(bits));
+	}
+#else
+	memcpy(VARDATA(result), values, n * sizeof(float));
+#endif
+	return result;
+}
+
+/* n little-endian float32 values of stored bytes into out */
+void
+ByteaToFloats(float *out, const char *data, size_t n)
+{
+#ifdef WORDS_BIGENDIAN
+	for (size_t i = 0; i < n; i++)
+	{
+		uint32		bits;
+
+		memcpy(&bits, data + i * sizeof(float), sizeof(bits));
+		bits = pg_bswap32(bits);
+		memcpy(&out[i], &bits, sizeof(bits));
+	}
+#else
+	memcpy(out, data, n * sizeof(float));
+#endif
 }

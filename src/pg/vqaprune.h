@@ -34,9 +34,13 @@ extern char *RequireTextArg(FunctionCallInfo fcinfo, int argno, const char *name
 
 extern const char *ExtensionSchema(FunctionCallInfo fcinfo);
 extern int64 LookupDatasetId(const char *name);
+extern int64 RequireDataset(const char *name);
 extern int64 CreateDataset(const char *name, const char *source,
 						   int min_answer_count, const char *options_json);
 extern void RebuildAnswers(int64 dataset_id);	/* answers.c */
+
+extern bytea *FloatsToBytea(const float *values, size_t n);
+extern void ByteaToFloats(float *out, const char *data, size_t n);
 
 extern void RowInserterInit(RowInserter *ins, const char *sql, int nargs, Oid *argtypes);
 extern uint64 RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls);
