@@ -5,6 +5,7 @@
 #   make test       everything a new machine needs, then every test suite
 #   make demo       the main job on the embedded synthetic benchmark
 #   make bench      speed measurements (doc/benchmarks.md)
+#   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
 
 EXTENSION = vqaprune
 EXTVERSION = 0.1.0
@@ -58,7 +59,7 @@ test/bench/bench_lxmert: test/bench/bench_lxmert.c $(CORE_SRCS) $(wildcard inclu
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench deps
+.PHONY: unitcheck test demo bench results deps
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -73,3 +74,6 @@ demo:
 
 bench:
 	./test/scripts/run-bench.sh
+
+results:
+	./test/scripts/run-results.sh

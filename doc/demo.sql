@@ -49,8 +49,8 @@ SELECT t.module, count(*) AS matrices, sum(t.numel) AS weights
 \echo ==    in-distribution (val) and out-of-distribution (test) accuracy
 SET vqaprune.threads = 2;
 SET vqaprune."verbose" = on;   -- VERBOSE is an SQL keyword: quote it
-SELECT vqa_finetune('tiny', 'synth', 'bce', '{"epochs": 12, "lr": 1e-3, "dropout": 0.1}') AS model;
-SELECT vqa_finetune('tiny_bce', 'synth', 'lmh', '{"epochs": 5, "lr": 2e-4}') AS model;
+SELECT vqa_finetune('tiny', 'synth', 'bce', '{"epochs": 30, "lr": 1e-3, "warmup_epochs": 2}') AS model;
+SELECT vqa_finetune('tiny_bce', 'synth', 'lmh', '{"epochs": 10, "lr": 5e-4, "warmup_epochs": 1}') AS model;
 SELECT vqa_evaluate(m, 'synth', s) AS run
   FROM unnest(ARRAY['tiny_bce', 'tiny_bce_lmh']) m, unnest(ARRAY['val', 'test']) s;
 SELECT label, split, questions, overall, yes_no, number, other

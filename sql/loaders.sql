@@ -65,3 +65,7 @@ SELECT vqa_load_features('cp', :'f_bottomup');
 \set VERBOSITY default
 SELECT count(*) AS cp_questions FROM vqaprune.questions JOIN vqaprune.datasets USING (dataset_id)
  WHERE name = 'cp';
+
+-- vqa_floats reads float32 bytes only
+SELECT vqa_floats('\x0000803f00000040'::bytea);
+SELECT vqa_floats('\x010203'::bytea);

@@ -254,7 +254,7 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'SELECT name FROM vqaprune.datasets lists the datasets.';
 	END IF;
-	SELECT m.name INTO model FROM vqaprune.models m WHERE m.dataset_id = id LIMIT 1;
+	SELECT m.name INTO model FROM vqaprune.models m WHERE m.dataset_id = id ORDER BY m.model_id LIMIT 1;
 	IF model IS NOT NULL THEN
 		RAISE EXCEPTION 'dataset "%" is used by model "%"', dataset, model
 			USING ERRCODE = 'dependent_objects_still_exist',

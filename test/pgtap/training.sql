@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -95,6 +95,8 @@ SELECT matches(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'b
 	'^22003: the loss is not finite at step [0-9]+ \(epoch [0-9]\)$', 'a diverging run stops at its step');
 SELECT is((SELECT count(*) FROM vqaprune.models WHERE name IN ('exploded', 'small_focal')), 0::bigint,
 	'no model was stored');
+SELECT is(pg_temp.error_of($$SELECT vqa_drop_dataset('train_synth')$$),
+	'2BP01: dataset "train_synth" is used by model "small"', 'a dataset with models is not dropped');
 SELECT is(pg_temp.error_of($$SELECT vqa_evaluate('small_bce', 'train_synth', 'nosuch')$$),
 	'42704: dataset "train_synth" has no split "nosuch"', 'evaluating an unknown split');
 
