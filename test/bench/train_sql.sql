@@ -12,9 +12,9 @@ SELECT clock_timestamp() AS t0 \gset
 SELECT vqa_finetune('bench_tiny', 'bench_synth', 'lmh', '{"epochs": 5, "lr": 1e-3}') \g /dev/null
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS seconds \gset
 SELECT format('finetune  %s samples  sql %s s  %s samples/s  core steps %s s  %s samples/s  sql layer %s%%',
-              samples, round(:seconds, 2), round(samples / :seconds),
-              round(step_seconds, 2), round(samples / step_seconds),
-              round(100 * (1 - step_seconds / :seconds), 1))
+              samples, round(:seconds::numeric, 2), round(samples / :seconds),
+              round(step_seconds::numeric, 2), round(samples / step_seconds),
+              round((100 * (1 - step_seconds / :seconds))::numeric, 1))
   FROM (SELECT 5 * (SELECT count(*) FROM vqaprune.questions q JOIN vqaprune.datasets d USING (dataset_id)
                      WHERE d.name = 'bench_synth' AND q.split = 'train') AS samples,
                (metrics->>'step_seconds')::float8 AS step_seconds
