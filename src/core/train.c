@@ -115,6 +115,13 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	t->steps_per_epoch = (train->n + B - 1) / B;
 	model->dropout_seed = config->seed;
 	model->dropout_step = 0;
+	/* a pruned model (Stage 3): pruned weights are zero and stay zero */
+	if (model->mask)
+	{
+		for (size_t i = 0; i < model->n_params; i++)
+			model->params[i] *= model->mask[i];
+		lxmert_refresh_mask(model);
+	}
 	return t;
 
 oom:
@@ -224,6 +231,10 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		for (size_t i = 0; i < t->n_aux; i++)
 			t->aux_grad[i] *= scale;
 	}
+	/* pruned weights get no gradient, so Adam leaves them at exactly zero */
+	if (model->mask)
+		for (size_t i = 0; i < model->n_params; i++)
+			model->grads[i] *= model->mask[i];
 	/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
 	if (!t->config.adamw && t->config.weight_decay > 0)
 		for (size_t i = 0; i < model->n_params; i++)

@@ -330,6 +330,8 @@ vqa_finetune(PG_FUNCTION_ARGS)
 			config.hidden_dropout_prob = config.attention_probs_dropout_prob = (float) o.dropout;
 		core = NewCoreModel(&config);
 		memcpy(core->params, source->params, sizeof(float) * core->n_params);
+		if (source->mask && lxmert_set_mask(core, source->mask) != 0)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 		train = TrainingExamples(dataset_id, dataset, "train", model_id, model, &config);
 		if (o.eval_split)

@@ -111,6 +111,102 @@ NewCoreModel(const LxmertConfig *config)
 }
 
 /*
+ * Stores a model's pruning mask: for every prunable tensor, one bit per
+ * weight (1 = kept), least significant bit first, CHUNK_FLOATS weights a row.
+ */
+static void
+StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
+{
+	Oid			types[4] = {INT8OID, INT4OID, INT4OID, BYTEAOID};
+	SPIPlanPtr	plan = SPI_prepare("INSERT INTO vqaprune.mask_chunks (model_id, tensor_id, chunk, bits) "
+								   "VALUES ($1, $2, $3, $4)", 4, types);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the mask insert");
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+
+		if (!t->prunable)
+			continue;
+		for (size_t start = 0, chunk = 0; start < t->numel; start += CHUNK_FLOATS, chunk++)
+		{
+			size_t		n = Min(CHUNK_FLOATS, t->numel - start);
+			MemoryContext old = MemoryContextSwitchTo(chunk_context);
+			bytea	   *bits = palloc0(VARHDRSZ + (n + 7) / 8);
+			Datum		values[4];
+
+			SET_VARSIZE(bits, VARHDRSZ + (n + 7) / 8);
+			for (size_t j = 0; j < n; j++)
+				if (model->mask[t->offset + start + j] != 0.0f)
+					((uint8 *) VARDATA(bits))[j / 8] |= (uint8) (1 << (j % 8));
+			values[0] = Int64GetDatum(model_id);
+			values[1] = Int32GetDatum(i);
+			values[2] = Int32GetDatum((int32) chunk);
+			values[3] = PointerGetDatum(bits);
+			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not store the mask of tensor %s", t->name);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(chunk_context);
+		}
+	}
+}
+
+/* The stored mask of a model, if it has one, set on the core model. */
+static void
+ReadMask(LxmertModel *model, int64 model_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	float	   *volatile mask = NULL;
+
+	SPI_execute_with_args("SELECT t.name, c.chunk, c.bits FROM vqaprune.mask_chunks c "
+						  "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
+						  "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
+						  1, argtypes, values, NULL, false, 0);
+	if (SPI_processed == 0)
+		return;
+	mask = malloc(sizeof(float) * model->n_params);
+	if (mask == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (size_t i = 0; i < model->n_params; i++)
+		mask[i] = 1.0f;
+	PG_TRY();
+	{
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+			int32		chunk = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+															SPI_tuptable->tupdesc, 2, &isnull));
+			bytea	   *bits = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r],
+															 SPI_tuptable->tupdesc, 3, &isnull));
+			const LxmertTensor *t = lxmert_find_tensor(model, name);
+			size_t		start = (size_t) chunk * CHUNK_FLOATS;
+			size_t		n;
+
+			if (t == NULL || start >= t->numel ||
+				VARSIZE_ANY_EXHDR(bits) != (Min(CHUNK_FLOATS, t->numel - start) + 7) / 8)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("stored model " INT64_FORMAT " has a bad mask chunk %d of tensor \"%s\"",
+								model_id, chunk, name)));
+			n = Min(CHUNK_FLOATS, t->numel - start);
+			for (size_t j = 0; j < n; j++)
+				mask[t->offset + start + j] =
+					(((const uint8 *) VARDATA_ANY(bits))[j / 8] >> (j % 8)) & 1 ? 1.0f : 0.0f;
+		}
+		if (lxmert_set_mask(model, mask) != 0)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	PG_FINALLY();
+	{
+		free(mask);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Stores a model's row, tensors and values (and mask, if set); returns the
  * new model id. Only the parameters are stored: gradients and optimizer
  * state belong to a training run.
@@ -202,6 +298,8 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		}
 		MemoryContextSwitchTo(old);
 	}
+	if (model->mask)
+		StoreMask(model, model_id, chunk_context);
 	MemoryContextDelete(chunk_context);
 	return model_id;
 }
@@ -278,6 +376,7 @@ LoadModel(int64 model_id, const char *config_json)
 	PG_TRY();
 	{
 		ReadParams(model, model_id);
+		ReadMask(model, model_id);
 	}
 	PG_CATCH();
 	{

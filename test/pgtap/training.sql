@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(35);
+SELECT plan(39);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -62,6 +62,32 @@ SELECT is((SELECT count(*) FROM vqaprune.predictions p JOIN vqaprune.runs r USIN
 	WHERE r.label = 'small_bce' AND p.answer NOT IN
 	(SELECT unnest(answer_vocab) FROM vqaprune.models WHERE name = 'small_bce')), 0::bigint,
 	'answers come from the model''s answer labels');
+
+-- Stage 3: fine-tuning a model with a mask keeps pruned weights at exactly zero
+INSERT INTO vqaprune.mask_chunks (model_id, tensor_id, chunk, bits)
+SELECT t.model_id, t.tensor_id, 0, decode(repeat('55', ((t.numel + 7) / 8)::integer), 'hex')
+  FROM vqaprune.tensors t JOIN vqaprune.models m USING (model_id)
+ WHERE m.name = 'small_bce_again' AND t.prunable;
+SELECT is(vqa_finetune('small_bce_again', 'train_synth', 'bce', '{"name": "stage3", "epochs": 1, "lr": 0.001}'),
+	'stage3', 'a masked model fine-tunes');
+SELECT is((SELECT string_agg(md5(c.bits), ',' ORDER BY c.tensor_id) FROM vqaprune.mask_chunks c
+	JOIN vqaprune.models m USING (model_id) WHERE m.name = 'stage3'),
+	(SELECT string_agg(md5(c.bits), ',' ORDER BY c.tensor_id) FROM vqaprune.mask_chunks c
+	JOIN vqaprune.models m USING (model_id) WHERE m.name = 'small_bce_again'),
+	'the new model keeps the mask');
+SELECT ok((SELECT bool_and(x = 0) FROM vqaprune.tensor_chunks c
+	JOIN vqaprune.mask_chunks k USING (model_id, tensor_id, chunk)
+	JOIN vqaprune.models m USING (model_id),
+	unnest(vqa_floats(c.data)) WITH ORDINALITY u(x, j)
+	WHERE m.name = 'stage3' AND get_bit(k.bits, (j - 1)::integer) = 0), 'pruned weights are exactly zero');
+SELECT ok((SELECT count(*) FILTER (WHERE a.x <> b.x) > 0 FROM
+	(SELECT t.name, j, x FROM vqaprune.tensor_chunks c JOIN vqaprune.tensors t USING (model_id, tensor_id)
+	   JOIN vqaprune.models m USING (model_id), unnest(vqa_floats(c.data)) WITH ORDINALITY u(x, j)
+	  WHERE m.name = 'stage3' AND t.prunable) a
+	JOIN (SELECT t.name, j, x FROM vqaprune.tensor_chunks c JOIN vqaprune.tensors t USING (model_id, tensor_id)
+	   JOIN vqaprune.models m USING (model_id), unnest(vqa_floats(c.data)) WITH ORDINALITY u(x, j)
+	  WHERE m.name = 'small_bce_again' AND t.prunable) b USING (name, j)
+	WHERE a.x <> 0), 'kept weights are trained');
 
 -- every debiasing loss trains
 SELECT lives_ok(format($$SELECT vqa_finetune('small_bce', 'train_synth', %L, '{"epochs": 1, "lr": 0.0005}')$$, l),
