@@ -384,9 +384,11 @@ vqa_finetune(PG_FUNCTION_ARGS)
 				{
 					last_report = GetCurrentTimestamp();
 					pgstat_report_activity(STATE_RUNNING,
-										   psprintf("vqa_finetune %s: epoch %d/%d, step %d/%d, loss %.4f",
+										   psprintf("vqa_finetune %s: epoch %d/%d, step %d/%d, loss %.4f, "
+													"%.0f samples/s",
 													o.name, epoch, o.train.epochs,
-													vqa_trainer_step_count(trainer), total, batch_loss));
+													vqa_trainer_step_count(trainer), total, batch_loss,
+													samples / Max(step_seconds, 1e-9)));
 				}
 			}
 			if (eval)

@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(39);
+SELECT plan(41);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -121,6 +121,11 @@ SELECT matches(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'b
 	'^22003: the loss is not finite at step [0-9]+ \(epoch [0-9]\)$', 'a diverging run stops at its step');
 SELECT is((SELECT count(*) FROM vqaprune.models WHERE name IN ('exploded', 'small_focal')), 0::bigint,
 	'no model was stored');
+SELECT lives_ok(format('SELECT vqa_load_questions(%L, %L, %L, %L)', 'val_only', 'val',
+	:'data' || '/vqa2_val_questions.json', :'data' || '/vqa2_val_annotations.json'), 'a dataset without train split');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'val_only', 'lmh')$$),
+	'55000: loss "lmh" needs the answer prior of dataset "val_only", which has none',
+	'a loss that needs the prior, on a dataset without train split');
 SELECT is(pg_temp.error_of($$SELECT vqa_drop_dataset('train_synth')$$),
 	'2BP01: dataset "train_synth" is used by model "small"', 'a dataset with models is not dropped');
 SELECT is(pg_temp.error_of($$SELECT vqa_evaluate('small_bce', 'train_synth', 'nosuch')$$),
