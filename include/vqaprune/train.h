@@ -15,6 +15,7 @@
 #include "vqaprune/examples.h"
 #include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/qo_branch.h"
 #include "vqaprune/rng.h"
 
 typedef struct VqaTrainConfig
@@ -29,6 +30,8 @@ typedef struct VqaTrainConfig
 	uint64_t	seed;
 	VqaLossKind loss;
 	VqaLossOptions loss_options;
+	int			question_only;	/* 1: the original RUBi / LPF with a learned question-only branch */
+	VqaQoKind	qo_kind;		/* then loss is ignored */
 } VqaTrainConfig;
 
 /*

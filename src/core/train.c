@@ -8,7 +8,10 @@
  * scheduled learning rate. LMH's gate w . h + b and smoothing s, and PoE's
  * smoothing, are trained with the model (the paper's code leaves them out of
  * its optimizer by mistake); they belong to the training run, not to the
- * model, since only the main logits are used at evaluation.
+ * model, since only the main logits are used at evaluation. So does the
+ * question-only branch of the original RUBi and LPF (rubi_qo, lpf_qo), which
+ * reads the language stream's [CLS] output after the language layers, with
+ * no gradient back into them.
  */
 #include "vqaprune/train.h"
 
@@ -36,6 +39,10 @@ struct VqaTrainer
 			   *aux_grad,
 			   *aux_m,
 			   *aux_v;
+	VqaQoBranch *qo;			/* rubi_qo, lpf_qo */
+	float	   *qo_m,
+			   *qo_v,
+			   *q_emb;			/* B x H */
 	int		   *order;
 	int			position;		/* in order */
 	int			steps;
@@ -109,6 +116,24 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	t->aux[H] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
 	t->aux[H + 1] = -1.0f;
 	t->aux[H + 2] = config->loss_options.poe_smooth;
+	if (config->question_only)
+	{
+		if (model->config.l_layers < 1)
+		{
+			snprintf(errbuf, errlen, "the question-only branch reads the language layers: "
+					 "the model has none");
+			vqa_trainer_free(t);
+			return NULL;
+		}
+		t->qo = vqa_qo_new(H, H, A, config->seed);
+		t->q_emb = malloc(sizeof(float) * B * H);
+		if (t->qo == NULL || t->q_emb == NULL)
+			goto oom;
+		t->qo_m = calloc(t->qo->n_params, sizeof(float));
+		t->qo_v = calloc(t->qo->n_params, sizeof(float));
+		if (t->qo_m == NULL || t->qo_v == NULL)
+			goto oom;
+	}
 	for (int i = 0; i < train->n; i++)
 		t->order[i] = i;
 	vqa_rng_shuffle_int(&t->rng, t->order, train->n);
@@ -198,11 +223,22 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	options.poe_smooth = t->aux[H + 2];
 	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
 	grad.logits = t->dlogits;
-	grad.hidden = vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
+	grad.hidden = !t->qo && vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
 	grad.gate_w = t->aux_grad;
 	grad.gate_b = &t->aux_grad[H];
 	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_grad[H + 2] : &t->aux_grad[H + 1];
-	*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
+	if (t->qo)
+	{
+		const float *lang = lxmert_language_state(model, model->config.l_layers - 1);
+
+		for (int b = 0; b < count; b++)
+			memcpy(t->q_emb + (size_t) b * H, lang + (size_t) b * ex->seq_len * H, sizeof(float) * H);
+		memset(t->qo->grads, 0, sizeof(float) * t->qo->n_params);
+		*loss = vqa_qo_loss(t->qo, t->config.qo_kind, options.lpf_gamma, 1.0f, count, t->logits,
+							t->q_emb, t->buf->max_label, t->dlogits);
+	}
+	else
+		*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
 	if (!isfinite(*loss))
 		return -1;
 
@@ -221,6 +257,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 
 		for (size_t i = 0; i < t->n_aux; i++)
 			aux_sum += (double) t->aux_grad[i] * t->aux_grad[i];
+		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
+			aux_sum += (double) t->qo->grads[i] * t->qo->grads[i];
 		norm = sqrt(norm * norm + aux_sum);
 	}
 	if (t->config.max_grad_norm > 0 && norm > t->config.max_grad_norm)
@@ -230,6 +268,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		lxmert_scale_grads(model, scale);
 		for (size_t i = 0; i < t->n_aux; i++)
 			t->aux_grad[i] *= scale;
+		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
+			t->qo->grads[i] *= scale;
 	}
 	/* pruned weights get no gradient, so Adam leaves them at exactly zero */
 	if (model->mask)
@@ -245,6 +285,9 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		return -1;
 	vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
 				  ADAM_EPS, 0.0f, t->steps);
+	if (t->qo)
+		vqa_adam_step(t->qo->params, t->qo->grads, t->qo_m, t->qo_v, t->qo->n_params, lr,
+					  BETA1, BETA2, ADAM_EPS, 0.0f, t->steps);
 
 	t->position += count;
 	if (t->position >= ex->n)
@@ -268,6 +311,10 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->aux_grad);
 	free(t->aux_m);
 	free(t->aux_v);
+	vqa_qo_free(t->qo);
+	free(t->qo_m);
+	free(t->qo_v);
+	free(t->q_emb);
 	free(t->order);
 	free(t);
 }

@@ -288,18 +288,21 @@ vqa_finetune(PG_FUNCTION_ARGS)
 				 errmsg("options must not be null"),
 				 errhint("Pass '{}' for the paper's defaults.")));
 	options_jsonb = PG_GETARG_JSONB_P(3);
-	if (vqa_loss_parse(loss, &o.train.loss) != 0)
+	o.train.question_only = strcmp(loss, "rubi_qo") == 0 || strcmp(loss, "lpf_qo") == 0;
+	o.train.qo_kind = strcmp(loss, "lpf_qo") == 0 ? VQA_QO_LPF : VQA_QO_RUBI;
+	o.train.loss = VQA_LOSS_BCE;
+	if (!o.train.question_only && vqa_loss_parse(loss, &o.train.loss) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown loss \"%s\"", loss),
-				 errhint("Losses: bce, lmh, rubi, lpf, poe.")));
+				 errhint("Losses: bce, lmh, rubi, lpf, poe, rubi_qo, lpf_qo.")));
 	ReadOptions(options_jsonb, model, loss, &o);
 
 	SPI_connect();
 	model_id = RequireModel(model, &config_json);
 	dataset_id = RequireDataset(dataset);
 	RequireNewModelName(o.name);
-	if (vqa_loss_needs_prior(o.train.loss) && !DatasetHasPrior(dataset_id))
+	if (!o.train.question_only && vqa_loss_needs_prior(o.train.loss) && !DatasetHasPrior(dataset_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("loss \"%s\" needs the answer prior of dataset \"%s\", which has none", loss, dataset),

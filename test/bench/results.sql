@@ -4,7 +4,7 @@
 -- three seeds; and each debiasing loss from random weights (seed 1). Every
 -- model is evaluated in distribution (val) and out of distribution (test)
 -- with the official metric. Prints the table of doc/results.md.
--- Run: make results (about 25 minutes on 2 cores).
+-- Run: make results (about 30 minutes on 2 cores).
 \set ON_ERROR_STOP on
 \pset format unaligned
 \pset tuples_only on
@@ -26,13 +26,13 @@ BEGIN
 		PERFORM vqa_finetune('init_' || s, 'synth', 'bce',
 							 stage1 || jsonb_build_object('name', 'bce_' || s, 'seed', s));
 		INSERT INTO runs VALUES (s, 'bce', 'bce_' || s);
-		FOREACH loss IN ARRAY ARRAY['lmh', 'lpf', 'rubi', 'poe'] LOOP
+		FOREACH loss IN ARRAY ARRAY['lmh', 'lpf', 'rubi', 'poe', 'rubi_qo', 'lpf_qo'] LOOP
 			PERFORM vqa_finetune('bce_' || s, 'synth', loss,
 								 debias || jsonb_build_object('name', 'bce_' || loss || '_' || s, 'seed', s));
 			INSERT INTO runs VALUES (s, 'bce + ' || loss, 'bce_' || loss || '_' || s);
 		END LOOP;
 	END LOOP;
-	FOREACH loss IN ARRAY ARRAY['lmh', 'lpf', 'rubi', 'poe'] LOOP
+	FOREACH loss IN ARRAY ARRAY['lmh', 'lpf', 'rubi', 'poe', 'rubi_qo', 'lpf_qo'] LOOP
 		PERFORM vqa_finetune('init_1', 'synth', loss,
 							 stage1 || jsonb_build_object('name', 'scratch_' || loss, 'seed', 1));
 		INSERT INTO runs VALUES (1, loss || ' from random weights', 'scratch_' || loss);

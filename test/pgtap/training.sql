@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -91,8 +91,8 @@ SELECT ok((SELECT count(*) FILTER (WHERE a.x <> b.x) > 0 FROM
 
 -- every debiasing loss trains
 SELECT lives_ok(format($$SELECT vqa_finetune('small_bce', 'train_synth', %L, '{"epochs": 1, "lr": 0.0005}')$$, l),
-	l || ' fine-tunes') FROM unnest(ARRAY['lmh', 'rubi', 'lpf', 'poe']) l;
-SELECT is((SELECT count(*) FROM vqa_models WHERE parent = 'small_bce'), 4::bigint, 'four models from small_bce');
+	l || ' fine-tunes') FROM unnest(ARRAY['lmh', 'rubi', 'lpf', 'poe', 'rubi_qo', 'lpf_qo']) l;
+SELECT is((SELECT count(*) FROM vqa_models WHERE parent = 'small_bce'), 6::bigint, 'six models from small_bce');
 
 -- bad input: a clear error and nothing stored
 SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'focal')$$),
