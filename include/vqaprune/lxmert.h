@@ -166,6 +166,12 @@ typedef struct LxmertModel
 	uint64_t	dropout_seed;
 	uint64_t	dropout_step;
 	int			training;		/* dropout on */
+	/*
+	 * Called on the calling thread between layers, forward and backward, with
+	 * no worker busy: a host may stop a long pass there (a PostgreSQL backend
+	 * checks for interrupts). NULL: none.
+	 */
+	void		(*between_layers) (void);
 } LxmertModel;
 
 /* HuggingFace's defaults: LXMERT base (lxmert_config.c). */

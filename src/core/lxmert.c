@@ -1178,6 +1178,13 @@ x_layer_backward(Pass *P, const XLayerActs *a, const LxmertXLayerWeights *w,
 }
 
 static void
+between_layers(const LxmertModel *model)
+{
+	if (model->between_layers)
+		model->between_layers();
+}
+
+static void
 pass_init(Pass *P, LxmertModel *model, int B)
 {
 	const LxmertConfig *c = &model->config;
@@ -1266,17 +1273,20 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 	lang = s->emb_out;
 	for (int i = 0; i < c->l_layers; i++)
 	{
+		between_layers(model);
 		bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_mask, T);
 		lang = s->l[i].ffn.out;
 	}
 	visn = s->visn_out;
 	for (int i = 0; i < c->r_layers; i++)
 	{
+		between_layers(model);
 		bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_mask, N);
 		visn = s->r[i].ffn.out;
 	}
 	for (int i = 0; i < c->x_layers; i++)
 	{
+		between_layers(model);
 		x_layer_forward(&P, &s->x[i], &w->x_layers[i], lang, visn, T, N);
 		lang = s->x[i].lang_ffn.out;
 		visn = s->x[i].visn_ffn.out;
@@ -1374,6 +1384,7 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 		const float *visn = i > 0 ? s->x[i - 1].visn_ffn.out
 			: (c->r_layers > 0 ? s->r[c->r_layers - 1].ffn.out : s->visn_out);
 
+		between_layers(model);
 		x_layer_backward(&P, &s->x[i], &w->x_layers[i], &g->x_layers[i], dl, dv,
 						 i == c->x_layers - 1, lang, visn, dl_in, dv_in,
 						 s->dl[2], s->dl[3], s->dv[2], s->dv[3], T, N);
@@ -1384,6 +1395,7 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 	{
 		const float *x = i > 0 ? s->l[i - 1].ffn.out : s->emb_out;
 
+		between_layers(model);
 		bert_layer_backward(&P, &s->l[i], &w->l_layers[i], &g->l_layers[i], dl, x,
 							s->dl[2], dl_in, T);
 		tmp = dl, dl = dl_in, dl_in = tmp;
@@ -1392,6 +1404,7 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 	{
 		const float *x = i > 0 ? s->r[i - 1].ffn.out : s->visn_out;
 
+		between_layers(model);
 		bert_layer_backward(&P, &s->r[i], &w->r_layers[i], &g->r_layers[i], dv, x,
 							s->dv[2], dv_in, N);
 		tmp = dv, dv = dv_in, dv_in = tmp;

@@ -96,6 +96,13 @@ RequireNewModelName(const char *name)
 				 errhint("Choose another name: stored models never change.")));
 }
 
+/* Between layers of a pass: a cancel stops even a long forward or backward. */
+static void
+CheckInterruptsBetweenLayers(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 /* An empty core model of a config, or an error that says why not. */
 LxmertModel *
 NewCoreModel(const LxmertConfig *config)
@@ -107,6 +114,7 @@ NewCoreModel(const LxmertConfig *config)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", err)));
+	model->between_layers = CheckInterruptsBetweenLayers;
 	return model;
 }
 
