@@ -20,6 +20,7 @@
  * is an error, as LXMERT asserts. Features must be finite and of the same
  * dimension for every image of the file; an image id may appear only once.
  */
+#include "vqaprune/error.h"
 #include "vqaprune/features_tsv.h"
 
 #include <errno.h>
@@ -35,12 +36,6 @@
 #define MAX_FIELDS 10
 #define BOX_SLACK 1e-5f
 
-/* Lets the compiler check the format strings of our error helpers. */
-#if defined(__GNUC__)
-#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
-#else
-#define CHECK_FORMAT(fmt_arg, first_arg)
-#endif
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define VQA_BIG_ENDIAN 1
@@ -95,7 +90,6 @@ typedef struct Line
 } Line;
 
 static int	tsv_error(VqaTsvReader *r, const Line *line, const char *fmt,...) CHECK_FORMAT(3, 4);
-static void set_open_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
 
 static int
 tsv_error(VqaTsvReader *r, const Line *line, const char *fmt,...)
@@ -578,18 +572,6 @@ vqa_tsv_next(VqaTsvReader *reader, VqaImageFeatures *out)
 	return parse_line(r, line, len, out);
 }
 
-static void
-set_open_error(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 VqaTsvReader *
 vqa_tsv_open(const char *path, char *errbuf, size_t errlen)
 {
@@ -597,13 +579,13 @@ vqa_tsv_open(const char *path, char *errbuf, size_t errlen)
 
 	if (r == NULL)
 	{
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	r->file = fopen(path, "rb");
 	if (r->file == NULL)
 	{
-		set_open_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
 		vqa_tsv_close(r);
 		return NULL;
 	}
@@ -611,7 +593,7 @@ vqa_tsv_open(const char *path, char *errbuf, size_t errlen)
 	r->buf = malloc(r->cap);
 	if (r->buf == NULL)
 	{
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		vqa_tsv_close(r);
 		return NULL;
 	}
@@ -626,7 +608,7 @@ vqa_tsv_open_buffer(const char *data, size_t len, char *errbuf, size_t errlen)
 
 	if (r == NULL)
 	{
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	r->base = data;

@@ -31,6 +31,7 @@
  * order added with contiguous offsets, the header padded with spaces to a
  * multiple of 8 bytes so the data starts 8-byte aligned.
  */
+#include "vqaprune/error.h"
 #include "vqaprune/safetensors.h"
 
 #include <errno.h>
@@ -43,12 +44,6 @@
 
 #include <yajl/yajl_tree.h>
 
-/* Lets the compiler check the format strings of our error helpers. */
-#if defined(__GNUC__)
-#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
-#else
-#define CHECK_FORMAT(fmt_arg, first_arg)
-#endif
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
 	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -111,21 +106,8 @@ static const size_t dtype_sizes[] = {4, 2, 2, 8, 4};
 
 #define N_DTYPES ((int) (sizeof(dtype_names) / sizeof(dtype_names[0])))
 
-static void set_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
 static int	writer_fail(VqaStWriter *w, const char *fmt,...) CHECK_FORMAT(2, 3);
 static void strbuf_printf(StrBuf *sb, const char *fmt,...) CHECK_FORMAT(2, 3);
-
-static void
-set_error(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		args;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(args, fmt);
-	vsnprintf(errbuf, errlen, fmt, args);
-	va_end(args);
-}
 
 size_t
 vqa_st_dtype_size(VqaStDtype dtype)
@@ -337,7 +319,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 
 		if (c == 0)
 		{
-			set_error(errbuf, errlen, "header has a NUL byte at offset %zu", i);
+			vqa_set_error(errbuf, errlen, "header has a NUL byte at offset %zu", i);
 			return false;
 		}
 		if (c >= 0x80)
@@ -346,7 +328,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 
 			if (len == 0)
 			{
-				set_error(errbuf, errlen, "header is not valid UTF-8 at offset %zu", i);
+				vqa_set_error(errbuf, errlen, "header is not valid UTF-8 at offset %zu", i);
 				return false;
 			}
 			i += len;
@@ -363,7 +345,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 				}
 				if (h[i + 1] == 'u' && hex4(h + i + 2, n - i - 2) == 0)
 				{
-					set_error(errbuf, errlen,
+					vqa_set_error(errbuf, errlen,
 							  "header has a \\u0000 escape at offset %zu: names and metadata must be NUL-free", i);
 					return false;
 				}
@@ -375,7 +357,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 
 					if (high >= 0xdc00 || low < 0xdc00 || low > 0xdfff)
 					{
-						set_error(errbuf, errlen, "header has a lone surrogate \\u escape at offset %zu", i);
+						vqa_set_error(errbuf, errlen, "header has a lone surrogate \\u escape at offset %zu", i);
 						return false;
 					}
 					i += 12;
@@ -391,7 +373,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 		{
 			if (++depth > MAX_HEADER_DEPTH)
 			{
-				set_error(errbuf, errlen, "header JSON nests deeper than %d levels", MAX_HEADER_DEPTH);
+				vqa_set_error(errbuf, errlen, "header JSON nests deeper than %d levels", MAX_HEADER_DEPTH);
 				return false;
 			}
 		}
@@ -399,7 +381,7 @@ prescan_header(const unsigned char *h, size_t n, char *errbuf, size_t errlen)
 			depth--;
 		else if (c == '/')
 		{
-			set_error(errbuf, errlen, "header is not valid JSON: comment or stray '/' at offset %zu", i);
+			vqa_set_error(errbuf, errlen, "header is not valid JSON: comment or stray '/' at offset %zu", i);
 			return false;
 		}
 		i++;
@@ -416,20 +398,20 @@ parse_metadata(yajl_val v, char *errbuf, size_t errlen)
 
 	if (!YAJL_IS_OBJECT(v))
 	{
-		set_error(errbuf, errlen, "\"%s\" is not an object", METADATA_KEY);
+		vqa_set_error(errbuf, errlen, "\"%s\" is not an object", METADATA_KEY);
 		return false;
 	}
 	for (i = 0; i < v->u.object.len; i++)
 	{
 		if (!YAJL_IS_STRING(v->u.object.values[i]))
 		{
-			set_error(errbuf, errlen, "\"%s\" entry \"%s\" is not a string",
+			vqa_set_error(errbuf, errlen, "\"%s\" entry \"%s\" is not a string",
 					  METADATA_KEY, v->u.object.keys[i]);
 			return false;
 		}
 		if (!utf8_valid(v->u.object.keys[i]) || !utf8_valid(v->u.object.values[i]->u.string))
 		{
-			set_error(errbuf, errlen, "\"%s\" has a string that is not valid UTF-8",
+			vqa_set_error(errbuf, errlen, "\"%s\" has a string that is not valid UTF-8",
 					  METADATA_KEY);
 			return false;
 		}
@@ -464,7 +446,7 @@ parse_dtype(yajl_val v, const char *name, VqaStDtype *dtype,
 
 	if (!YAJL_IS_STRING(v))
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": \"dtype\" is not a string", name);
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": \"dtype\" is not a string", name);
 		return false;
 	}
 	for (i = 0; i < N_DTYPES; i++)
@@ -475,7 +457,7 @@ parse_dtype(yajl_val v, const char *name, VqaStDtype *dtype,
 			return true;
 		}
 	}
-	set_error(errbuf, errlen,
+	vqa_set_error(errbuf, errlen,
 			  "tensor \"%s\": unsupported dtype \"%s\" (supported: F32, F16, BF16, I64, I32)",
 			  name, v->u.string);
 	return false;
@@ -490,12 +472,12 @@ parse_shape(yajl_val v, const char *name, VqaStTensor *t,
 
 	if (!YAJL_IS_ARRAY(v))
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": \"shape\" is not an array", name);
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": \"shape\" is not an array", name);
 		return false;
 	}
 	if (v->u.array.len > VQA_ST_MAX_DIMS)
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": shape has %zu dimensions, more than %d",
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": shape has %zu dimensions, more than %d",
 				  name, v->u.array.len, VQA_ST_MAX_DIMS);
 		return false;
 	}
@@ -506,12 +488,12 @@ parse_shape(yajl_val v, const char *name, VqaStTensor *t,
 
 		if (!YAJL_IS_INTEGER(dim))
 		{
-			set_error(errbuf, errlen, "tensor \"%s\": shape[%zu] is not an integer", name, i);
+			vqa_set_error(errbuf, errlen, "tensor \"%s\": shape[%zu] is not an integer", name, i);
 			return false;
 		}
 		if (YAJL_GET_INTEGER(dim) < 0)
 		{
-			set_error(errbuf, errlen, "tensor \"%s\": shape[%zu] is negative (%lld)",
+			vqa_set_error(errbuf, errlen, "tensor \"%s\": shape[%zu] is negative (%lld)",
 					  name, i, YAJL_GET_INTEGER(dim));
 			return false;
 		}
@@ -526,7 +508,7 @@ parse_shape(yajl_val v, const char *name, VqaStTensor *t,
 	{
 		if (t->numel > INT64_MAX / t->shape[i])
 		{
-			set_error(errbuf, errlen, "tensor \"%s\": number of elements overflows int64", name);
+			vqa_set_error(errbuf, errlen, "tensor \"%s\": number of elements overflows int64", name);
 			return false;
 		}
 		t->numel *= t->shape[i];
@@ -546,37 +528,37 @@ parse_offsets(yajl_val v, const char *name, size_t data_len, VqaStTensor *t,
 		!YAJL_IS_INTEGER(v->u.array.values[0]) ||
 		!YAJL_IS_INTEGER(v->u.array.values[1]))
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": \"data_offsets\" is not an array of two integers", name);
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": \"data_offsets\" is not an array of two integers", name);
 		return false;
 	}
 	begin = YAJL_GET_INTEGER(v->u.array.values[0]);
 	end = YAJL_GET_INTEGER(v->u.array.values[1]);
 	if (begin < 0 || end < 0)
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": data_offsets [%lld, %lld] are negative",
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": data_offsets [%lld, %lld] are negative",
 				  name, begin, end);
 		return false;
 	}
 	if (begin > end)
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": data_offsets begin %lld is after end %lld",
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": data_offsets begin %lld is after end %lld",
 				  name, begin, end);
 		return false;
 	}
 	if ((unsigned long long) end > data_len)
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": data_offsets end %lld is beyond the data buffer (%zu bytes)",
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": data_offsets end %lld is beyond the data buffer (%zu bytes)",
 				  name, end, data_len);
 		return false;
 	}
 	if (t->numel > INT64_MAX / element_size)
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": size in bytes overflows int64", name);
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": size in bytes overflows int64", name);
 		return false;
 	}
 	if (end - begin != t->numel * element_size)
 	{
-		set_error(errbuf, errlen,
+		vqa_set_error(errbuf, errlen,
 				  "tensor \"%s\": data_offsets span %lld bytes but %lld %s elements need %lld",
 				  name, end - begin, (long long) t->numel, dtype_names[t->dtype],
 				  (long long) (t->numel * element_size));
@@ -597,7 +579,7 @@ parse_entry(yajl_val entry, const char *name, size_t data_len, VqaStTensor *t,
 
 	if (!YAJL_IS_OBJECT(entry))
 	{
-		set_error(errbuf, errlen, "tensor \"%s\": entry is not an object", name);
+		vqa_set_error(errbuf, errlen, "tensor \"%s\": entry is not an object", name);
 		return false;
 	}
 	for (i = 0; i < 3; i++)
@@ -607,12 +589,12 @@ parse_entry(yajl_val entry, const char *name, size_t data_len, VqaStTensor *t,
 		values[i] = entry_field(entry, fields[i], &twice);
 		if (values[i] == NULL)
 		{
-			set_error(errbuf, errlen, "tensor \"%s\": no \"%s\"", name, fields[i]);
+			vqa_set_error(errbuf, errlen, "tensor \"%s\": no \"%s\"", name, fields[i]);
 			return false;
 		}
 		if (twice)
 		{
-			set_error(errbuf, errlen, "tensor \"%s\": \"%s\" appears twice", name, fields[i]);
+			vqa_set_error(errbuf, errlen, "tensor \"%s\": \"%s\" appears twice", name, fields[i]);
 			return false;
 		}
 	}
@@ -668,7 +650,7 @@ index_tensors(VqaSafetensors *st, char *errbuf, size_t errlen)
 	{
 		if (strcmp(st->by_name[i - 1]->name, st->by_name[i]->name) == 0)
 		{
-			set_error(errbuf, errlen, "duplicate tensor name \"%s\"", st->by_name[i]->name);
+			vqa_set_error(errbuf, errlen, "duplicate tensor name \"%s\"", st->by_name[i]->name);
 			return false;
 		}
 	}
@@ -682,7 +664,7 @@ index_tensors(VqaSafetensors *st, char *errbuf, size_t errlen)
 			continue;
 		if (previous != NULL && t->begin < previous->end)
 		{
-			set_error(errbuf, errlen, "tensors \"%s\" [%zu, %zu) and \"%s\" [%zu, %zu) overlap",
+			vqa_set_error(errbuf, errlen, "tensors \"%s\" [%zu, %zu) and \"%s\" [%zu, %zu) overlap",
 					  previous->name, previous->begin, previous->end,
 					  t->name, t->begin, t->end);
 			return false;
@@ -705,22 +687,22 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 	size_t		i;
 	int			n;
 
-	set_error(errbuf, errlen, "%s", "");
+	vqa_set_error(errbuf, errlen, "%s", "");
 	if (len < 8)
 	{
-		set_error(errbuf, errlen, "file is %zu bytes, too short for the 8-byte header length", len);
+		vqa_set_error(errbuf, errlen, "file is %zu bytes, too short for the 8-byte header length", len);
 		return NULL;
 	}
 	header_len = load_le64(buf);
 	if (header_len > len - 8)
 	{
-		set_error(errbuf, errlen, "header length %llu is larger than the file (%zu bytes after the length)",
+		vqa_set_error(errbuf, errlen, "header length %llu is larger than the file (%zu bytes after the length)",
 				  (unsigned long long) header_len, len - 8);
 		return NULL;
 	}
 	if (header_len > VQA_ST_MAX_HEADER)
 	{
-		set_error(errbuf, errlen, "header length %llu is over the 100 MB limit",
+		vqa_set_error(errbuf, errlen, "header length %llu is over the 100 MB limit",
 				  (unsigned long long) header_len);
 		return NULL;
 	}
@@ -731,7 +713,7 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 	text = malloc((size_t) header_len + 1);
 	if (text == NULL)
 	{
-		set_error(errbuf, errlen, "out of memory for a header of %llu bytes",
+		vqa_set_error(errbuf, errlen, "out of memory for a header of %llu bytes",
 				  (unsigned long long) header_len);
 		return NULL;
 	}
@@ -744,13 +726,13 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 	{
 		/* yajl's message goes on with a picture of the context: keep line 1 */
 		yajl_error[strcspn(yajl_error, "\n")] = '\0';
-		set_error(errbuf, errlen, "header is not valid JSON: %s",
+		vqa_set_error(errbuf, errlen, "header is not valid JSON: %s",
 				  yajl_error[0] ? yajl_error : "parse error");
 		return NULL;
 	}
 	if (!YAJL_IS_OBJECT(root))
 	{
-		set_error(errbuf, errlen, "header is not a JSON object");
+		vqa_set_error(errbuf, errlen, "header is not a JSON object");
 		yajl_tree_free(root);
 		return NULL;
 	}
@@ -763,7 +745,7 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 	}
 	if (st == NULL || st->tensors == NULL || st->by_name == NULL)
 	{
-		set_error(errbuf, errlen, "out of memory for %zu tensors", root->u.object.len);
+		vqa_set_error(errbuf, errlen, "out of memory for %zu tensors", root->u.object.len);
 		yajl_tree_free(root);
 		vqa_st_free(st);
 		return NULL;
@@ -781,14 +763,14 @@ vqa_st_parse(const unsigned char *buf, size_t len, char *errbuf, size_t errlen)
 		/* prescan_header should make this impossible; cheap to be sure */
 		if (!utf8_valid(name))
 		{
-			set_error(errbuf, errlen, "header has a tensor name that is not valid UTF-8");
+			vqa_set_error(errbuf, errlen, "header has a tensor name that is not valid UTF-8");
 			goto fail;
 		}
 		if (strcmp(name, METADATA_KEY) == 0)
 		{
 			if (st->metadata != NULL)
 			{
-				set_error(errbuf, errlen, "duplicate \"%s\"", METADATA_KEY);
+				vqa_set_error(errbuf, errlen, "duplicate \"%s\"", METADATA_KEY);
 				goto fail;
 			}
 			if (!parse_metadata(value, errbuf, errlen))
@@ -824,12 +806,12 @@ vqa_st_open(const char *path, char *errbuf, size_t errlen)
 	f = fopen(path, "rb");
 	if (f == NULL)
 	{
-		set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
 	{
-		set_error(errbuf, errlen, "\"%s\" is not a regular file", path);
+		vqa_set_error(errbuf, errlen, "\"%s\" is not a regular file", path);
 		fclose(f);
 		return NULL;
 	}
@@ -837,13 +819,13 @@ vqa_st_open(const char *path, char *errbuf, size_t errlen)
 	buf = malloc(size > 0 ? size : 1);
 	if (buf == NULL)
 	{
-		set_error(errbuf, errlen, "out of memory reading \"%s\" (%zu bytes)", path, size);
+		vqa_set_error(errbuf, errlen, "out of memory reading \"%s\" (%zu bytes)", path, size);
 		fclose(f);
 		return NULL;
 	}
 	if (fread(buf, 1, size, f) != size)
 	{
-		set_error(errbuf, errlen, "could not read \"%s\"", path);
+		vqa_set_error(errbuf, errlen, "could not read \"%s\"", path);
 		free(buf);
 		fclose(f);
 		return NULL;
@@ -853,7 +835,7 @@ vqa_st_open(const char *path, char *errbuf, size_t errlen)
 	st = vqa_st_parse(buf, size, message, sizeof(message));
 	if (st == NULL)
 	{
-		set_error(errbuf, errlen, "%s: %s", path, message);
+		vqa_set_error(errbuf, errlen, "%s: %s", path, message);
 		free(buf);
 		return NULL;
 	}
@@ -1347,13 +1329,13 @@ vqa_st_writer_save(VqaStWriter *w, const char *path, char *errbuf, size_t errlen
 	header = w->failed ? NULL : build_header(w, &header_len, &data_len);
 	if (header == NULL)
 	{
-		set_error(errbuf, errlen, "%s", w->error);
+		vqa_set_error(errbuf, errlen, "%s", w->error);
 		return -1;
 	}
 	f = fopen(path, "wb");
 	if (f == NULL)
 	{
-		set_error(errbuf, errlen, "could not create \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not create \"%s\": %s", path, strerror(errno));
 		free(header);
 		return -1;
 	}
@@ -1367,7 +1349,7 @@ vqa_st_writer_save(VqaStWriter *w, const char *path, char *errbuf, size_t errlen
 		ok = false;
 	if (!ok)
 	{
-		set_error(errbuf, errlen, "could not write \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not write \"%s\": %s", path, strerror(errno));
 		remove(path);			/* no half-written file left behind */
 		return -1;
 	}

@@ -53,10 +53,9 @@
 
 #include <utf8proc.h>
 
+#include "vqaprune/error.h"
 #include "vqaprune/tokenizer.h"
 
-/* Lets the compiler check the format strings of our error helper. */
-#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
 
 /* BertTokenizer's special tokens, in the order vqa_vocab_build puts them. */
 static const char *const special_names[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
@@ -81,19 +80,6 @@ struct VqaVocab
 	int			special_ids[N_SPECIALS];	/* -1 where absent */
 };
 
-static void set_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
-
-static void
-set_error(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---------------------------------------------------------------- */
 /* Vocabulary: arena of tokens plus a hash table on byte spans        */
@@ -268,7 +254,7 @@ resolve_specials(VqaVocab *v, char *errbuf, size_t errlen)
 	{
 		if (v->special_ids[i] < 0 && strcmp(special_names[i], "[MASK]") != 0)
 		{
-			set_error(errbuf, errlen, "vocabulary has no %s token", special_names[i]);
+			vqa_set_error(errbuf, errlen, "vocabulary has no %s token", special_names[i]);
 			return false;
 		}
 	}
@@ -356,7 +342,7 @@ vqa_vocab_from_buffer(const char *data, size_t len, char *errbuf, size_t errlen)
 
 	if (v == NULL)
 	{
-		set_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	while (pos < len)
@@ -375,20 +361,20 @@ vqa_vocab_from_buffer(const char *data, size_t len, char *errbuf, size_t errlen)
 
 		if (memchr(data + start, '\0', end - start) != NULL)
 		{
-			set_error(errbuf, errlen, "vocabulary line %d contains a NUL byte", line);
+			vqa_set_error(errbuf, errlen, "vocabulary line %d contains a NUL byte", line);
 			vqa_vocab_free(v);
 			return NULL;
 		}
 		if (utf8proc_decompose((const utf8proc_uint8_t *) data + start,
 							   (utf8proc_ssize_t) (end - start), NULL, 0, 0) < 0)
 		{
-			set_error(errbuf, errlen, "vocabulary line %d is not valid UTF-8", line);
+			vqa_set_error(errbuf, errlen, "vocabulary line %d is not valid UTF-8", line);
 			vqa_vocab_free(v);
 			return NULL;
 		}
 		if (vocab_append(v, data + start, end - start) < 0)
 		{
-			set_error(errbuf, errlen, "out of memory");
+			vqa_set_error(errbuf, errlen, "out of memory");
 			vqa_vocab_free(v);
 			return NULL;
 		}
@@ -412,7 +398,7 @@ vqa_vocab_load(const char *path, char *errbuf, size_t errlen)
 
 	if (f == NULL)
 	{
-		set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
 		return NULL;
 	}
 	for (;;)
@@ -428,7 +414,7 @@ vqa_vocab_load(const char *path, char *errbuf, size_t errlen)
 			{
 				free(data);
 				fclose(f);
-				set_error(errbuf, errlen, "out of memory");
+				vqa_set_error(errbuf, errlen, "out of memory");
 				return NULL;
 			}
 			data = p;
@@ -441,7 +427,7 @@ vqa_vocab_load(const char *path, char *errbuf, size_t errlen)
 	}
 	if (ferror(f))
 	{
-		set_error(errbuf, errlen, "could not read \"%s\"", path);
+		vqa_set_error(errbuf, errlen, "could not read \"%s\"", path);
 		free(data);
 		fclose(f);
 		return NULL;
@@ -1170,7 +1156,7 @@ vqa_vocab_build(const char *const *texts, size_t n, int min_count,
 	word_budget = max_size > 0 ? (int64_t) max_size - N_SPECIALS - 2 * (int64_t) chars->size : INT64_MAX;
 	if (word_budget < 0)
 	{
-		set_error(errbuf, errlen,
+		vqa_set_error(errbuf, errlen,
 				  "max_size %d is too small for the %d special tokens and %d characters with their ## forms",
 				  max_size, N_SPECIALS, chars->size);
 		goto fail;
@@ -1239,7 +1225,7 @@ vqa_vocab_build(const char *const *texts, size_t n, int min_count,
 	return out;
 
 out_of_memory:
-	set_error(errbuf, errlen, "out of memory");
+	vqa_set_error(errbuf, errlen, "out of memory");
 fail:
 	free(entries);
 	free(char_list);

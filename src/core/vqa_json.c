@@ -26,6 +26,7 @@
  * missing. Records finished before an error are still returned first, so the
  * outcome does not depend on where chunk boundaries fall.
  */
+#include "vqaprune/error.h"
 #include "vqaprune/vqa_json.h"
 #include "vqa_json_internal.h"
 
@@ -40,12 +41,6 @@
 
 #define ERROR_LEN 512
 
-/* Lets the compiler check the format strings of our error helpers. */
-#if defined(__GNUC__)
-#define CHECK_FORMAT(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
-#else
-#define CHECK_FORMAT(fmt_arg, first_arg)
-#endif
 
 /* Fields of a record we know about; anything else is skipped. */
 typedef enum Field
@@ -249,7 +244,6 @@ field_slot(Field f)
 
 static int	file_error(VqaJsonReader *r, const char *fmt,...) CHECK_FORMAT(2, 3);
 static int	record_error(VqaJsonReader *r, const char *fmt,...) CHECK_FORMAT(2, 3);
-static void set_open_error(char *errbuf, size_t errlen, const char *fmt,...) CHECK_FORMAT(3, 4);
 
 /* Sets a message about the whole file and stops the parse. */
 static int
@@ -703,18 +697,6 @@ static const yajl_callbacks callbacks = {
 	cb_end_array
 };
 
-static void
-set_open_error(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static VqaJsonReader *
 reader_new(VqaJsonKind kind, char *errbuf, size_t errlen)
 {
@@ -722,7 +704,7 @@ reader_new(VqaJsonKind kind, char *errbuf, size_t errlen)
 
 	if (r == NULL)
 	{
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	r->kind = kind;
@@ -747,7 +729,7 @@ reader_new(VqaJsonKind kind, char *errbuf, size_t errlen)
 	if (r->yajl == NULL)
 	{
 		free(r);
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	/* strings must be valid UTF-8; no comments, nothing after the value */
@@ -767,14 +749,14 @@ vqa_json_open(const char *path, VqaJsonKind kind, char *errbuf, size_t errlen)
 	r->file = fopen(path, "rb");
 	if (r->file == NULL)
 	{
-		set_open_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
+		vqa_set_error(errbuf, errlen, "could not open \"%s\": %s", path, strerror(errno));
 		vqa_json_close(r);
 		return NULL;
 	}
 	r->chunk = malloc(VQA_JSON_CHUNK_SIZE);
 	if (r->chunk == NULL)
 	{
-		set_open_error(errbuf, errlen, "out of memory");
+		vqa_set_error(errbuf, errlen, "out of memory");
 		vqa_json_close(r);
 		return NULL;
 	}

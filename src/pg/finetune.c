@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -431,19 +432,29 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		info.parent_id = model_id;
 		info.stage = source_stage == 2 ? 3 : 1;
 		info.loss = loss;
-		info.options_json = psprintf("{\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
-									 "\"weight_decay\": %g, \"warmup\": %d, \"max_grad_norm\": %g, "
-									 "\"seed\": %llu, \"dropout\": %g, \"keep_best\": %s, "
-									 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g%s%s%s}",
-									 o.train.epochs, o.train.batch_size, o.train.lr,
-									 o.train.adamw ? "adamw" : "adam", o.train.weight_decay,
-									 o.train.warmup_steps, o.train.max_grad_norm,
-									 (unsigned long long) o.train.seed, config.hidden_dropout_prob,
-									 o.keep_best ? "true" : "false",
-									 o.train.loss_options.lmh_entropy_weight,
-									 o.train.loss_options.lpf_gamma,
-									 o.eval_split ? ", \"eval_split\": \"" : "",
-									 o.eval_split ? o.eval_split : "", o.eval_split ? "\"" : "");
+		{
+			StringInfoData used;
+
+			initStringInfo(&used);
+			appendStringInfo(&used, "{\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
+							 "\"weight_decay\": %g, \"warmup\": %d, \"max_grad_norm\": %g, "
+							 "\"seed\": %llu, \"dropout\": %g, \"keep_best\": %s, "
+							 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g",
+							 o.train.epochs, o.train.batch_size, o.train.lr,
+							 o.train.adamw ? "adamw" : "adam", o.train.weight_decay,
+							 o.train.warmup_steps, o.train.max_grad_norm,
+							 (unsigned long long) o.train.seed, config.hidden_dropout_prob,
+							 o.keep_best ? "true" : "false",
+							 o.train.loss_options.lmh_entropy_weight,
+							 o.train.loss_options.lpf_gamma);
+			if (o.eval_split)
+			{
+				appendStringInfoString(&used, ", \"eval_split\": ");
+				escape_json(&used, o.eval_split);
+			}
+			appendStringInfoChar(&used, '}');
+			info.options_json = used.data;
+		}
 		{
 			Oid			argtypes[1] = {INT8OID};
 			Datum		values[1] = {Int64GetDatum(model_id)};

@@ -42,7 +42,7 @@ mkdir "$tmp/corpus"
 # -fno-sanitize-recover makes any undefined behaviour a crash, not a warning.
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Werror -I"$root/include" -o "$tmp/safetensors_fuzz" \
-	"$root/test/fuzz/safetensors_fuzz.c" "$root/src/core/safetensors.c" -lyajl \
+	"$root/test/fuzz/safetensors_fuzz.c" "$root/src/core/safetensors.c" "$root/src/core/error.c" -lyajl \
 	>"$tmp/build.log" 2>&1
 then
 	if grep -q -i -e 'fuzzer' -e 'clang_rt' "$tmp/build.log"; then
