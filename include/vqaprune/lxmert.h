@@ -244,10 +244,11 @@ void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
 							int num_labels, float *dlogits);
 
 /*
- * Straight-through gradient of mask scores: d score = dL/d(W*M) * W over the
- * whole layout (zero outside prunable tensors).
+ * Turns the gradients of the prunable tensors, in place, into the
+ * straight-through gradient of mask scores: d score = dL/d(W*M) * W. Other
+ * tensors' gradients are left as they are.
  */
-void		lxmert_score_grad(const LxmertModel *model, float *dscore);
+void		lxmert_score_grad(LxmertModel *model);
 
 /* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
 int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,

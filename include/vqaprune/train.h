@@ -15,6 +15,7 @@
 #include "vqaprune/examples.h"
 #include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/prune.h"
 #include "vqaprune/qo_branch.h"
 #include "vqaprune/rng.h"
 
@@ -32,6 +33,14 @@ typedef struct VqaTrainConfig
 	VqaLossOptions loss_options;
 	int			question_only;	/* 1: the original RUBi / LPF with a learned question-only branch */
 	VqaQoKind	qo_kind;		/* then loss is ignored */
+	/*
+	 * Mask training (Stage 2) when set: the weights stay frozen; the
+	 * masker's scores (straight-through) and the answer head are trained,
+	 * and the mask follows the scores, with a threshold reset every
+	 * reset_steps steps (0: never).
+	 */
+	VqaMasker  *masker;
+	int			reset_steps;
 } VqaTrainConfig;
 
 /*
@@ -43,7 +52,11 @@ void		vqa_adam_step(float *params, const float *grads, float *m, float *v, size_
 
 typedef struct VqaTrainer VqaTrainer;
 
-/* NULL with a message if memory runs out or the config is invalid. */
+/*
+ * NULL with a message if memory runs out or the config is invalid. A model
+ * with a mask (Stage 3) keeps it: its pruned weights are zeroed and stay
+ * zero. In mask training the model's mask is set from the masker's scores.
+ */
 VqaTrainer *vqa_trainer_new(LxmertModel *model, const VqaExamples *train,
 							const VqaTrainConfig *config, char *errbuf, size_t errlen);
 
@@ -61,6 +74,12 @@ int			vqa_trainer_step_count(const VqaTrainer *trainer);
 
 /* The learning rate of the next step. */
 float		vqa_trainer_lr(const VqaTrainer *trainer);
+
+/*
+ * Ends mask training: a last threshold reset, so the model's mask has
+ * exactly the target sparsity. 0, or -1 if the scores are not finite.
+ */
+int			vqa_trainer_finish_masks(VqaTrainer *trainer);
 
 void		vqa_trainer_free(VqaTrainer *trainer);
 

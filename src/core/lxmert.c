@@ -1664,16 +1664,15 @@ lxmert_zero_grad(LxmertModel *model)
 }
 
 void
-lxmert_score_grad(const LxmertModel *model, float *dscore)
+lxmert_score_grad(LxmertModel *model)
 {
-	memset(dscore, 0, sizeof(float) * model->n_params);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
 		const LxmertTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
-				dscore[j] = model->grads[j] * model->params[j];
+				model->grads[j] *= model->params[j];
 	}
 }
 

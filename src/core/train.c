@@ -12,10 +12,17 @@
  * question-only branch of the original RUBi and LPF (rubi_qo, lpf_qo), which
  * reads the language stream's [CLS] output after the language layers, with
  * no gradient back into them.
+ *
+ * Mask training (Stage 2) is the same step with other trained values: the
+ * gradients of the prunable weights become straight-through score
+ * gradients, the other weights are frozen except the answer head, and
+ * AdamW moves the scores and the head. The mask then follows the scores.
  */
 #include "vqaprune/train.h"
 
 #include <math.h>
+
+#include "vqaprune/parallel.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +50,8 @@ struct VqaTrainer
 	float	   *qo_m,
 			   *qo_v,
 			   *q_emb;			/* B x H */
+	float	   *score_m,		/* mask training: moments of the scores and the head */
+			   *score_v;
 	int		   *order;
 	int			position;		/* in order */
 	int			steps;
@@ -140,8 +149,29 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	t->steps_per_epoch = (train->n + B - 1) / B;
 	model->dropout_seed = config->seed;
 	model->dropout_step = 0;
+	if (config->masker)
+	{
+		float	   *mask = malloc(sizeof(float) * model->n_params);
+
+		t->score_m = calloc(model->n_params, sizeof(float));
+		t->score_v = calloc(model->n_params, sizeof(float));
+		if (mask == NULL || t->score_m == NULL || t->score_v == NULL)
+		{
+			free(mask);
+			goto oom;
+		}
+		for (size_t i = 0; i < model->n_params; i++)
+			mask[i] = 1.0f;
+		vqa_masker_apply(config->masker, mask);
+		if (lxmert_set_mask(model, mask) != 0)
+		{
+			free(mask);
+			goto oom;
+		}
+		free(mask);
+	}
 	/* a pruned model (Stage 3): pruned weights are zero and stay zero */
-	if (model->mask)
+	else if (model->mask)
 	{
 		for (size_t i = 0; i < model->n_params; i++)
 			model->params[i] *= model->mask[i];
@@ -184,6 +214,82 @@ vqa_trainer_lr(const VqaTrainer *t)
 	if (total <= warmup)
 		return 0.0f;
 	return t->config.lr * fmaxf(0.0f, (float) (total - t->steps) / (float) (total - warmup));
+}
+
+/*
+ * Mask training's gradients: straight-through score gradients on theta_pr,
+ * the head's own, none for the frozen rest.
+ */
+static void
+frozen_to_score_grads(LxmertModel *model)
+{
+	lxmert_score_grad(model);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+
+		if (!t->prunable && t->module != LXMERT_HEAD)
+			memset(model->grads + t->offset, 0, sizeof(float) * t->numel);
+	}
+}
+
+typedef struct MaskAdamJob
+{
+	VqaTrainer *trainer;
+	float		lr;
+} MaskAdamJob;
+
+/* Adam over a range of the layout: scores on theta_pr, weights in the head. */
+static void
+mask_adam_range(void *arg, size_t begin, size_t end, int worker)
+{
+	const MaskAdamJob *j = arg;
+	VqaTrainer *t = j->trainer;
+	LxmertModel *model = t->model;
+	float		decay = t->config.weight_decay;
+
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *tensor = &model->tensors[i];
+		size_t		lo = tensor->offset > begin ? tensor->offset : begin;
+		size_t		hi = tensor->offset + tensor->numel < end ? tensor->offset + tensor->numel : end;
+		float	   *trained;
+
+		if (lo >= hi || (!tensor->prunable && tensor->module != LXMERT_HEAD))
+			continue;
+		trained = tensor->prunable ? t->config.masker->scores : model->params;
+		if (!t->config.adamw && decay > 0)
+			for (size_t k = lo; k < hi; k++)
+				model->grads[k] += decay * trained[k];
+		vqa_adam_step(trained + lo, model->grads + lo, t->score_m + lo, t->score_v + lo, hi - lo,
+					  j->lr, BETA1, BETA2, ADAM_EPS, t->config.adamw ? decay : 0.0f, t->steps);
+	}
+}
+
+static void
+mask_training_update(VqaTrainer *t, float lr)
+{
+	LxmertModel *model = t->model;
+	MaskAdamJob j = {t, lr};
+
+	vqa_parallel_for(model->n_params, 1 << 16, mask_adam_range, &j);
+	/* between resets the thresholds hold, and sparsity may drift */
+	if (t->config.reset_steps > 0 && t->steps % t->config.reset_steps == 0)
+		vqa_masker_reset(t->config.masker, model->mask);
+	else
+		vqa_masker_apply(t->config.masker, model->mask);
+	lxmert_refresh_mask(model);
+}
+
+int
+vqa_trainer_finish_masks(VqaTrainer *t)
+{
+	if (t->config.masker == NULL)
+		return 0;
+	if (vqa_masker_reset(t->config.masker, t->model->mask) != 0)
+		return -1;
+	lxmert_refresh_mask(t->model);
+	return 0;
 }
 
 int
@@ -249,6 +355,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 
 	lxmert_zero_grad(model);
 	lxmert_backward(model, t->dlogits, grad.hidden);
+	if (t->config.masker)
+		frozen_to_score_grads(model);
 
 	/* clip the model's and the loss's gradients together */
 	norm = lxmert_grad_norm(model);
@@ -271,18 +379,23 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			t->qo->grads[i] *= scale;
 	}
-	/* pruned weights get no gradient, so Adam leaves them at exactly zero */
-	if (model->mask)
-		for (size_t i = 0; i < model->n_params; i++)
-			model->grads[i] *= model->mask[i];
-	/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
-	if (!t->config.adamw && t->config.weight_decay > 0)
-		for (size_t i = 0; i < model->n_params; i++)
-			model->grads[i] += t->config.weight_decay * model->params[i];
 	t->steps++;
-	if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
-						   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
-		return -1;
+	if (t->config.masker)
+		mask_training_update(t, lr);
+	else
+	{
+		/* pruned weights get no gradient, so Adam leaves them at exactly zero */
+		if (model->mask)
+			for (size_t i = 0; i < model->n_params; i++)
+				model->grads[i] *= model->mask[i];
+		/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
+		if (!t->config.adamw && t->config.weight_decay > 0)
+			for (size_t i = 0; i < model->n_params; i++)
+				model->grads[i] += t->config.weight_decay * model->params[i];
+		if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
+							   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
+			return -1;
+	}
 	vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
 				  ADAM_EPS, 0.0f, t->steps);
 	if (t->qo)
@@ -315,6 +428,8 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->qo_m);
 	free(t->qo_v);
 	free(t->q_emb);
+	free(t->score_m);
+	free(t->score_v);
 	free(t->order);
 	free(t);
 }

@@ -1,0 +1,455 @@
+/*
+ * test_prune.c: sparsity plans (the paper's Eq. 10 and module splits),
+ * exact-k selection against a stable sort, magnitude masks, mask scores and
+ * their threshold resets, and mask training steps.
+ */
+#include "unit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vqaprune/prune.h"
+#include "vqaprune/rng.h"
+#include "vqaprune/train.h"
+
+/* LXMERT base's theta_pr per module (methods-reference section 4). */
+static const size_t BASE_COUNTS[4] = {87141888, 36965376, 82575360, 589824};
+
+static LxmertModel *
+small_model(uint64_t seed)
+{
+	LxmertConfig c = {
+		.vocab_size = 40, .hidden_size = 16, .num_attention_heads = 2,
+		.intermediate_size = 24, .l_layers = 2, .r_layers = 1, .x_layers = 1,
+		.visual_feat_dim = 12, .visual_pos_dim = 4, .num_qa_labels = 6,
+		.max_position_embeddings = 12, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+		.hidden_dropout_prob = 0.1f, .attention_probs_dropout_prob = 0.1f,
+	};
+	char		err[256];
+	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+
+	assert_non_null(model);
+	lxmert_init_random(model, seed, 0.5f);
+	return model;
+}
+
+typedef struct Keyed
+{
+	float		key;
+	size_t		index;
+} Keyed;
+
+static int
+by_key_then_index(const void *a, const void *b)
+{
+	const Keyed *x = a,
+			   *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Exact-k selection equals pruning the first k of a stable sort, ties and all. */
+static void
+smallest_k_matches_a_stable_sort(void **state)
+{
+	VqaRng		rng;
+
+	vqa_rng_seed(&rng, 3);
+	for (int round = 0; round < 200; round++)
+	{
+		size_t		n = 1 + vqa_rng_below(&rng, 300);
+		size_t		k = vqa_rng_below(&rng, n + 1);
+		/* few distinct values in some rounds: many ties */
+		int			distinct = round % 2 ? 4 : 1000000;
+		float	   *key = malloc(sizeof(float) * n),
+				   *mask = malloc(sizeof(float) * n),
+				   *work = malloc(sizeof(float) * n);
+		Keyed	   *sorted = malloc(sizeof(Keyed) * n);
+		float		threshold;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			key[i] = (float) vqa_rng_below(&rng, distinct) - distinct / 2;
+			sorted[i].key = key[i];
+			sorted[i].index = i;
+		}
+		qsort(sorted, n, sizeof(Keyed), by_key_then_index);
+		threshold = vqa_prune_smallest(key, n, k, mask, work);
+		for (size_t r = 0; r < n; r++)
+			assert_true(mask[sorted[r].index] == (r < k ? 0.0f : 1.0f));
+		if (k > 0)
+			assert_true(threshold == sorted[k - 1].key);
+		else
+			assert_true(isinf(threshold) && threshold < 0);
+		free(key);
+		free(mask);
+		free(work);
+		free(sorted);
+	}
+}
+
+static void
+pruned_count_is_the_floor(void **state)
+{
+	assert_int_equal(vqa_pruned_count(100, 0.29), 29);
+	assert_int_equal(vqa_pruned_count(100, 0.7), 70);
+	assert_int_equal(vqa_pruned_count(10, 0.75), 7);
+	assert_int_equal(vqa_pruned_count(3, 0.0), 0);
+	assert_int_equal(vqa_pruned_count(7, 0.999), 6);
+}
+
+/* The paper's Eq. 10 check (methods-reference section 4). */
+static void
+module_targets_imply_the_papers_overall(void **state)
+{
+	double		half[3] = {0.6, 0.04, 0.6};
+	double		ninety[3] = {0.9, 0.94, 0.88};
+
+	assert_true(fabs(vqa_implied_sparsity(BASE_COUNTS, half) - 0.4998) < 5e-4);
+	assert_true(fabs(vqa_implied_sparsity(BASE_COUNTS, ninety) - 0.899) < 1e-3);
+}
+
+static void
+plans_complete_what_is_given(void **state)
+{
+	VqaSparsityPlan plan;
+	char		err[256];
+	double		none[3] = {NAN, NAN, NAN};
+	double		visual_only[3] = {NAN, 0.04, NAN};
+	double		all[3] = {0.6, 0.04, 0.6};
+	double		too_much[3] = {0.0, 0.0, NAN};
+
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, 0.7, none, &plan, err, sizeof(err)), 0);
+	for (int m = 0; m < 3; m++)
+		assert_true(plan.module[m] == 0.7);
+
+	/* language and cross share what the overall still needs */
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, 0.5, visual_only, &plan, err, sizeof(err)), 0);
+	assert_true(plan.module[1] == 0.04);
+	assert_true(fabs(plan.module[0] - 0.6002) < 1e-3 && plan.module[0] == plan.module[2]);
+	assert_true(fabs(vqa_implied_sparsity(BASE_COUNTS, plan.module) - 0.5) < 1e-12);
+
+	/* all three: the overall they imply, or a mismatch with the one given */
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, NAN, all, &plan, err, sizeof(err)), 0);
+	assert_true(fabs(plan.overall - 0.4998) < 5e-4);
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, 0.7, all, &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "imply an overall sparsity of 0.4998, not 0.7"));
+
+	/* language and visual kept dense: cross alone cannot make 0.7 */
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, 0.7, too_much, &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot reach an overall sparsity of 0.7"));
+
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, 1.0, none, &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sparsity must be in [0, 1)"));
+	assert_int_equal(vqa_plan_sparsity(BASE_COUNTS, NAN, visual_only, &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "give the overall sparsity"));
+}
+
+static void
+paper_allocation_is_the_papers_split_on_base(void **state)
+{
+	VqaSparsityPlan plan;
+	char		err[256];
+
+	assert_int_equal(vqa_plan_paper_allocation(BASE_COUNTS, 0.5, &plan, err, sizeof(err)), 0);
+	assert_true(fabs(plan.module[0] - 0.60) < 1e-3 && plan.module[1] == 0.04 &&
+				fabs(plan.module[2] - 0.60) < 1e-3);
+	assert_true(fabs(vqa_implied_sparsity(BASE_COUNTS, plan.module) - 0.5) < 1e-12);
+	assert_int_equal(vqa_plan_paper_allocation(BASE_COUNTS, 0.9, &plan, err, sizeof(err)), 0);
+	assert_true(fabs(plan.module[0] - 0.90) < 2e-3 && plan.module[1] == 0.94 &&
+				fabs(plan.module[2] - 0.88) < 2e-3);
+	assert_true(fabs(vqa_implied_sparsity(BASE_COUNTS, plan.module) - 0.9) < 1e-12);
+	assert_int_equal(vqa_plan_paper_allocation(BASE_COUNTS, 0.7, &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "only for sparsity 0.5 and 0.9"));
+}
+
+/* Every prunable matrix loses exactly its count, the smallest |w| first; nothing else is masked. */
+static void
+check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const float *mask,
+				  const float *key)
+{
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		size_t		pruned = 0;
+		float		kept_min = INFINITY,
+					pruned_max = -INFINITY;
+
+		for (size_t j = t->offset; j < t->offset + t->numel; j++)
+		{
+			if (!t->prunable)
+			{
+				assert_true(mask[j] == 1.0f);
+				continue;
+			}
+			pruned += mask[j] == 0.0f;
+			if (mask[j] == 0.0f)
+				pruned_max = fmaxf(pruned_max, key[j]);
+			else
+				kept_min = fminf(kept_min, key[j]);
+		}
+		if (!t->prunable)
+			continue;
+		assert_int_equal(pruned, vqa_pruned_count(t->numel, vqa_plan_tensor_sparsity(model, plan, i)));
+		assert_true(pruned_max <= kept_min);
+	}
+}
+
+static void
+magnitude_masks_keep_the_largest_weights(void **state)
+{
+	LxmertModel *model = small_model(5);
+	size_t		counts[4];
+	double		given[3] = {0.6, 0.1, NAN};
+	VqaSparsityPlan plan;
+	char		err[256];
+	float	   *mask = malloc(sizeof(float) * model->n_params);
+	float	   *magnitude = malloc(sizeof(float) * model->n_params);
+	double		module[4],
+				overall;
+
+	for (size_t i = 0; i < model->n_params; i++)
+		magnitude[i] = fabsf(model->params[i]);
+	vqa_prunable_counts(model, counts);
+	assert_int_equal(vqa_plan_sparsity(counts, 0.5, given, &plan, err, sizeof(err)), 0);
+	assert_int_equal(vqa_magnitude_mask(model, &plan, mask), 0);
+	check_matrix_mask(model, &plan, mask, magnitude);
+	/* each matrix rounds down by under one weight: modules within a weight a matrix */
+	vqa_mask_sparsity(model, mask, module, &overall);
+	assert_true(module[0] <= 0.6 && module[0] > 0.6 - 12.0 / counts[0]);
+	assert_true(module[1] <= 0.1 && module[1] > 0.1 - 8.0 / counts[1]);
+	assert_true(overall <= 0.5 && overall > 0.5 - 30.0 / (counts[0] + counts[1] + counts[2] + counts[3]));
+	assert_true(module[3] <= 0.5 && module[3] > 0.5 - 1.0 / counts[3]);	/* the pooler at the overall */
+
+	/* global: one ranking over theta_pr, exactly floor(N s) pruned */
+	plan.scope = VQA_SCOPE_GLOBAL;
+	plan.overall = 0.7;
+	assert_int_equal(vqa_magnitude_mask(model, &plan, mask), 0);
+	{
+		size_t		total = counts[0] + counts[1] + counts[2] + counts[3],
+					pruned = 0;
+		float		kept_min = INFINITY,
+					pruned_max = -INFINITY;
+
+		for (int i = 0; i < model->n_tensors; i++)
+		{
+			const LxmertTensor *t = &model->tensors[i];
+
+			for (size_t j = t->offset; j < t->offset + t->numel; j++)
+			{
+				if (!t->prunable)
+				{
+					assert_true(mask[j] == 1.0f);
+					continue;
+				}
+				pruned += mask[j] == 0.0f;
+				if (mask[j] == 0.0f)
+					pruned_max = fmaxf(pruned_max, magnitude[j]);
+				else
+					kept_min = fminf(kept_min, magnitude[j]);
+			}
+		}
+		assert_int_equal(pruned, vqa_pruned_count(total, 0.7));
+		assert_true(pruned_max <= kept_min);
+	}
+	free(mask);
+	free(magnitude);
+	lxmert_free(model);
+}
+
+/* Magnitude init gives the magnitude mask; after drift a reset restores every matrix's target. */
+static void
+threshold_reset_restores_the_target(void **state)
+{
+	LxmertModel *model = small_model(6);
+	size_t		counts[4];
+	double		none[3] = {NAN, NAN, NAN};
+	VqaSparsityPlan plan;
+	char		err[256];
+	float	   *mask = malloc(sizeof(float) * model->n_params);
+	float	   *expected = malloc(sizeof(float) * model->n_params);
+	VqaMasker  *masker;
+	VqaRng		rng;
+	double		module[4],
+				overall;
+
+	vqa_prunable_counts(model, counts);
+	assert_int_equal(vqa_plan_sparsity(counts, 0.7, none, &plan, err, sizeof(err)), 0);
+	masker = vqa_masker_new(model, &plan, 0.01f);
+	assert_non_null(masker);
+	assert_int_equal(vqa_masker_init_magnitude(masker, 0.02f), 0);
+	assert_int_equal(vqa_magnitude_mask(model, &plan, expected), 0);
+	for (size_t i = 0; i < model->n_params; i++)
+		mask[i] = 1.0f;
+	vqa_masker_apply(masker, mask);
+	assert_memory_equal(mask, expected, sizeof(float) * model->n_params);
+	for (size_t i = 0; i < model->n_params; i++)
+		assert_true(masker->scores[i] == 0.0f || masker->scores[i] == 0.02f);
+
+	/* scores drift (as training moves them): the fixed threshold lets sparsity drift */
+	vqa_rng_seed(&rng, 9);
+	for (size_t i = 0; i < model->n_params; i++)
+		masker->scores[i] += (float) (0.02 * vqa_rng_normal(&rng));
+	vqa_masker_apply(masker, mask);
+	vqa_mask_sparsity(model, mask, module, &overall);
+	assert_true(fabs(overall - 0.7) > 0.05);
+
+	assert_int_equal(vqa_masker_reset(masker, mask), 0);
+	check_matrix_mask(model, &plan, mask, masker->scores);
+	/* the reset threshold is each matrix's k-th smallest score */
+	for (int i = 0; i < model->n_tensors; i++)
+		if (model->tensors[i].prunable)
+			for (size_t j = 0; j < model->tensors[i].numel; j++)
+			{
+				size_t		at = model->tensors[i].offset + j;
+
+				assert_true(mask[at] == 0.0f ? masker->scores[at] <= masker->thresholds[i]
+							: masker->scores[at] >= masker->thresholds[i]);
+			}
+
+	masker->scores[model->tensors[0].offset] = NAN;
+	assert_int_equal(vqa_masker_reset(masker, mask), -1);
+	vqa_masker_free(masker);
+	free(mask);
+	free(expected);
+	lxmert_free(model);
+}
+
+/* A tiny split: 8 questions, 3 images, random features and targets. */
+static VqaExamples *
+tiny_examples(const LxmertModel *model)
+{
+	const LxmertConfig *c = &model->config;
+	int			n = 8,
+				T = 6,
+				N = 3;
+	VqaExamples *ex = vqa_examples_new(n, T, 3, N, c->visual_feat_dim, c->num_qa_labels, 2,
+									   (size_t) n);
+	VqaRng		rng;
+
+	assert_non_null(ex);
+	vqa_rng_seed(&rng, 11);
+	for (int q = 0; q < n; q++)
+	{
+		ex->question_ids[q] = q;
+		ex->image_of[q] = q % 3;
+		ex->type_of[q] = q % 2;
+		for (int t = 0; t < T; t++)
+		{
+			ex->input_ids[q * T + t] = (int32_t) (1 + vqa_rng_below(&rng, c->vocab_size - 1));
+			ex->attention_mask[q * T + t] = 1;
+		}
+		ex->target_start[q] = q;
+		ex->target_ids[q] = (int32_t) vqa_rng_below(&rng, c->num_qa_labels);
+		ex->target_scores[q] = 1.0f;
+	}
+	ex->target_start[n] = n;
+	for (size_t i = 0; i < (size_t) 3 * N * c->visual_feat_dim; i++)
+		ex->features[i] = (float) vqa_rng_normal(&rng);
+	for (size_t i = 0; i < (size_t) 3 * N * 4; i++)
+		ex->boxes[i] = (float) vqa_rng_uniform(&rng);
+	for (size_t i = 0; i < (size_t) 2 * c->num_qa_labels; i++)
+		ex->priors[i] = 1.0f / c->num_qa_labels;
+	return ex;
+}
+
+/*
+ * Mask training moves the scores and the head only: the weights stay as
+ * they were, pruned weights are zero in the forward pass, and the last
+ * reset leaves exactly the target.
+ */
+static void
+mask_training_trains_scores_and_head_only(void **state)
+{
+	LxmertModel *model = small_model(7);
+	VqaExamples *ex = tiny_examples(model);
+	size_t		counts[4];
+	double		none[3] = {NAN, NAN, NAN};
+	VqaTrainConfig config = {0};
+	VqaTrainer *trainer;
+	char		err[256];
+	float	   *before = malloc(sizeof(float) * model->n_params);
+	float	   *scores_before = malloc(sizeof(float) * model->n_params);
+	int			head_moved = 0,
+				scores_moved = 0;
+
+	memcpy(before, model->params, sizeof(float) * model->n_params);
+	vqa_prunable_counts(model, counts);
+	config.epochs = 3;
+	config.batch_size = 4;
+	config.lr = 1e-2f;
+	config.adamw = 1;
+	config.max_grad_norm = 1.0f;
+	config.seed = 1;
+	config.loss = VQA_LOSS_LMH;
+	vqa_loss_default_options(&config.loss_options);
+	config.reset_steps = 2;
+	{
+		VqaSparsityPlan plan;
+
+		assert_int_equal(vqa_plan_sparsity(counts, 0.5, none, &plan, err, sizeof(err)), 0);
+		config.masker = vqa_masker_new(model, &plan, 0.01f);
+		assert_non_null(config.masker);
+		assert_int_equal(vqa_masker_init_magnitude(config.masker, 0.02f), 0);
+	}
+	memcpy(scores_before, config.masker->scores, sizeof(float) * model->n_params);
+	trainer = vqa_trainer_new(model, ex, &config, err, sizeof(err));
+	assert_non_null(trainer);
+	for (int s = 0; s < vqa_trainer_total_steps(trainer); s++)
+	{
+		double		loss,
+					score;
+		int			count;
+
+		assert_int_equal(vqa_trainer_step(trainer, &loss, &score, &count), 1);
+		/* pruned weights are zero in every forward pass */
+		for (size_t i = 0; i < model->n_params; i++)
+			if (model->mask[i] == 0.0f)
+				assert_true(model->masked[i] == 0.0f);
+	}
+	assert_int_equal(vqa_trainer_finish_masks(trainer), 0);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+
+		for (size_t j = t->offset; j < t->offset + t->numel; j++)
+		{
+			if (t->module == LXMERT_HEAD)
+				head_moved += model->params[j] != before[j];
+			else
+				assert_true(model->params[j] == before[j]);
+			scores_moved += t->prunable && config.masker->scores[j] != scores_before[j];
+			if (!t->prunable)
+				assert_true(model->mask[j] == 1.0f);
+		}
+	}
+	assert_true(head_moved > 0 && scores_moved > 0);
+	check_matrix_mask(model, &config.masker->plan, model->mask, config.masker->scores);
+	vqa_trainer_free(trainer);
+	vqa_masker_free(config.masker);
+	vqa_examples_free(ex);
+	free(before);
+	free(scores_before);
+	lxmert_free(model);
+}
+
+int
+run_prune_tests(int *n_tests)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(smallest_k_matches_a_stable_sort),
+		cmocka_unit_test(pruned_count_is_the_floor),
+		cmocka_unit_test(module_targets_imply_the_papers_overall),
+		cmocka_unit_test(plans_complete_what_is_given),
+		cmocka_unit_test(paper_allocation_is_the_papers_split_on_base),
+		cmocka_unit_test(magnitude_masks_keep_the_largest_weights),
+		cmocka_unit_test(threshold_reset_restores_the_target),
+		cmocka_unit_test(mask_training_trains_scores_and_head_only),
+	};
+
+	return UNIT_GROUP(prune, tests, n_tests);
+}
