@@ -8,13 +8,13 @@
 #   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
 
 EXTENSION = vqaprune
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = vqaprune
 CORE_SRCS = $(sort $(wildcard src/core/*.c))
 GLUE_SRCS = $(sort $(wildcard src/pg/*.c))
 OBJS = $(CORE_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
-DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 PGFILEDESC = "vqaprune - compress and debias VQA models"
 
 REGRESS = metric synthetic loaders predictions

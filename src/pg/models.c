@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include <cblas.h>
 
 #include "catalog/pg_type.h"
@@ -25,6 +27,7 @@
 
 #include "vqaprune.h"
 #include "vqaprune/parallel.h"
+#include "vqaprune/prune.h"
 
 #define CHUNK_FLOATS (1024 * 1024)
 
@@ -215,6 +218,31 @@ ReadMask(LxmertModel *model, int64 model_id)
 }
 
 /*
+ * Records a masked model's measured sparsity (overall and per module) and
+ * its target (the parent's when not given: Stage 3 keeps the mask).
+ */
+static void
+StoreSparsity(const LxmertModel *model, int64 model_id, const StoredModelInfo *info)
+{
+	double		module[4],
+				overall;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, FLOAT8OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', isnan(info->sparsity_target) ? 'n' : ' '};
+
+	vqa_mask_sparsity(model, model->mask, module, &overall);
+	values[0] = Int64GetDatum(model_id);
+	values[1] = CStringGetTextDatum(psprintf("{\"overall\": %.6f, \"language\": %.6f, \"visual\": %.6f, "
+											 "\"cross\": %.6f, \"pooler\": %.6f}",
+											 overall, module[0], module[1], module[2], module[3]));
+	values[2] = Float8GetDatum(info->sparsity_target);
+	SPI_execute_with_args("UPDATE vqaprune.models m SET sparsity = $2::jsonb, "
+						  "sparsity_target = coalesce($3, (SELECT p.sparsity_target FROM vqaprune.models p "
+						  "WHERE p.model_id = m.parent_id)) WHERE m.model_id = $1",
+						  3, argtypes, values, nulls, false, 0);
+}
+
+/*
  * Stores a model's row, tensors and values (and mask, if set); returns the
  * new model id. Only the parameters are stored: gradients and optimizer
  * state belong to a training run.
@@ -227,7 +255,8 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 	TEXTOID, TEXTOID, TEXTARRAYOID};
 	Datum		row[10];
 	char		row_nulls[10];
-	Oid			tensor_types[7] = {INT8OID, INT4OID, TEXTOID, INT4ARRAYOID, INT8OID, TEXTOID, BOOLOID};
+	Oid			tensor_types[8] = {INT8OID, INT4OID, TEXTOID, INT4ARRAYOID, INT8OID, TEXTOID, BOOLOID,
+	BOOLOID};
 	Oid			chunk_types[4] = {INT8OID, INT4OID, INT4OID, BYTEAOID};
 	SPIPlanPtr	tensor_plan;
 	SPIPlanPtr	chunk_plan;
@@ -267,7 +296,8 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 	model_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	tensor_plan = SPI_prepare("INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, numel, "
-							  "module, prunable) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, tensor_types);
+							  "module, prunable, compact) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							  8, tensor_types);
 	chunk_plan = SPI_prepare("INSERT INTO vqaprune.tensor_chunks (model_id, tensor_id, chunk, data) "
 							 "VALUES ($1, $2, $3, $4)", 4, chunk_types);
 	if (tensor_plan == NULL || chunk_plan == NULL)
@@ -279,7 +309,10 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		const LxmertTensor *t = &model->tensors[i];
 		MemoryContext old = MemoryContextSwitchTo(chunk_context);
 		Datum		shape[2] = {Int32GetDatum(t->shape[0]), Int32GetDatum(t->shape[1])};
-		Datum		tv[7];
+		Datum		tv[8];
+		bool		compact = info->compact && t->prunable && model->mask;
+		const float *values = model->params + t->offset;
+		size_t		n_values = t->numel;
 
 		tv[0] = Int64GetDatum(model_id);
 		tv[1] = Int32GetDatum(i);
@@ -288,31 +321,104 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		tv[4] = Int64GetDatum((int64) t->numel);
 		tv[5] = CStringGetTextDatum(ModuleName(t->module));
 		tv[6] = BoolGetDatum(t->prunable != 0);
+		tv[7] = BoolGetDatum(compact);
 		if (SPI_execute_plan(tensor_plan, tv, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store tensor %s", t->name);
-		for (size_t start = 0, chunk = 0; start < t->numel; start += CHUNK_FLOATS, chunk++)
+		if (compact)
 		{
-			size_t		n = Min(CHUNK_FLOATS, t->numel - start);
+			float	   *kept = MemoryContextAllocExtended(old, sizeof(float) * Max(t->numel, 1),
+														  MCXT_ALLOC_HUGE);
+
+			n_values = 0;
+			for (size_t j = 0; j < t->numel; j++)
+				if (model->mask[t->offset + j] != 0.0f)
+					kept[n_values++] = model->params[t->offset + j];
+			values = kept;
+		}
+		/* one chunk at least: a fully pruned compacted tensor still has a (empty) row */
+		for (size_t start = 0, chunk = 0; start < n_values || chunk == 0; start += CHUNK_FLOATS, chunk++)
+		{
+			size_t		n = Min(CHUNK_FLOATS, n_values - start);
 			Datum		cv[4];
 
 			CHECK_FOR_INTERRUPTS();
 			cv[0] = Int64GetDatum(model_id);
 			cv[1] = Int32GetDatum(i);
 			cv[2] = Int32GetDatum((int32) chunk);
-			cv[3] = PointerGetDatum(FloatsToBytea(model->params + t->offset + start, n));
+			cv[3] = PointerGetDatum(FloatsToBytea(values + start, n));
 			if (SPI_execute_plan(chunk_plan, cv, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not store tensor %s", t->name);
 			MemoryContextReset(chunk_context);
 		}
 		MemoryContextSwitchTo(old);
+		if (compact)
+			pfree((float *) values);
 	}
 	if (model->mask)
+	{
 		StoreMask(model, model_id, chunk_context);
+		StoreSparsity(model, model_id, info);
+	}
 	MemoryContextDelete(chunk_context);
 	return model_id;
 }
 
-/* Reads a stored model's values into a core model of its config. */
+/* Where a compacted tensor's next kept value goes, while its chunks are read. */
+typedef struct CompactCursor
+{
+	const LxmertTensor *tensor;	/* NULL: none open */
+	size_t		pos;			/* next position of the layout to consider */
+	int32		next_chunk;
+} CompactCursor;
+
+static void
+CompactCorrupted(int64 model_id, const LxmertTensor *t)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored model " INT64_FORMAT " has compacted values of tensor \"%s\" "
+					"that do not match its mask", model_id, t->name)));
+}
+
+/* Closes the open compacted tensor: every position left must be pruned. */
+static size_t
+CompactFinish(LxmertModel *model, int64 model_id, CompactCursor *cur)
+{
+	const LxmertTensor *t = cur->tensor;
+
+	if (t == NULL)
+		return 0;
+	for (; cur->pos < t->offset + t->numel; cur->pos++)
+	{
+		if (model->mask[cur->pos] != 0.0f)
+			CompactCorrupted(model_id, t);
+		model->params[cur->pos] = 0.0f;
+	}
+	cur->tensor = NULL;
+	return t->numel;
+}
+
+/* Places one chunk of kept values at the mask's kept positions, zeros between. */
+static void
+CompactPlace(LxmertModel *model, int64 model_id, CompactCursor *cur, const float *values, size_t n)
+{
+	const LxmertTensor *t = cur->tensor;
+	size_t		end = t->offset + t->numel;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		while (cur->pos < end && model->mask[cur->pos] == 0.0f)
+			model->params[cur->pos++] = 0.0f;
+		if (cur->pos == end)
+			CompactCorrupted(model_id, t);
+		model->params[cur->pos++] = values[i];
+	}
+}
+
+/*
+ * Reads a stored model's values into a core model of its config; the mask
+ * must be set already when tensors are compacted.
+ */
 static void
 ReadParams(LxmertModel *model, int64 model_id)
 {
@@ -320,9 +426,11 @@ ReadParams(LxmertModel *model, int64 model_id)
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	Portal		portal;
 	size_t		filled = 0;
+	CompactCursor cur = {0};
+	float	   *kept = palloc(sizeof(float) * CHUNK_FLOATS);
 
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT t.name, c.chunk, c.data FROM vqaprune.tensor_chunks c "
+									   "SELECT t.name, c.chunk, c.data, t.compact FROM vqaprune.tensor_chunks c "
 									   "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
 									   "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
 									   1, argtypes, values, NULL, false, 0);
@@ -339,22 +447,43 @@ ReadParams(LxmertModel *model, int64 model_id)
 			char	   *name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
 			int32		chunk = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
 			bytea	   *data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull));
+			bool		compact = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 			const LxmertTensor *t = lxmert_find_tensor(model, name);
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);
 
-			if (t == NULL || start + n > t->numel || VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0)
+			if (t == NULL || start + n > t->numel || n > CHUNK_FLOATS ||
+				VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0 ||
+				(compact && (model->mask == NULL || !t->prunable)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("stored model " INT64_FORMAT " has a bad chunk %d of tensor \"%s\"",
 								model_id, chunk, name)));
-			ByteaToFloats(model->params + t->offset + start, VARDATA_ANY(data), n);
-			filled += n;
+			if (cur.tensor != t)
+				filled += CompactFinish(model, model_id, &cur);
+			if (!compact)
+			{
+				ByteaToFloats(model->params + t->offset + start, VARDATA_ANY(data), n);
+				filled += n;
+				continue;
+			}
+			if (cur.tensor == NULL)
+			{
+				cur.tensor = t;
+				cur.pos = t->offset;
+				cur.next_chunk = 0;
+			}
+			if (chunk != cur.next_chunk++)
+				CompactCorrupted(model_id, t);
+			ByteaToFloats(kept, VARDATA_ANY(data), n);
+			CompactPlace(model, model_id, &cur, kept, n);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	filled += CompactFinish(model, model_id, &cur);
+	pfree(kept);
 	if (filled != model->n_params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -364,8 +493,8 @@ ReadParams(LxmertModel *model, int64 model_id)
 
 /*
  * The core model of a stored model, from this backend's cache when it holds
- * it. The result belongs to the cache: callers must not free it, and must
- * not change its weights.
+ * it, with its mask set. The result belongs to the cache: callers must not
+ * free it, and must not change its weights.
  */
 LxmertModel *
 LoadModel(int64 model_id, const char *config_json)
@@ -383,8 +512,10 @@ LoadModel(int64 model_id, const char *config_json)
 	model = NewCoreModel(&config);
 	PG_TRY();
 	{
-		ReadParams(model, model_id);
+		/* compacted tensors need the mask to place their values */
 		ReadMask(model, model_id);
+		ReadParams(model, model_id);
+		lxmert_refresh_mask(model);
 	}
 	PG_CATCH();
 	{

@@ -8,9 +8,12 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 
 #include "vqaprune/examples.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/train.h"
 #include "vqaprune/vqa_json.h"
 
 /* GUC vqaprune.threads: BLAS threads of one backend */
@@ -80,6 +83,8 @@ typedef struct StoredModelInfo
 	const char *options_json;
 	const char *tokenizer_vocab;	/* vocab.txt text, or NULL */
 	Datum		answer_vocab;	/* text[] of the answer head's labels, or 0 */
+	double		sparsity_target;	/* of a pruned model; NAN: the parent's, if masked */
+	bool		compact;		/* masked tensors: only the kept values */
 } StoredModelInfo;
 
 extern const char *ModuleName(LxmertModule module);
@@ -95,5 +100,49 @@ extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
 extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
 								 int64 model_id, const char *model, const LxmertConfig *config,
 								 bool with_targets);
+
+/* options.c: a function's jsonb options */
+extern JsonbValue *OptionValue(Jsonb *options, const char *key);
+extern double OptionNumber(Jsonb *options, const char *key, double fallback);
+extern int	OptionInt(Jsonb *options, const char *key, int fallback);
+extern char *OptionText(Jsonb *options, const char *key, const char *fallback);
+extern bool OptionBool(Jsonb *options, const char *key, bool fallback);
+extern bool OptionNumberObject(Jsonb *options, const char *key, const char *const *names,
+							   int n_names, double *values);
+extern void RequireKnownOptions(Jsonb *options, const char *const *names, int n_names);
+
+/* training.c: what vqa_finetune and vqa_prune share */
+typedef struct TrainOptions
+{
+	VqaTrainConfig train;
+	double		dropout;		/* < 0: the model's */
+	char	   *eval_split;		/* NULL: none */
+} TrainOptions;
+
+typedef struct TrainingRun
+{
+	const char *function;		/* for progress reports */
+	const char *name;			/* of the model being made */
+	LxmertModel *model;
+	VqaTrainer *trainer;
+	int			epochs;
+	VqaExamples *eval;			/* NULL: no evaluation per epoch */
+	const char *eval_split;
+	bool		keep_best;		/* keep the weights of the best eval epoch */
+} TrainingRun;
+
+extern void ParseLoss(const char *loss, VqaTrainConfig *train);
+extern void ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
+							 const char *optimizer_default);
+extern void AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout);
+extern VqaExamples *TrainingExamples(int64 dataset_id, const char *dataset, const char *split,
+									 int64 model_id, const char *model, const LxmertConfig *config);
+extern void RequireMatchingAnswers(int64 model_id, const char *model, int64 dataset_id,
+								   const char *dataset);
+extern void RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 dataset_id,
+								 const char *dataset);
+extern void RunTraining(const TrainingRun *run, StringInfo metrics);
+extern int64 StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info,
+							   const char *metrics_json);
 
 #endif

@@ -1,0 +1,290 @@
+/*
+ * training.c: what vqa_finetune and vqa_prune share: the loss names, the
+ * training options both take, the checks of a model against a dataset, the
+ * loop over epochs (progress, cancellation, per-epoch metrics) and storing
+ * the trained model with its lineage.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+
+#include "vqaprune.h"
+
+#define EVAL_BATCH 256
+
+void
+ParseLoss(const char *loss, VqaTrainConfig *train)
+{
+	train->question_only = strcmp(loss, "rubi_qo") == 0 || strcmp(loss, "lpf_qo") == 0;
+	train->qo_kind = strcmp(loss, "lpf_qo") == 0 ? VQA_QO_LPF : VQA_QO_RUBI;
+	train->loss = VQA_LOSS_BCE;
+	if (!train->question_only && vqa_loss_parse(loss, &train->loss) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown loss \"%s\"", loss),
+				 errhint("Losses: bce, lmh, rubi, lpf, poe, rubi_qo, lpf_qo.")));
+}
+
+void
+ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
+				 const char *optimizer_default)
+{
+	char	   *optimizer;
+
+	o->train.epochs = OptionInt(options, "epochs", epochs);
+	o->train.batch_size = OptionInt(options, "batch_size", batch_size);
+	o->train.lr = (float) OptionNumber(options, "lr", 5e-5);
+	o->train.weight_decay = (float) OptionNumber(options, "weight_decay", 0.0);
+	o->train.max_grad_norm = (float) OptionNumber(options, "max_grad_norm", 1.0);
+	o->train.seed = (uint64) OptionInt(options, "seed", 0);
+	o->dropout = OptionNumber(options, "dropout", -1.0);
+	o->eval_split = OptionText(options, "eval_split", NULL);
+	vqa_loss_default_options(&o->train.loss_options);
+	o->train.loss_options.lmh_entropy_weight =
+		(float) OptionNumber(options, "lmh_entropy_weight", o->train.loss_options.lmh_entropy_weight);
+	o->train.loss_options.lpf_gamma =
+		(float) OptionNumber(options, "lpf_gamma", o->train.loss_options.lpf_gamma);
+	optimizer = OptionText(options, "optimizer", optimizer_default);
+	if (strcmp(optimizer, "adam") != 0 && strcmp(optimizer, "adamw") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown optimizer \"%s\"", optimizer),
+				 errhint("Use \"adam\" or \"adamw\".")));
+	o->train.adamw = strcmp(optimizer, "adamw") == 0;
+	if (o->train.epochs < 1 || o->train.batch_size < 1 || !(o->train.lr > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("epochs, batch_size and lr must be positive")));
+	if (!(o->train.weight_decay >= 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weight_decay must not be negative")));
+	if (o->dropout >= 1.0 || (o->dropout < 0 && o->dropout != -1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dropout must be in [0, 1)")));
+}
+
+void
+AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
+{
+	appendStringInfo(buf, "\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
+					 "\"weight_decay\": %g, \"max_grad_norm\": %g, \"seed\": %llu, \"dropout\": %g, "
+					 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g",
+					 o->train.epochs, o->train.batch_size, o->train.lr,
+					 o->train.adamw ? "adamw" : "adam", o->train.weight_decay,
+					 o->train.max_grad_norm, (unsigned long long) o->train.seed, dropout,
+					 o->train.loss_options.lmh_entropy_weight, o->train.loss_options.lpf_gamma);
+	if (o->eval_split)
+	{
+		appendStringInfoString(buf, ", \"eval_split\": ");
+		escape_json(buf, o->eval_split);
+	}
+}
+
+VqaExamples *
+TrainingExamples(int64 dataset_id, const char *dataset, const char *split, int64 model_id,
+				 const char *model, const LxmertConfig *config)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
+
+	SPI_execute_with_args("SELECT 1 FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2 LIMIT 1",
+						  2, argtypes, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dataset \"%s\" has no split \"%s\"", dataset, split)));
+	return LoadExamples(dataset_id, dataset, split, model_id, model, config, true);
+}
+
+void
+RequireMatchingAnswers(int64 model_id, const char *model, int64 dataset_id, const char *dataset)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(model_id), Int64GetDatum(dataset_id)};
+	bool		isnull;
+	Datum		same;
+
+	SPI_execute_with_args("SELECT m.answer_vocab = (SELECT array_agg(answer ORDER BY answer_id) "
+						  "FROM vqaprune.answers WHERE dataset_id = $2) "
+						  "FROM vqaprune.models m WHERE m.model_id = $1",
+						  2, argtypes, values, NULL, false, 1);
+	same = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || !DatumGetBool(same))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the answer head of model \"%s\" does not match the answer vocabulary of dataset \"%s\"",
+						model, dataset),
+				 errhint("Make a model for this dataset with vqa_create_model, or fine-tune one made for it.")));
+}
+
+void
+RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 dataset_id,
+					 const char *dataset)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(dataset_id)};
+
+	if (train->question_only || !vqa_loss_needs_prior(train->loss))
+		return;
+	SPI_execute_with_args("SELECT 1 FROM vqaprune.priors WHERE dataset_id = $1 LIMIT 1",
+						  1, argtypes, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("loss \"%s\" needs the answer prior of dataset \"%s\", which has none", loss, dataset),
+				 errhint("The prior is learnt from the \"train\" split: load it first.")));
+}
+
+/* Mean soft-score accuracy (percent) of the model on examples. */
+static double
+EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, float *logits)
+{
+	double		score = 0.0;
+
+	for (int start = 0; start < ex->n; start += buf->capacity)
+	{
+		CHECK_FOR_INTERRUPTS();
+		score += vqa_soft_score(model, ex, start, Min(buf->capacity, ex->n - start), buf, logits);
+	}
+	return 100.0 * score / ex->n;
+}
+
+void
+RunTraining(const TrainingRun *run, StringInfo metrics)
+{
+	LxmertModel *model = run->model;
+	VqaTrainer *trainer = run->trainer;
+	int			epochs = run->epochs;
+	int			total = vqa_trainer_total_steps(trainer);
+	VqaBatchBuffers *volatile eval_buf = NULL;
+	float	   *volatile eval_logits = NULL;
+	float	   *volatile best_params = NULL;
+
+	PG_TRY();
+	{
+		double		best = -1.0;
+		TimestampTz last_report = 0;
+		double		step_seconds = 0.0;
+		int64		samples = 0;
+
+		if (run->eval)
+		{
+			eval_buf = vqa_batch_buffers_new(run->eval, EVAL_BATCH);
+			eval_logits = malloc(sizeof(float) * EVAL_BATCH * model->config.num_qa_labels);
+			if (eval_buf == NULL || eval_logits == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		}
+		appendStringInfoString(metrics, "{\"epochs\": [");
+		for (int epoch = 1; epoch <= epochs; epoch++)
+		{
+			double		loss_sum = 0.0,
+						score_sum = 0.0;
+			int			seen = 0;
+			double		eval_accuracy = -1.0;
+
+			for (int s = 0; s < vqa_trainer_steps_per_epoch(trainer); s++)
+			{
+				double		batch_loss,
+							batch_score;
+				int			count;
+				TimestampTz step_start;
+				int			rc;
+
+				CHECK_FOR_INTERRUPTS();
+				step_start = GetCurrentTimestamp();
+				rc = vqa_trainer_step(trainer, &batch_loss, &batch_score, &count);
+				step_seconds += (GetCurrentTimestamp() - step_start) / 1e6;
+				if (rc != 1)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("the loss is not finite at step %d (epoch %d)",
+									vqa_trainer_step_count(trainer) + 1, epoch),
+							 errhint("Lower lr, or keep max_grad_norm; nothing was stored.")));
+				loss_sum += batch_loss * count;
+				score_sum += batch_score;
+				seen += count;
+				samples += count;
+				if (GetCurrentTimestamp() - last_report > USECS_PER_SEC)
+				{
+					last_report = GetCurrentTimestamp();
+					pgstat_report_activity(STATE_RUNNING,
+										   psprintf("%s %s: epoch %d/%d, step %d/%d, loss %.4f, "
+													"%.0f samples/s",
+													run->function, run->name, epoch, epochs,
+													vqa_trainer_step_count(trainer), total, batch_loss,
+													samples / Max(step_seconds, 1e-9)));
+				}
+			}
+			if (run->eval)
+				eval_accuracy = EvalAccuracy(model, run->eval, eval_buf, eval_logits);
+			appendStringInfo(metrics, "%s{\"epoch\": %d, \"loss\": %.6f, \"train_accuracy\": %.4f",
+							 epoch > 1 ? ", " : "", epoch, loss_sum / seen, 100.0 * score_sum / seen);
+			if (run->eval)
+				appendStringInfo(metrics, ", \"eval_accuracy\": %.4f", eval_accuracy);
+			appendStringInfoChar(metrics, '}');
+			if (vqaprune_verbose)
+				ereport(NOTICE,
+						(errmsg("epoch %d/%d: loss %.4f, train accuracy %.2f%s", epoch, epochs,
+								loss_sum / seen, 100.0 * score_sum / seen,
+								run->eval ? psprintf(", %s accuracy %.2f", run->eval_split, eval_accuracy) : "")));
+			if (run->keep_best && run->eval && eval_accuracy > best)
+			{
+				best = eval_accuracy;
+				if (best_params == NULL)
+					best_params = malloc(sizeof(float) * model->n_params);
+				if (best_params == NULL)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+				memcpy(best_params, model->params, sizeof(float) * model->n_params);
+			}
+		}
+		/* the core's own training speed, to compare with the call's */
+		appendStringInfo(metrics, "], \"step_seconds\": %.3f, \"samples_per_second\": %.1f",
+						 step_seconds, samples / Max(step_seconds, 1e-9));
+		if (best_params)
+		{
+			memcpy(model->params, best_params, sizeof(float) * model->n_params);
+			lxmert_refresh_mask(model);
+			appendStringInfo(metrics, ", \"best_eval_accuracy\": %.4f", best);
+		}
+	}
+	PG_FINALLY();
+	{
+		vqa_batch_buffers_free(eval_buf);
+		free(eval_logits);
+		free(best_params);
+	}
+	PG_END_TRY();
+}
+
+int64
+StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info, const char *metrics_json)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(info->parent_id)};
+	bool		isnull;
+	int64		new_id;
+
+	/* the vocabularies are the source model's */
+	SPI_execute_with_args("SELECT tokenizer_vocab, answer_vocab FROM vqaprune.models "
+						  "WHERE model_id = $1", 1, argtypes, values, NULL, false, 1);
+	info->tokenizer_vocab = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	info->answer_vocab = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+		info->answer_vocab = (Datum) 0;
+	new_id = StoreModel(model, info);
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		args[2] = {Int64GetDatum(new_id), CStringGetTextDatum(metrics_json)};
+
+		SPI_execute_with_args("UPDATE vqaprune.models SET metrics = $2::jsonb WHERE model_id = $1",
+							  2, types, args, NULL, false, 0);
+	}
+	return new_id;
+}
