@@ -147,6 +147,7 @@ typedef struct LxmertBatch
 } LxmertBatch;
 
 typedef struct LxmertActivations LxmertActivations;
+struct VqaCsr;
 
 typedef struct LxmertModel
 {
@@ -163,6 +164,7 @@ typedef struct LxmertModel
 	LxmertWeights weights;		/* over params, or masked when a mask is set */
 	LxmertWeights grad_weights; /* over grads */
 	LxmertActivations *acts;	/* sized for the largest batch seen */
+	struct VqaCsr **sparse;		/* NULL, or per tensor: a sparse form for evaluation */
 	uint64_t	dropout_seed;
 	uint64_t	dropout_step;
 	int			training;		/* dropout on */
@@ -254,6 +256,15 @@ void		lxmert_score_grad(LxmertModel *model);
 int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,
 							   float eps, float weight_decay, int t);
 
+
+/*
+ * Sparse forms (sparse.h) of the prunable linear weights that keep at most
+ * max_density of their weights under the current mask: forward passes with
+ * training off use them. Call again after the weights or the mask change.
+ * 0, or -1 when memory runs out (then none are used).
+ */
+int			lxmert_use_sparse(LxmertModel *model, double max_density);
+void		lxmert_drop_sparse(LxmertModel *model);
 
 /* Floating-point operations of one training step (forward + backward). */
 double		lxmert_train_flops(const LxmertConfig *config, int batch, int seq_len, int num_boxes);

@@ -30,7 +30,10 @@
 
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
+#include "vqaprune/sparse.h"
 #include "vqaprune/train.h"
+
+typedef struct Pass Pass;
 
 #define MASKED_SCORE (-FLT_MAX)
 
@@ -565,11 +568,48 @@ add_bias_rows(void *arg, size_t begin, size_t end, int worker)
 	}
 }
 
+/* State of one forward pass shared by the layer functions. */
+struct Pass
+{
+	LxmertModel *model;
+	LxmertActivations *acts;
+	int			B;
+	int			H;
+	int			I;
+	int			nh;
+	float		eps;
+	float		p_hidden;		/* dropout probabilities, 0 when not training */
+	float		p_att;
+	VqaRng		rng;
+};
+
+/*
+ * The sparse form of a weight matrix of the pass's model, if evaluation
+ * should use it: only without training (the backward pass needs W dense).
+ */
+static const VqaCsr *
+sparse_weight(const Pass *P, const float *w)
+{
+	const LxmertModel *m = P->model;
+	const float *base = m->mask ? m->masked : m->params;
+
+	if (m->sparse == NULL || m->training)
+		return NULL;
+	for (int i = 0; i < m->n_tensors; i++)
+		if (m->sparse[i] && base + m->tensors[i].offset == w)
+			return m->sparse[i];
+	return NULL;
+}
+
 /* out[M, OC] = inp[M, IC] W[OC, IC]^T + b */
 static void
-linear_forward(float *out, const float *inp, const float *w, const float *b,
+linear_forward(const Pass *P, float *out, const float *inp, const float *w, const float *b,
 			   int M, int IC, int OC)
 {
+	const VqaCsr *csr = sparse_weight(P, w);
+
+	if (csr && vqa_csr_linear(csr, inp, b, out, M) == 0)
+		return;
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC,
 				1.0f, inp, IC, w, IC, 0.0f, out, OC);
 	if (b)
@@ -814,20 +854,6 @@ mask_forward(float *mask_add, const int32_t *mask, size_t n)
 		mask_add[i] = (mask == NULL || mask[i] != 0) ? 0.0f : MASKED_SCORE;
 }
 
-/* State of one forward pass shared by the layer functions. */
-typedef struct Pass
-{
-	LxmertModel *model;
-	LxmertActivations *acts;
-	int			B;
-	int			H;
-	int			I;
-	int			nh;
-	float		eps;
-	float		p_hidden;		/* dropout probabilities, 0 when not training */
-	float		p_att;
-	VqaRng		rng;
-} Pass;
 
 /* The per-head work of one attention block, split over (batch, head) pairs. */
 typedef struct HeadsJob
@@ -1005,16 +1031,16 @@ attention_forward(Pass *P, AttentionActs *a, const LxmertAttentionWeights *w,
 
 	heads_job_init(&j, P, a, Tq, Tk);
 	j.ctx_mask = ctx_mask;
-	linear_forward(a->q, x, w->q_w, w->q_b, (int) rows, H, H);
-	linear_forward(a->k, ctx, w->k_w, w->k_b, B * Tk, H, H);
-	linear_forward(a->v, ctx, w->v_w, w->v_b, B * Tk, H, H);
+	linear_forward(P, a->q, x, w->q_w, w->q_b, (int) rows, H, H);
+	linear_forward(P, a->k, ctx, w->k_w, w->k_b, B * Tk, H, H);
+	linear_forward(P, a->v, ctx, w->v_w, w->v_b, B * Tk, H, H);
 	vqa_parallel_for(heads, 1, heads_softmax, &j);
 	/* dropout masks are drawn in order, on one thread: reproducible */
 	if (a->probs_keep && P->p_att > 0)
 		for (size_t i = 0; i < heads * Tq * Tk; i++)
 			a->probs_keep[i] = vqa_rng_uniform(&P->rng) >= P->p_att;
 	vqa_parallel_for(heads, 1, heads_context, &j);
-	linear_forward(a->sum, a->ctx, w->o_w, w->o_b, (int) rows, H, H);
+	linear_forward(P, a->sum, a->ctx, w->o_w, w->o_b, (int) rows, H, H);
 	if (a->out_keep && P->p_hidden > 0)
 		dropout_forward(a->sum, a->out_keep, rows * H, P->p_hidden, &P->rng);
 	add_inplace(a->sum, x, rows * H);
@@ -1067,9 +1093,9 @@ ffn_forward(Pass *P, FfnActs *f, const LxmertFfnWeights *w, const float *x, size
 	int			H = P->H,
 				I = P->I;
 
-	linear_forward(f->pre, x, w->i_w, w->i_b, (int) rows, H, I);
+	linear_forward(P, f->pre, x, w->i_w, w->i_b, (int) rows, H, I);
 	gelu_forward(f->act, f->pre, rows * I);
-	linear_forward(f->sum, f->act, w->o_w, w->o_b, (int) rows, I, H);
+	linear_forward(P, f->sum, f->act, w->o_w, w->o_b, (int) rows, I, H);
 	if (f->keep && P->p_hidden > 0)
 		dropout_forward(f->sum, f->keep, rows * H, P->p_hidden, &P->rng);
 	add_inplace(f->sum, x, rows * H);
@@ -1257,11 +1283,11 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 		dropout_forward(s->emb_out, s->emb_keep, Ml * H, P.p_hidden, &P.rng);
 
 	/* visual features: (LN(visn_fc(f)) + LN(box_fc(b))) / 2 */
-	linear_forward(s->visn_pre, batch->visual_feats, w->visn_fc_w, w->visn_fc_b,
+	linear_forward(&P, s->visn_pre, batch->visual_feats, w->visn_fc_w, w->visn_fc_b,
 				   (int) Mv, c->visual_feat_dim, H);
 	layernorm_forward(s->visn_norm, s->visn_mean, s->visn_rstd, s->visn_pre, w->visn_ln_w,
 					  w->visn_ln_b, (int) Mv, H, P.eps);
-	linear_forward(s->box_pre, batch->visual_pos, w->box_fc_w, w->box_fc_b,
+	linear_forward(&P, s->box_pre, batch->visual_pos, w->box_fc_w, w->box_fc_b,
 				   (int) Mv, c->visual_pos_dim, H);
 	layernorm_forward(s->box_norm, s->box_mean, s->box_rstd, s->box_pre, w->box_ln_w,
 					  w->box_ln_b, (int) Mv, H, P.eps);
@@ -1295,14 +1321,14 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 	/* pooler and answer head */
 	for (int b = 0; b < B; b++)
 		memcpy(s->cls + (size_t) b * H, lang + (size_t) b * T * H, sizeof(float) * H);
-	linear_forward(s->pooled, s->cls, w->pooler_w, w->pooler_b, B, H, H);
+	linear_forward(&P, s->pooled, s->cls, w->pooler_w, w->pooler_b, B, H, H);
 	for (size_t i = 0; i < (size_t) B * H; i++)
 		s->pooled[i] = tanhf(s->pooled[i]);
-	linear_forward(s->head_pre, s->pooled, w->head_fc0_w, w->head_fc0_b, B, H, 2 * H);
+	linear_forward(&P, s->head_pre, s->pooled, w->head_fc0_w, w->head_fc0_b, B, H, 2 * H);
 	gelu_forward(s->head_act, s->head_pre, (size_t) B * 2 * H);
 	layernorm_forward(s->head_norm, s->head_mean, s->head_rstd, s->head_act, w->head_ln_w,
 					  w->head_ln_b, B, 2 * H, P.eps);
-	linear_forward(logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
+	linear_forward(&P, logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
 
 	if (targets && loss)
 	{
@@ -1715,6 +1741,49 @@ lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float
 	return 0;
 }
 
+int
+lxmert_use_sparse(LxmertModel *model, double max_density)
+{
+	const float *base = model->mask ? model->masked : model->params;
+
+	lxmert_drop_sparse(model);
+	model->sparse = calloc(model->n_tensors, sizeof(VqaCsr *));
+	if (model->sparse == NULL)
+		return -1;
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		size_t		kept = 0;
+
+		/* the word embeddings are a lookup, not a product */
+		if (!t->prunable || strstr(t->name, "word_embeddings"))
+			continue;
+		for (size_t j = t->offset; j < t->offset + t->numel; j++)
+			kept += model->mask == NULL || model->mask[j] != 0.0f;
+		if ((double) kept > max_density * (double) t->numel)
+			continue;
+		model->sparse[i] = vqa_csr_from_dense(base + t->offset, model->mask ? model->mask + t->offset : NULL,
+											  t->shape[0], t->shape[1]);
+		if (model->sparse[i] == NULL)
+		{
+			lxmert_drop_sparse(model);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+lxmert_drop_sparse(LxmertModel *model)
+{
+	if (model->sparse == NULL)
+		return;
+	for (int i = 0; i < model->n_tensors; i++)
+		vqa_csr_free(model->sparse[i]);
+	free(model->sparse);
+	model->sparse = NULL;
+}
+
 /* 2 M N K per forward GEMM, three GEMMs' worth per training step. */
 double
 lxmert_train_flops(const LxmertConfig *c, int B, int T, int N)
@@ -1755,6 +1824,7 @@ lxmert_free(LxmertModel *model)
 		free(model->acts->x);
 		free(model->acts);
 	}
+	lxmert_drop_sparse(model);
 	weights_free(&model->weights);
 	weights_free(&model->grad_weights);
 	free(model->tensors);

@@ -75,6 +75,7 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 	model_id = RequireModel(model, &config_json);
 	dataset_id = RequireDataset(dataset);
 	core = LoadModel(model_id, config_json);
+	PrepareEvaluation(core);
 	labels = AnswerLabels(model_id, model, core->config.num_qa_labels);
 
 	run_values[0] = Int64GetDatum(dataset_id);

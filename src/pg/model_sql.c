@@ -528,6 +528,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 	model_id = RequireModel(name, &config_json);
 	model = LoadModel(model_id, config_json);
 	c = &model->config;
+	PrepareEvaluation(model);
 
 	ArrayShape(ids, "input_ids", &ndim, &dims);
 	if (ndim != 1 && ndim != 2)

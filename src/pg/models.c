@@ -33,6 +33,8 @@
 
 static LxmertModel *cached_model = NULL;
 static int64 cached_model_id = 0;
+static bool cached_model_compact = false;
+static double cached_sparse_density = 0.0;	/* of the sparse forms built, 0: none */
 
 static const char *const MODULE_NAMES[] = {
 	[LXMERT_LANGUAGE] = "language",
@@ -417,9 +419,9 @@ CompactPlace(LxmertModel *model, int64 model_id, CompactCursor *cur, const float
 
 /*
  * Reads a stored model's values into a core model of its config; the mask
- * must be set already when tensors are compacted.
+ * must be set already when tensors are compacted. True if any is.
  */
-static void
+static bool
 ReadParams(LxmertModel *model, int64 model_id)
 {
 	Oid			argtypes[1] = {INT8OID};
@@ -428,6 +430,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 	size_t		filled = 0;
 	CompactCursor cur = {0};
 	float	   *kept = palloc(sizeof(float) * CHUNK_FLOATS);
+	bool		any_compact = false;
 
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT t.name, c.chunk, c.data, t.compact FROM vqaprune.tensor_chunks c "
@@ -467,6 +470,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 				filled += n;
 				continue;
 			}
+			any_compact = true;
 			if (cur.tensor == NULL)
 			{
 				cur.tensor = t;
@@ -489,6 +493,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored model " INT64_FORMAT " holds %zu of its %zu parameters",
 						model_id, filled, model->n_params)));
+	return any_compact;
 }
 
 /*
@@ -502,6 +507,7 @@ LoadModel(int64 model_id, const char *config_json)
 	LxmertConfig config;
 	char		err[256];
 	LxmertModel *volatile model;
+	bool		compact;
 
 	if (cached_model && cached_model_id == model_id)
 		return cached_model;
@@ -514,7 +520,7 @@ LoadModel(int64 model_id, const char *config_json)
 	{
 		/* compacted tensors need the mask to place their values */
 		ReadMask(model, model_id);
-		ReadParams(model, model_id);
+		compact = ReadParams(model, model_id);
 		lxmert_refresh_mask(model);
 	}
 	PG_CATCH();
@@ -526,5 +532,25 @@ LoadModel(int64 model_id, const char *config_json)
 	lxmert_free(cached_model);
 	cached_model = model;
 	cached_model_id = model_id;
+	cached_model_compact = compact;
+	cached_sparse_density = 0.0;
 	return model;
+}
+
+/*
+ * Before an evaluation pass with a loaded model: a compacted model runs its
+ * sparse enough matrices with sparse kernels (vqaprune.sparse_density).
+ */
+void
+PrepareEvaluation(LxmertModel *model)
+{
+	double		density = cached_model_compact ? vqaprune_sparse_density : 0.0;
+
+	if (model != cached_model || density == cached_sparse_density)
+		return;
+	if (density == 0.0)
+		lxmert_drop_sparse(model);
+	else if (lxmert_use_sparse(model, density) != 0)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	cached_sparse_density = density;
 }

@@ -23,6 +23,7 @@ PG_MODULE_MAGIC;
 
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
+double		vqaprune_sparse_density = 0.3;
 
 void		_PG_init(void);
 
@@ -42,6 +43,14 @@ _PG_init(void)
 							 NULL,
 							 &vqaprune_verbose,
 							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("vqaprune.sparse_density",
+							 "Sets the largest kept fraction of a weight matrix that the "
+							 "evaluation of a compacted model runs with sparse kernels.",
+							 "Denser matrices run as dense products; 0 turns sparse kernels off.",
+							 &vqaprune_sparse_density,
+							 0.3, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("vqaprune");

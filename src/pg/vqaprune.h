@@ -22,6 +22,9 @@ extern int	vqaprune_threads;
 /* GUC vqaprune.verbose: a NOTICE per training epoch */
 extern bool vqaprune_verbose;
 
+/* GUC vqaprune.sparse_density: compacted matrices kept up to this run sparse */
+extern double vqaprune_sparse_density;
+
 /* Rows are inserted through prepared statements, one execution per row. */
 typedef struct RowInserter
 {
@@ -95,6 +98,7 @@ extern void RequireNewModelName(const char *name);
 extern LxmertModel *NewCoreModel(const LxmertConfig *config);
 extern int64 StoreModel(const LxmertModel *model, const StoredModelInfo *info);
 extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
+extern void PrepareEvaluation(LxmertModel *model);
 
 /* examples_load.c */
 extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
