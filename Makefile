@@ -6,6 +6,7 @@
 #   make demo       the main job on the embedded synthetic benchmark
 #   make bench      speed measurements (doc/benchmarks.md)
 #   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
+#   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 
 EXTENSION = vqaprune
 EXTVERSION = 0.2.0
@@ -27,7 +28,11 @@ PG_CPPFLAGS = -Iinclude $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 SHLIB_LINK = $(CORE_LIBS)
-EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders test/bench/bench_lxmert
+EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders test/bench/bench_lxmert \
+	test/bench/bench_prune
+
+# the objects follow the headers (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard include/vqaprune/*.h src/pg/*.h)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -56,10 +61,13 @@ test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h
 test/bench/bench_lxmert: test/bench/bench_lxmert.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_lxmert.c $(CORE_SRCS) $(CORE_LIBS)
 
+test/bench/bench_prune: test/bench/bench_prune.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_prune.c $(CORE_SRCS) $(CORE_LIBS)
+
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench results deps
+.PHONY: unitcheck test demo bench results results-pruning deps
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -77,3 +85,6 @@ bench:
 
 results:
 	./test/scripts/run-results.sh
+
+results-pruning:
+	./test/scripts/run-results-pruning.sh

@@ -1,0 +1,314 @@
+/*
+ * bench_prune.c: the costs of Stage 2, side by side in one run.
+ *
+ *   --train: a mask-training step against a fine-tuning step of the same
+ *     model on the same batches (both through the core's trainer, LMH loss,
+ *     dropout on): ms per step and the ratio.
+ *   --eval: evaluation (forward, training off) of a model pruned to a
+ *     sparsity by magnitude, dense against the sparse kernels of a compacted
+ *     model: ms per batch, the speed-up, and the largest logit difference.
+ *   --storage: the bytes vqa_compact stores for the shape at a sparsity
+ *     against dense float32, by the same layout (kept values, one mask bit
+ *     per prunable weight, dense tensors outside theta_pr).
+ *
+ * Usage: bench_prune --shape base|tiny --train|--eval|--storage
+ *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vqaprune/examples.h"
+#include "vqaprune/lxmert.h"
+#include "vqaprune/parallel.h"
+#include "vqaprune/prune.h"
+#include "vqaprune/rng.h"
+#include "vqaprune/train.h"
+
+extern void openblas_set_num_threads(int num_threads);
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+shape_config(const char *shape, LxmertConfig *c, int *tokens, int *boxes)
+{
+	lxmert_config_default(c);
+	*tokens = 20;
+	if (strcmp(shape, "base") == 0)
+	{
+		c->num_qa_labels = 3129;
+		*boxes = 36;
+		return;
+	}
+	c->vocab_size = 200;
+	c->hidden_size = 64;
+	c->num_attention_heads = 4;
+	c->intermediate_size = 128;
+	c->l_layers = 2;
+	c->r_layers = 1;
+	c->x_layers = 2;
+	c->visual_feat_dim = 64;
+	c->num_qa_labels = 30;
+	c->max_position_embeddings = 32;
+	*boxes = 10;
+}
+
+static LxmertModel *
+new_model(const LxmertConfig *config)
+{
+	char		err[256];
+	LxmertModel *model = lxmert_new(config, err, sizeof(err));
+
+	if (model == NULL)
+	{
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	lxmert_init_random(model, 1, 0.02f);
+	return model;
+}
+
+/* n random questions over n / 4 images, one answer each, a uniform prior. */
+static VqaExamples *
+random_examples(const LxmertConfig *c, int n, int tokens, int boxes)
+{
+	int			images = n / 4 > 0 ? n / 4 : 1;
+	VqaExamples *ex = vqa_examples_new(n, tokens, images, boxes, c->visual_feat_dim,
+									   c->num_qa_labels, 1, (size_t) n);
+	VqaRng		rng;
+
+	vqa_rng_seed(&rng, 3);
+	for (int q = 0; q < n; q++)
+	{
+		ex->question_ids[q] = q;
+		ex->image_of[q] = q % images;
+		for (int t = 0; t < tokens; t++)
+		{
+			ex->input_ids[q * tokens + t] = (int32_t) vqa_rng_below(&rng, c->vocab_size);
+			ex->attention_mask[q * tokens + t] = 1;
+		}
+		ex->target_start[q] = q;
+		ex->target_ids[q] = (int32_t) vqa_rng_below(&rng, c->num_qa_labels);
+		ex->target_scores[q] = 1.0f;
+	}
+	ex->target_start[n] = n;
+	for (size_t i = 0; i < (size_t) images * boxes * c->visual_feat_dim; i++)
+		ex->features[i] = (float) vqa_rng_normal(&rng);
+	for (size_t i = 0; i < (size_t) images * boxes * 4; i++)
+		ex->boxes[i] = (float) vqa_rng_uniform(&rng);
+	for (int a = 0; a < c->num_qa_labels; a++)
+		ex->priors[a] = 1.0f / c->num_qa_labels;
+	return ex;
+}
+
+/* ms per training step, after one untimed step; masker NULL: fine-tuning */
+static double
+train_step_ms(const LxmertConfig *config, const VqaExamples *ex, int batch, int steps,
+			  double sparsity)
+{
+	LxmertModel *model = new_model(config);
+	VqaTrainConfig tc = {0};
+	VqaTrainer *trainer;
+	char		err[256];
+	double		t0 = 0.0;
+
+	tc.epochs = 1000;
+	tc.batch_size = batch;
+	tc.lr = 5e-5f;
+	tc.adamw = 1;
+	tc.max_grad_norm = 1.0f;
+	tc.loss = VQA_LOSS_LMH;
+	vqa_loss_default_options(&tc.loss_options);
+	if (sparsity >= 0)
+	{
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+		VqaSparsityPlan plan;
+
+		vqa_prunable_counts(model, counts);
+		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
+		tc.masker = vqa_masker_new(model, &plan, 0.01f);
+		if (tc.masker == NULL || vqa_masker_init_magnitude(tc.masker, 0.02f) != 0)
+			exit(1);
+		tc.reset_steps = 100;
+	}
+	trainer = vqa_trainer_new(model, ex, &tc, err, sizeof(err));
+	if (trainer == NULL)
+	{
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	for (int s = 0; s <= steps; s++)
+	{
+		double		loss,
+					score;
+		int			count;
+
+		if (s == 1)
+			t0 = now();
+		if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
+			exit(1);
+	}
+	t0 = (now() - t0) / steps * 1e3;
+	vqa_trainer_free(trainer);
+	vqa_masker_free(tc.masker);
+	lxmert_free(model);
+	return t0;
+}
+
+/* best ms of a forward pass over reps */
+static double
+forward_ms(LxmertModel *model, const LxmertBatch *in, float *logits, int reps)
+{
+	double		best = 1e30;
+
+	for (int r = 0; r <= reps; r++)
+	{
+		double		t0 = now();
+
+		if (lxmert_forward(model, in, logits, NULL, NULL) != 0)
+			exit(1);
+		if (r > 0 && now() - t0 < best)
+			best = now() - t0;
+	}
+	return best * 1e3;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *shape = "tiny";
+	const char *what = NULL;
+	double		sparsity = -1.0;
+	int			batch = -1,
+				threads = 1,
+				steps = -1,
+				tokens,
+				boxes;
+	LxmertConfig config;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--train") == 0 || strcmp(argv[i], "--eval") == 0 ||
+			strcmp(argv[i], "--storage") == 0)
+			what = argv[i] + 2;
+		else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0)
+			shape = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--sparsity") == 0)
+			sparsity = atof(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--batch") == 0)
+			batch = atoi(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+			threads = atoi(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--steps") == 0)
+			steps = atoi(argv[++i]);
+	}
+	if (what == NULL)
+	{
+		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--storage [options]\n");
+		return 2;
+	}
+	openblas_set_num_threads(threads);
+	vqa_parallel_set_threads(threads);
+	shape_config(shape, &config, &tokens, &boxes);
+	config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.1f;
+	if (batch < 1)
+		batch = strcmp(shape, "base") == 0 ? 32 : 64;
+	if (steps < 1)
+		steps = strcmp(shape, "base") == 0 ? 3 : 30;
+
+	if (strcmp(what, "train") == 0)
+	{
+		VqaExamples *ex = random_examples(&config, batch * (steps + 1), tokens, boxes);
+		double		finetune = train_step_ms(&config, ex, batch, steps, -1.0);
+		double		mask = train_step_ms(&config, ex, batch, steps, sparsity >= 0 ? sparsity : 0.7);
+
+		printf("vqaprune train shape=%s batch=%d threads=%d finetune_step_ms=%.1f "
+			   "mask_step_ms=%.1f ratio=%.3f\n", shape, batch, threads, finetune, mask,
+			   mask / finetune);
+		vqa_examples_free(ex);
+		return 0;
+	}
+
+	{
+		LxmertModel *model = new_model(&config);
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+		VqaSparsityPlan plan;
+		char		err[256];
+		float	   *mask = malloc(sizeof(float) * model->n_params);
+		size_t		kept = 0,
+					prunable = 0;
+
+		sparsity = sparsity >= 0 ? sparsity : (strcmp(what, "eval") == 0 ? 0.9 : 0.7);
+		vqa_prunable_counts(model, counts);
+		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
+		if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
+			lxmert_set_mask(model, mask) != 0)
+			return 1;
+		for (int i = 0; i < model->n_tensors; i++)
+			if (model->tensors[i].prunable)
+				for (size_t j = 0; j < model->tensors[i].numel; j++)
+				{
+					prunable++;
+					kept += mask[model->tensors[i].offset + j] != 0.0f;
+				}
+		if (strcmp(what, "storage") == 0)
+		{
+			double		dense = 4.0 * model->n_params;
+			double		stored = 4.0 * (model->n_params - prunable) + 4.0 * kept + prunable / 8.0;
+
+			printf("vqaprune storage shape=%s sparsity=%.2f dense_mb=%.1f compact_mb=%.1f ratio=%.3f\n",
+				   shape, sparsity, dense / 1e6, stored / 1e6, stored / dense);
+		}
+		else
+		{
+			VqaRng		rng;
+			int32_t    *ids = malloc(sizeof(int32_t) * batch * tokens);
+			int32_t    *att = malloc(sizeof(int32_t) * batch * tokens);
+			float	   *feats = malloc(sizeof(float) * batch * boxes * config.visual_feat_dim);
+			float	   *pos = malloc(sizeof(float) * batch * boxes * 4);
+			float	   *dense = malloc(sizeof(float) * batch * config.num_qa_labels);
+			float	   *sparse = malloc(sizeof(float) * batch * config.num_qa_labels);
+			LxmertBatch in = {batch, tokens, boxes, ids, att, NULL, feats, pos};
+			double		dense_ms,
+						sparse_ms,
+						diff = 0.0;
+			int			reps = strcmp(shape, "base") == 0 ? 3 : 20;
+
+			vqa_rng_seed(&rng, 4);
+			for (int i = 0; i < batch * tokens; i++)
+			{
+				ids[i] = (int32_t) vqa_rng_below(&rng, config.vocab_size);
+				att[i] = 1;
+			}
+			for (int i = 0; i < batch * boxes * config.visual_feat_dim; i++)
+				feats[i] = (float) vqa_rng_normal(&rng);
+			for (int i = 0; i < batch * boxes * 4; i++)
+				pos[i] = (float) vqa_rng_uniform(&rng);
+			model->training = 0;
+			dense_ms = forward_ms(model, &in, dense, reps);
+			if (lxmert_use_sparse(model, 0.3) != 0)
+				return 1;
+			sparse_ms = forward_ms(model, &in, sparse, reps);
+			for (int i = 0; i < batch * config.num_qa_labels; i++)
+				diff = fmax(diff, fabs(dense[i] - sparse[i]));
+			printf("vqaprune eval shape=%s sparsity=%.2f batch=%d threads=%d dense_ms=%.1f "
+				   "sparse_ms=%.1f speedup=%.2f max_logit_diff=%.2g\n", shape, sparsity, batch,
+				   threads, dense_ms, sparse_ms, dense_ms / sparse_ms, diff);
+		}
+		free(mask);
+		lxmert_free(model);
+	}
+	return 0;
+}
