@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 
 #include "vqaprune.h"
+#include "vqaprune/float_pack.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
 
@@ -219,6 +220,22 @@ ReadMask(LxmertModel *model, int64 model_id)
 	PG_END_TRY();
 }
 
+/* Kept values of a compacted tensor, packed (float_pack.h): lossless, smaller. */
+static bytea *
+PackedBytea(const float *values, size_t n)
+{
+	size_t		bound = vqa_float_pack_bound(n);
+	bytea	   *out = palloc(VARHDRSZ + bound);
+	uint8	   *work = palloc(4 * n + 1);
+	size_t		len = vqa_float_pack(values, n, (uint8 *) VARDATA(out), work);
+
+	if (len == 0)
+		elog(ERROR, "could not pack %zu values", n);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	pfree(work);
+	return out;
+}
+
 /*
  * Records a masked model's measured sparsity (overall and per module) and
  * its target (the parent's when not given: Stage 3 keeps the mask).
@@ -347,7 +364,8 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 			cv[0] = Int64GetDatum(model_id);
 			cv[1] = Int32GetDatum(i);
 			cv[2] = Int32GetDatum((int32) chunk);
-			cv[3] = PointerGetDatum(FloatsToBytea(values + start, n));
+			cv[3] = PointerGetDatum(compact ? PackedBytea(values + start, n)
+									: FloatsToBytea(values + start, n));
 			if (SPI_execute_plan(chunk_plan, cv, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not store tensor %s", t->name);
 			MemoryContextReset(chunk_context);
@@ -430,6 +448,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 	size_t		filled = 0;
 	CompactCursor cur = {0};
 	float	   *kept = palloc(sizeof(float) * CHUNK_FLOATS);
+	uint8	   *kept_work = palloc(sizeof(float) * CHUNK_FLOATS);
 	bool		any_compact = false;
 
 	portal = SPI_cursor_open_with_args(NULL,
@@ -455,8 +474,10 @@ ReadParams(LxmertModel *model, int64 model_id)
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);
 
-			if (t == NULL || start + n > t->numel || n > CHUNK_FLOATS ||
-				VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0 ||
+			/* a compacted chunk is packed (float_pack.h): its size is no float count */
+			if (t == NULL ||
+				(!compact && (start + n > t->numel || n > CHUNK_FLOATS ||
+							  VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0)) ||
 				(compact && (model->mask == NULL || !t->prunable)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
@@ -477,9 +498,11 @@ ReadParams(LxmertModel *model, int64 model_id)
 				cur.pos = t->offset;
 				cur.next_chunk = 0;
 			}
-			if (chunk != cur.next_chunk++)
+			n = (size_t) vqa_float_packed_count((const uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+			if (chunk != cur.next_chunk++ || n > CHUNK_FLOATS ||
+				vqa_float_unpack((const uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), kept,
+								 kept_work) != 0)
 				CompactCorrupted(model_id, t);
-			ByteaToFloats(kept, VARDATA_ANY(data), n);
 			CompactPlace(model, model_id, &cur, kept, n);
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -488,6 +511,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 	SPI_cursor_close(portal);
 	filled += CompactFinish(model, model_id, &cur);
 	pfree(kept);
+	pfree(kept_work);
 	if (filled != model->n_params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

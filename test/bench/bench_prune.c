@@ -8,8 +8,10 @@
  *     sparsity by magnitude, dense against the sparse kernels of a compacted
  *     model: ms per batch, the speed-up, and the largest logit difference.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
- *     against dense float32, by the same layout (kept values, one mask bit
- *     per prunable weight, dense tensors outside theta_pr).
+ *     against dense float32, by the same layout: the kept values packed in
+ *     chunks of a million (float_pack.h), one mask bit per prunable weight,
+ *     dense tensors outside theta_pr. Random normal weights: trained ones
+ *     pack about as well (the high bytes, sign and exponent, do).
  *
  * Usage: bench_prune --shape base|tiny --train|--eval|--storage
  *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "vqaprune/examples.h"
+#include "vqaprune/float_pack.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
@@ -258,15 +261,40 @@ main(int argc, char **argv)
 			return 1;
 		for (int i = 0; i < model->n_tensors; i++)
 			if (model->tensors[i].prunable)
-				for (size_t j = 0; j < model->tensors[i].numel; j++)
-				{
-					prunable++;
-					kept += mask[model->tensors[i].offset + j] != 0.0f;
-				}
+				prunable += model->tensors[i].numel;
 		if (strcmp(what, "storage") == 0)
 		{
+			const size_t chunk = 1024 * 1024;
 			double		dense = 4.0 * model->n_params;
-			double		stored = 4.0 * (model->n_params - prunable) + 4.0 * kept + prunable / 8.0;
+			double		stored = 4.0 * (model->n_params - prunable) + prunable / 8.0;
+			float	   *values = malloc(sizeof(float) * chunk);
+			uint8_t    *packed = malloc(vqa_float_pack_bound(chunk));
+			uint8_t    *work = malloc(4 * chunk);
+			size_t		n = 0;
+
+			/* the kept values in storage order, packed a chunk at a time per tensor */
+			for (int i = 0; i < model->n_tensors; i++)
+			{
+				const LxmertTensor *t = &model->tensors[i];
+
+				if (!t->prunable)
+					continue;
+				for (size_t j = 0; j < t->numel; j++)
+				{
+					if (mask[t->offset + j] != 0.0f)
+						values[n++] = model->params[t->offset + j];
+					if (n == chunk)
+					{
+						stored += vqa_float_pack(values, n, packed, work);
+						n = 0;
+					}
+				}
+				stored += vqa_float_pack(values, n, packed, work);
+				n = 0;
+			}
+			free(values);
+			free(packed);
+			free(work);
 
 			printf("vqaprune storage shape=%s sparsity=%.2f dense_mb=%.1f compact_mb=%.1f ratio=%.3f\n",
 				   shape, sparsity, dense / 1e6, stored / 1e6, stored / dense);

@@ -4,7 +4,7 @@
 set -eu
 
 packages="make gcc postgresql-15 postgresql-common postgresql-server-dev-15 \
-libyajl-dev libutf8proc-dev libcmocka-dev libopenblas-dev pkg-config clang libclang-rt-14-dev \
+libyajl-dev libutf8proc-dev zlib1g-dev libcmocka-dev libopenblas-dev pkg-config clang libclang-rt-14-dev \
 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl $*"
 
 missing=""
