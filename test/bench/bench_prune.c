@@ -250,8 +250,7 @@ main(int argc, char **argv)
 		VqaSparsityPlan plan;
 		char		err[256];
 		float	   *mask = malloc(sizeof(float) * model->n_params);
-		size_t		kept = 0,
-					prunable = 0;
+		size_t		prunable = 0;
 
 		sparsity = sparsity >= 0 ? sparsity : (strcmp(what, "eval") == 0 ? 0.9 : 0.7);
 		vqa_prunable_counts(model, counts);
