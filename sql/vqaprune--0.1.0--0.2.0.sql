@@ -92,3 +92,59 @@ SELECT m.model_id, m.name AS model, d.name AS dataset, p.name AS parent,
   FROM vqaprune.models m
   LEFT JOIN vqaprune.datasets d USING (dataset_id)
   LEFT JOIN vqaprune.models p ON p.model_id = m.parent_id;
+
+-- Background jobs ------------------------------------------------------------
+
+-- Written only by the job functions, as the extension's owner: no role can
+-- queue a call under another's name, and each reads its own jobs through
+-- vqa_jobs.
+ALTER TABLE vqaprune.jobs
+	ADD COLUMN role_oid oid,
+	ADD COLUMN database_oid oid,
+	ADD COLUMN threads integer NOT NULL DEFAULT 1,
+	ADD COLUMN worker_pid integer,
+	ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
+CREATE INDEX ON vqaprune.jobs (status, database_oid);
+REVOKE SELECT ON vqaprune.jobs FROM PUBLIC;
+
+CREATE FUNCTION vqa_submit(call text) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION vqa_submit(text) IS
+	'queues a long vqaprune call as a background job, run as the submitting role';
+
+CREATE FUNCTION vqa_cancel(job bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION vqa_cancel(bigint) IS
+	'stops a running job or removes a queued one; it stores nothing';
+
+CREATE FUNCTION vqa_wait(job bigint, timeout interval DEFAULT NULL) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vqa_wait(bigint, interval) IS
+	'waits until a job ends (or the timeout passes) and returns its status';
+
+-- Progress comes from the worker's activity string, "<function> <model>:
+-- <phase>[, epoch e/E, step s/S, loss L, N samples/s]".
+CREATE VIEW vqa_jobs AS
+SELECT j.job_id, j.role_name AS role, j.call,
+	   CASE WHEN j.status = 'running' AND a.pid IS NULL THEN 'failed' ELSE j.status END AS status,
+	   CASE WHEN j.status = 'running' AND a.pid IS NULL THEN 'crashed'
+			WHEN j.status = 'running' THEN coalesce(p.m[1], 'starting')
+			WHEN j.status = 'failed' AND j.error_sqlstate IS NULL THEN 'crashed' END AS phase,
+	   p.m[2]::integer AS epoch, p.m[3]::integer AS epochs,
+	   p.m[4]::integer AS step, p.m[5]::integer AS total_steps,
+	   p.m[6]::float8 AS loss, p.m[7]::float8 AS samples_per_second,
+	   j.submitted_at, j.started_at, j.finished_at,
+	   j.error_sqlstate, j.error_message, j.result, j.threads
+  FROM vqaprune.jobs j
+  LEFT JOIN pg_stat_activity a ON j.status = 'running' AND a.pid = j.worker_pid
+	   AND a.backend_type = 'vqaprune job' AND a.backend_start <= j.started_at
+  LEFT JOIN LATERAL (SELECT regexp_match(a.query,
+	   '^vqa_\w+ .*?: (\w+)(?:, epoch (\d+)/(\d+), step (\d+)/(\d+), loss ([^,]+), (\d+) samples/s)?$') AS m) p
+	   ON true
+ WHERE j.database_oid = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND (j.role_oid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+		OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user));
+
+-- Every role reads the views (the tables behind them are read as their owner).
+GRANT SELECT ON vqa_accuracy, vqa_accuracy_by_answer_type, vqa_accuracy_by_question_type,
+	vqa_dataset_splits, vqa_models, vqa_model_modules, vqa_jobs TO PUBLIC;

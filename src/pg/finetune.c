@@ -118,6 +118,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		if (source->mask && lxmert_set_mask(core, source->mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
+		ReportPhase("vqa_finetune", o.name, "loading");
 		train = TrainingExamples(dataset_id, dataset, "train", model_id, model, &config);
 		if (o.common.eval_split)
 			eval = TrainingExamples(dataset_id, dataset, o.common.eval_split, model_id, model, &config);
@@ -139,6 +140,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		RunTraining(&run, &metrics);
 		appendStringInfoChar(&metrics, '}');
 
+		ReportPhase("vqa_finetune", o.name, "storing");
 		initStringInfo(&used);
 		appendStringInfoChar(&used, '{');
 		AppendTrainOptions(&used, &o.common, config.hidden_dropout_prob);

@@ -295,6 +295,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			train_config->masker = masker;
 			train_config->reset_steps = o.reset_steps;
+			ReportPhase("vqa_prune", o.name, "loading");
 			train = TrainingExamples(dataset_id, o.dataset, "train", model_id, model, &config);
 			if (o.common.eval_split)
 				eval = TrainingExamples(dataset_id, o.dataset, o.common.eval_split, model_id, model, &config);
@@ -325,6 +326,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 			appendStringInfoString(&metrics, "{}");
 		}
 
+		ReportPhase("vqa_prune", o.name, "storing");
 		info.name = o.name;
 		info.dataset_id = dataset_id;
 		info.parent_id = model_id;

@@ -156,6 +156,16 @@ EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, fl
 	return 100.0 * score / ex->n;
 }
 
+/*
+ * The phase of a long call, in its activity string (pg_stat_activity, and
+ * the progress of a job in vqa_jobs): "<function> <model>: <phase>".
+ */
+void
+ReportPhase(const char *function, const char *name, const char *phase)
+{
+	pgstat_report_activity(STATE_RUNNING, psprintf("%s %s: %s", function, name, phase));
+}
+
 void
 RunTraining(const TrainingRun *run, StringInfo metrics)
 {
@@ -215,7 +225,7 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				{
 					last_report = GetCurrentTimestamp();
 					pgstat_report_activity(STATE_RUNNING,
-										   psprintf("%s %s: epoch %d/%d, step %d/%d, loss %.4f, "
+										   psprintf("%s %s: training, epoch %d/%d, step %d/%d, loss %.4f, "
 													"%.0f samples/s",
 													run->function, run->name, epoch, epochs,
 													vqa_trainer_step_count(trainer), total, batch_loss,

@@ -24,6 +24,7 @@ PG_MODULE_MAGIC;
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
 double		vqaprune_sparse_density = 0.3;
+int			vqaprune_max_jobs = 2;
 
 void		_PG_init(void);
 
@@ -53,6 +54,14 @@ _PG_init(void)
 							 0.3, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("vqaprune.max_jobs",
+							"Sets how many vqaprune jobs run at once in a database.",
+							"Further jobs wait in the queue. Each job computes with the "
+							"vqaprune.threads of the session that submitted it.",
+							&vqaprune_max_jobs,
+							2, 1, 64,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("vqaprune");
 }
 

@@ -22,6 +22,9 @@ extern int	vqaprune_threads;
 /* GUC vqaprune.verbose: a NOTICE per training epoch */
 extern bool vqaprune_verbose;
 
+/* GUC vqaprune.max_jobs: background jobs running at once in a database */
+extern int	vqaprune_max_jobs;
+
 /* GUC vqaprune.sparse_density: compacted matrices kept up to this run sparse */
 extern double vqaprune_sparse_density;
 
@@ -145,6 +148,7 @@ extern void RequireMatchingAnswers(int64 model_id, const char *model, int64 data
 								   const char *dataset);
 extern void RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 dataset_id,
 								 const char *dataset);
+extern void ReportPhase(const char *function, const char *name, const char *phase);
 extern void RunTraining(const TrainingRun *run, StringInfo metrics);
 extern int64 StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info,
 							   const char *metrics_json);

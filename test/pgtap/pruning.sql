@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(53);
+SELECT plan(54);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -140,8 +140,14 @@ SELECT results_eq($$SELECT model, parent, stage, loss FROM vqa_models WHERE mode
 
 -- compaction: kept values only, the same logits
 SELECT is(vqa_compact('full_mask_lmh_70'), 'full_mask_lmh_70_compact', 'vqa_compact names the new model');
+SET vqaprune.sparse_density = 0;
 SELECT is(pg_temp.logits('full_mask_lmh_70_compact'), pg_temp.logits('full_mask_lmh_70'),
 	'the compacted model gives identical logits');
+-- with sparse kernels for every pruned matrix: the same to float rounding
+SET vqaprune.sparse_density = 1;
+SELECT ok((SELECT max(abs(a - b)) < 1e-5 FROM unnest(pg_temp.logits('full_mask_lmh_70_compact'),
+	pg_temp.logits('full_mask_lmh_70')) u(a, b)), 'and the same logits with sparse kernels');
+RESET vqaprune.sparse_density;
 SELECT is(pg_temp.mask_digest('full_mask_lmh_70_compact'), pg_temp.mask_digest('full_mask_lmh_70'),
 	'and keeps the mask');
 SELECT ok((SELECT stored_bytes < 0.5 * dense_bytes AND compact FROM vqa_models WHERE model = 'full_mask_lmh_70_compact'),

@@ -1,4 +1,5 @@
-# A long fine-tuning run stops promptly when canceled, and stores nothing.
+# Long fine-tuning and mask-training runs stop promptly when canceled, and
+# store nothing.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -33,6 +34,21 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.tensor_chunks}),
 	$node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.tensor_chunks c
 		JOIN vqaprune.models m USING (model_id) WHERE m.name = 'small'}),
 	'and no tensor of one');
+
+# mask training (Stage 2) likewise
+$start = time();
+($ret, $out, $err) = $node->psql('postgres', q{
+	SET statement_timeout = '2s';
+	SELECT vqa_prune('small', 'lmh', 0.7, 'mask', '{"epochs": 100000, "batch_size": 32}');
+});
+$elapsed = time() - $start;
+isnt($ret, 0, 'mask training is canceled');
+like($err, qr/canceling statement due to statement timeout/, 'by the timeout');
+cmp_ok($elapsed, '<', 6, 'within a few seconds of the request');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.models}), '1',
+	'no pruned model is stored');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.mask_chunks}), '0',
+	'and no mask');
 
 $node->stop;
 done_testing();
