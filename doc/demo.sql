@@ -1,5 +1,6 @@
 -- The vqaprune demo: the main job on the embedded VQA-CP-style benchmark,
--- Stage 1 fine-tuning, Stage 2 pruning and compaction. `make demo` runs it in a throwaway
+-- Stage 1 fine-tuning (its longest step as a background job), Stage 2
+-- pruning and compaction. `make demo` runs it in a throwaway
 -- cluster; any psql session with the extension installed can run it too.
 \set ON_ERROR_STOP on
 \pset footer off
@@ -49,7 +50,27 @@ SELECT t.module, count(*) AS matrices, sum(t.numel) AS weights
 \echo ==    in-distribution (val) and out-of-distribution (test) accuracy
 SET vqaprune.threads = 2;
 SET vqaprune."verbose" = on;   -- VERBOSE is an SQL keyword: quote it
-SELECT vqa_finetune('tiny', 'synth', 'bce', '{"epochs": 30, "lr": 1e-3, "warmup_epochs": 2}') AS model;
+\echo == The longest step, 30 epochs of BCE, runs as a background job: the session
+\echo == is free meanwhile, and vqa_jobs shows the job's progress.
+SELECT vqa_submit($$SELECT vqa_finetune('tiny', 'synth', 'bce',
+                  '{"epochs": 30, "lr": 1e-3, "warmup_epochs": 2}')$$) AS job \gset
+DO $$
+DECLARE
+	j record;
+BEGIN
+	LOOP
+		PERFORM pg_stat_clear_snapshot();	-- fresh progress on every look
+		SELECT * INTO j FROM vqa_jobs WHERE job_id = (SELECT max(job_id) FROM vqa_jobs);
+		RAISE NOTICE 'job %: %, %, epoch %/%, step %/%, loss %, % samples/s', j.job_id, j.status,
+			j.phase, j.epoch, j.epochs, j.step, j.total_steps, round(j.loss::numeric, 4),
+			round(j.samples_per_second);
+		EXIT WHEN j.status NOT IN ('queued', 'running');
+		PERFORM pg_sleep(3);
+	END LOOP;
+END
+$$;
+SELECT vqa_wait(:job) AS status;
+SELECT job_id, role, status, result, finished_at - started_at AS took FROM vqa_jobs;
 SELECT vqa_finetune('tiny_bce', 'synth', 'lmh', '{"epochs": 10, "lr": 5e-4, "warmup_epochs": 1}') AS model;
 SELECT vqa_evaluate(m, 'synth', s) AS run
   FROM unnest(ARRAY['tiny_bce', 'tiny_bce_lmh']) m, unnest(ARRAY['val', 'test']) s;
