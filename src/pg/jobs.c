@@ -233,6 +233,20 @@ vqa_submit(PG_FUNCTION_ARGS)
 
 	RequireJobCall(call);
 	SPI_connect();
+	{
+		Oid			types[1] = {OIDOID};
+		Datum		args[1] = {ObjectIdGetDatum(role)};
+
+		/* a worker connects as the role, as a login would */
+		SPI_execute_with_args("SELECT 1 FROM pg_roles WHERE oid = $1 AND rolcanlogin",
+							  1, types, args, NULL, true, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" cannot log in, so it cannot run jobs",
+							GetUserNameFromId(role, false)),
+					 errhint("Submit as a role with LOGIN.")));
+	}
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = ObjectIdGetDatum(MyDatabaseId);
 	values[2] = CStringGetTextDatum(call);

@@ -124,6 +124,9 @@ like($err, qr/the arguments of a job's call must be constants/, 'a subquery argu
 ($ret, $out, $err) = $node->psql('postgres', q{BEGIN;
 	SELECT vqa_wait(vqa_submit($$SELECT vqa_evaluate('small_bce', 'synth')$$));});
 like($err, qr/starts when the transaction that submitted it commits/, 'waiting inside the submitting transaction');
+($ret, $out, $err) = $node->psql('postgres', q{CREATE ROLE team NOLOGIN; SET ROLE team;
+	SELECT vqa_submit($$SELECT vqa_evaluate('small_bce', 'synth')$$)});
+like($err, qr/role "team" cannot log in, so it cannot run jobs/, 'a role that cannot log in');
 
 $node->stop;
 done_testing();
