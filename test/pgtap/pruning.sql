@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(54);
+SELECT plan(57);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -184,6 +184,12 @@ SELECT lives_ok(format('SELECT vqa_import_safetensors(%L, %L, %L::jsonb)', 'hf_t
 	pg_read_file(:'config_file')), 'a model imported without a dataset');
 SELECT is(pg_temp.error_of($$SELECT vqa_prune('hf_tiny', 'lmh', 0.5)$$),
 	'55000: model "hf_tiny" has no dataset to train its masks on', 'mask training needs a dataset');
+SELECT is(pg_temp.error_of($$SELECT vqa_compact('full')$$),
+	'55000: model "full" is not pruned: it has no mask', 'compacting a model without a mask');
+SELECT is(pg_temp.error_of($$SELECT vqa_compact('full_mask_lmh_70_compact', 'twice')$$),
+	'55000: model "full_mask_lmh_70_compact" is compacted already', 'compacting twice');
+SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', 'lmh', 0.5, options => '{"stage4": {}}')$$),
+	'22023: unknown option "stage4"', 'a pipeline option for no stage');
 SELECT is((SELECT count(*) FROM vqaprune.models), (SELECT n FROM model_count) + 1, 'no model was stored');
 
 SELECT * FROM finish();
