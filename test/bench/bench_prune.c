@@ -6,7 +6,8 @@
  *     dropout on): ms per step and the ratio.
  *   --eval: evaluation (forward, training off) of a model pruned to a
  *     sparsity by magnitude, dense against the sparse kernels of a compacted
- *     model: ms per batch, the speed-up, and the largest logit difference.
+ *     model (every pruned linear weight sparse): ms per batch, the speed-up,
+ *     and the largest logit difference.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
  *     against dense float32, by the same layout: the kept values packed in
  *     chunks of a million (float_pack.h), one mask bit per prunable weight,
@@ -325,7 +326,7 @@ main(int argc, char **argv)
 				pos[i] = (float) vqa_rng_uniform(&rng);
 			model->training = 0;
 			dense_ms = forward_ms(model, &in, dense, reps);
-			if (lxmert_use_sparse(model, 0.3) != 0)
+			if (lxmert_use_sparse(model, 1.0) != 0)
 				return 1;
 			sparse_ms = forward_ms(model, &in, sparse, reps);
 			for (int i = 0; i < batch * config.num_qa_labels; i++)

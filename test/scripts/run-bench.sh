@@ -2,15 +2,16 @@
 # make bench: the loaders' speed, in the core alone and end to end through
 # SQL in a throwaway cluster, on a VQA-CP-sized question file (438,183
 # questions) and 2,000 images of LXMERT-sized features; then LXMERT training
-# steps of the C model side by side with the PyTorch reference. Figures are
-# recorded in doc/benchmarks.md.
+# steps of the C model side by side with the PyTorch reference; then the
+# costs of pruning (mask-training steps, sparse evaluation, compact storage).
+# Figures are recorded in doc/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 ./test/scripts/ensure-deps.sh python3-torch python3-numpy
 . test/scripts/common.sh
 build_and_install
-make -s test/bench/bench_loaders test/bench/bench_lxmert
+make -s test/bench/bench_loaders test/bench/bench_lxmert test/bench/bench_prune
 
 dir=$(mktemp -d /tmp/vqaprune-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -26,3 +27,15 @@ echo "== LXMERT training step (forward, backward, Adam), vqaprune and PyTorch"
 
 echo "== fine-tuning through SQL against the core's steps (tiny model, LMH, 2 threads)"
 pg_virtualenv -v 15 psql -X -q -f test/bench/train_sql.sql
+
+echo "== pruning: a mask-training step against a fine-tuning step of the same model (LMH, 0.7)"
+for shape in tiny base; do
+	for t in 1 2; do ./test/bench/bench_prune --shape $shape --train --threads $t; done
+done
+echo "== pruning: evaluating a magnitude-pruned model, dense against sparse kernels"
+for s in 0.7 0.8 0.9; do
+	for t in 1 2; do ./test/bench/bench_prune --shape base --eval --sparsity $s --threads $t; done
+done
+for t in 1 2; do ./test/bench/bench_prune --shape tiny --eval --sparsity 0.9 --batch 256 --threads $t; done
+echo "== pruning: bytes of a compacted model against dense float32"
+for shape in tiny base; do ./test/bench/bench_prune --shape $shape --storage --sparsity 0.7; done
