@@ -51,7 +51,7 @@ SELECT t.module, count(*) AS matrices, sum(t.numel) AS weights
 SET vqaprune.threads = 2;
 SET vqaprune."verbose" = on;   -- VERBOSE is an SQL keyword: quote it
 \echo == The longest step, 30 epochs of BCE, runs as a background job: the session
-\echo == is free meanwhile, and vqa_jobs shows the job's progress.
+\echo == is free meanwhile, and vqa_jobs shows its progress.
 SELECT vqa_submit($$SELECT vqa_finetune('tiny', 'synth', 'bce',
                   '{"epochs": 30, "lr": 1e-3, "warmup_epochs": 2}')$$) AS job \gset
 DO $$
@@ -61,9 +61,10 @@ BEGIN
 	LOOP
 		PERFORM pg_stat_clear_snapshot();	-- fresh progress on every look
 		SELECT * INTO j FROM vqa_jobs WHERE job_id = (SELECT max(job_id) FROM vqa_jobs);
-		RAISE NOTICE 'job %: %, %, epoch %/%, step %/%, loss %, % samples/s', j.job_id, j.status,
-			j.phase, j.epoch, j.epochs, j.step, j.total_steps, round(j.loss::numeric, 4),
-			round(j.samples_per_second);
+		RAISE NOTICE '%', format('job %s: %s', j.job_id, j.status) ||
+			CASE WHEN j.epoch IS NOT NULL THEN format(', epoch %s/%s, step %s/%s, loss %s, %s samples/s',
+				j.epoch, j.epochs, j.step, j.total_steps, round(j.loss::numeric, 4),
+				round(j.samples_per_second)) ELSE '' END;
 		EXIT WHEN j.status NOT IN ('queued', 'running');
 		PERFORM pg_sleep(3);
 	END LOOP;

@@ -60,7 +60,7 @@ static const char *const JOB_FUNCTIONS[] = {
 
 /* Mark jobs whose worker is gone as failed (crashed). */
 static const char *const MARK_CRASHED =
-"UPDATE vqaprune.jobs j SET status = 'failed', finished_at = now(), "
+"UPDATE vqaprune.jobs j SET status = 'failed', finished_at = clock_timestamp(), "
 "error_message = 'the job''s worker stopped before the job finished (crash or server restart)' "
 "WHERE j.status = 'running' AND j.database_oid = $1 AND NOT EXISTS "
 "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = j.worker_pid "
@@ -321,7 +321,7 @@ vqa_cancel(PG_FUNCTION_ARGS)
 		/* a queued job leaves the queue; a running one is marked and stopped */
 		SPI_execute_with_args("UPDATE vqaprune.jobs SET cancel_requested = true, "
 							  "status = CASE status WHEN 'queued' THEN 'canceled' ELSE status END, "
-							  "finished_at = CASE status WHEN 'queued' THEN now() END "
+							  "finished_at = CASE status WHEN 'queued' THEN clock_timestamp() END "
 							  "WHERE job_id = $1", 1, argtypes, values, NULL, false, 0);
 		RestoreUser(&saved);
 		/* a statement cancel: the worker stops at its next interrupt check */
@@ -425,7 +425,7 @@ ClaimJob(Oid role, int64 *job_id, char **call, int *threads)
 	SPI_execute("SELECT pg_advisory_xact_lock(" CppAsString2(CLAIM_LOCK_KEY) ")", false, 0);
 	MarkCrashed(argtypes, values);
 	SPI_execute_with_args("UPDATE vqaprune.jobs SET status = 'running', worker_pid = pg_backend_pid(), "
-						  "started_at = now() WHERE job_id = (SELECT job_id FROM vqaprune.jobs "
+						  "started_at = clock_timestamp() WHERE job_id = (SELECT job_id FROM vqaprune.jobs "
 						  "WHERE status = 'queued' AND database_oid = $1 AND role_oid = $2 "
 						  "AND (SELECT count(*) FROM vqaprune.jobs WHERE status = 'running' "
 						  "AND database_oid = $1) < $3 ORDER BY job_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
@@ -463,7 +463,7 @@ FinishJob(int64 job_id, const char *status, const char *result, const char *sqls
 	values[3] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
 	values[4] = message ? CStringGetTextDatum(message) : (Datum) 0;
 	BecomeOwner(&saved);
-	SPI_execute_with_args("UPDATE vqaprune.jobs SET status = $2, finished_at = now(), result = $3, "
+	SPI_execute_with_args("UPDATE vqaprune.jobs SET status = $2, finished_at = clock_timestamp(), result = $3, "
 						  "error_sqlstate = $4, error_message = $5 WHERE job_id = $1",
 						  5, argtypes, values, nulls, false, 0);
 	RestoreUser(&saved);

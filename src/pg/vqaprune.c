@@ -23,7 +23,7 @@ PG_MODULE_MAGIC;
 
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
-double		vqaprune_sparse_density = 0.3;
+double		vqaprune_sparse_density = 0.35;
 int			vqaprune_max_jobs = 2;
 
 void		_PG_init(void);
@@ -51,7 +51,7 @@ _PG_init(void)
 							 "evaluation of a compacted model runs with sparse kernels.",
 							 "Denser matrices run as dense products; 0 turns sparse kernels off.",
 							 &vqaprune_sparse_density,
-							 0.3, 0.0, 1.0,
+							 0.35, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.max_jobs",
