@@ -79,10 +79,10 @@ SELECT label, split, questions, overall, yes_no, number, other
   FROM vqa_accuracy WHERE dataset = 'synth' ORDER BY split DESC, run_id;
 
 \echo
-\echo == 7. Stage 2: the paper's headline call. Mask training with LMH finds a subnetwork
-\echo ==    of the BCE model with 70% of its prunable weights removed; only the masks
-\echo ==    and the answer head are trained. (The benchmark's runs are ~1000 steps,
-\echo ==    not the paper's 34k, so the scores take larger steps than its lr 5e-5.)
+\echo == 7. Stage 2, the headline call of the paper: mask training with LMH finds a
+\echo ==    subnetwork of the BCE model with 70% of its prunable weights removed; only the
+\echo ==    masks and the answer head are trained. (Runs on the benchmark are a few hundred
+\echo ==    steps, not the 34k of the paper, so the scores take larger steps than lr 5e-5.)
 SELECT vqa_prune('tiny_bce', 'lmh', 0.7, 'mask', '{"epochs": 5, "lr": 2e-3, "batch_size": 64}') AS model;
 \echo == and one-shot magnitude pruning at the same sparsity, for comparison
 SELECT vqa_prune('tiny_bce', 'lmh', 0.7, 'magnitude') AS model;
