@@ -107,7 +107,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 	{
 		LxmertConfig config = source->config;
 		char		err[256];
-		TrainingRun run = {0};
+		TrainingRun run;
 		StoredModelInfo info = {0};
 		StringInfoData used;
 
@@ -129,14 +129,11 @@ vqa_finetune(PG_FUNCTION_ARGS)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));
 		SetComputeThreads();
 
-		run.function = "vqa_finetune";
-		run.name = o.name;
-		run.model = core;
-		run.trainer = trainer;
-		run.epochs = train_config->epochs;
-		run.eval = eval;
-		run.eval_split = o.common.eval_split;
-		run.keep_best = o.keep_best;
+		run = (TrainingRun) {
+			.function = "vqa_finetune", .name = o.name, .model = core, .trainer = trainer,
+			.epochs = train_config->epochs, .eval = eval, .eval_split = o.common.eval_split,
+			.keep_best = o.keep_best,
+		};
 		RunTraining(&run, &metrics);
 		appendStringInfoChar(&metrics, '}');
 

@@ -284,7 +284,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 
 		if (mask_training)
 		{
-			TrainingRun run = {0};
+			TrainingRun run;
 
 			masker = vqa_masker_new(core, &plan, o.threshold);
 			if (masker == NULL)
@@ -302,13 +302,10 @@ vqa_prune(PG_FUNCTION_ARGS)
 			trainer = vqa_trainer_new(core, train, train_config, err, sizeof(err));
 			if (trainer == NULL)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));
-			run.function = "vqa_prune";
-			run.name = o.name;
-			run.model = core;
-			run.trainer = trainer;
-			run.epochs = train_config->epochs;
-			run.eval = eval;
-			run.eval_split = o.common.eval_split;
+			run = (TrainingRun) {
+				.function = "vqa_prune", .name = o.name, .model = core, .trainer = trainer,
+				.epochs = train_config->epochs, .eval = eval, .eval_split = o.common.eval_split,
+			};
 			RunTraining(&run, &metrics);
 			if (vqa_trainer_finish_masks(trainer) != 0)
 				ereport(ERROR,

@@ -167,17 +167,20 @@ paper_allocation_is_the_papers_split_on_base(void **state)
 	assert_non_null(strstr(err, "only for sparsity 0.5 and 0.9"));
 }
 
-/* Every prunable matrix loses exactly its count, the smallest |w| first; nothing else is masked. */
-static void
-check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const float *mask,
-				  const float *key)
+/*
+ * Over tensors [first, last]: nothing outside theta_pr is masked, and every
+ * pruned key is at most every kept one. Returns the weights pruned.
+ */
+static size_t
+check_ranking(const LxmertModel *model, const float *mask, const float *key, int first, int last)
 {
-	for (int i = 0; i < model->n_tensors; i++)
+	size_t		pruned = 0;
+	float		kept_min = INFINITY,
+				pruned_max = -INFINITY;
+
+	for (int i = first; i <= last; i++)
 	{
 		const LxmertTensor *t = &model->tensors[i];
-		size_t		pruned = 0;
-		float		kept_min = INFINITY,
-					pruned_max = -INFINITY;
 
 		for (size_t j = t->offset; j < t->offset + t->numel; j++)
 		{
@@ -192,11 +195,19 @@ check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const f
 			else
 				kept_min = fminf(kept_min, key[j]);
 		}
-		if (!t->prunable)
-			continue;
-		assert_int_equal(pruned, vqa_pruned_count(t->numel, vqa_plan_tensor_sparsity(model, plan, i)));
-		assert_true(pruned_max <= kept_min);
 	}
+	assert_true(pruned_max <= kept_min);
+	return pruned;
+}
+
+/* Every prunable matrix loses exactly its count, the smallest keys first. */
+static void
+check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const float *mask,
+				  const float *key)
+{
+	for (int i = 0; i < model->n_tensors; i++)
+		assert_int_equal(check_ranking(model, mask, key, i, i),
+						 vqa_pruned_count(model->tensors[i].numel, vqa_plan_tensor_sparsity(model, plan, i)));
 }
 
 static void
@@ -229,33 +240,8 @@ magnitude_masks_keep_the_largest_weights(void **state)
 	plan.scope = VQA_SCOPE_GLOBAL;
 	plan.overall = 0.7;
 	assert_int_equal(vqa_magnitude_mask(model, &plan, mask), 0);
-	{
-		size_t		total = counts[0] + counts[1] + counts[2] + counts[3],
-					pruned = 0;
-		float		kept_min = INFINITY,
-					pruned_max = -INFINITY;
-
-		for (int i = 0; i < model->n_tensors; i++)
-		{
-			const LxmertTensor *t = &model->tensors[i];
-
-			for (size_t j = t->offset; j < t->offset + t->numel; j++)
-			{
-				if (!t->prunable)
-				{
-					assert_true(mask[j] == 1.0f);
-					continue;
-				}
-				pruned += mask[j] == 0.0f;
-				if (mask[j] == 0.0f)
-					pruned_max = fmaxf(pruned_max, magnitude[j]);
-				else
-					kept_min = fminf(kept_min, magnitude[j]);
-			}
-		}
-		assert_int_equal(pruned, vqa_pruned_count(total, 0.7));
-		assert_true(pruned_max <= kept_min);
-	}
+	assert_int_equal(check_ranking(model, mask, magnitude, 0, model->n_tensors - 1),
+					 vqa_pruned_count(counts[0] + counts[1] + counts[2] + counts[3], 0.7));
 	free(mask);
 	free(magnitude);
 	lxmert_free(model);
