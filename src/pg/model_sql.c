@@ -427,8 +427,9 @@ vqa_export_safetensors(PG_FUNCTION_ARGS)
 			char		tensor_name[128];
 
 			CheckpointName(t, tensor_name, sizeof(tensor_name));
+			/* a pruned model is written as its forward pass sees it: pruned weights 0 */
 			if (vqa_st_writer_add_f32(writer, tensor_name, t->ndim, shape,
-									  model->params + t->offset) != 0)
+									  (model->mask ? model->masked : model->params) + t->offset) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
 						 errmsg("could not add tensor \"%s\": %s", tensor_name,

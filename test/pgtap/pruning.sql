@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(57);
+SELECT plan(60);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -155,6 +155,15 @@ SELECT ok((SELECT stored_bytes < 0.5 * dense_bytes AND compact FROM vqa_models W
 SELECT is((SELECT sum(stored_bytes) FROM vqa_model_modules WHERE model = 'full_mask_lmh_70_compact'),
 	(SELECT stored_bytes::numeric FROM vqa_models WHERE model = 'full_mask_lmh_70_compact'),
 	'the per-module bytes add up');
+
+-- a pruned model exports as its subnetwork: pruned weights zero, the same logits
+SELECT ok(vqa_export_safetensors('full_magnitude_70', :'data' || '/../pruned.safetensors') > 0,
+	'a pruned model exports');
+SELECT lives_ok(format('SELECT vqa_import_safetensors(%L, %L, %L::jsonb)', 'pruned_again',
+	:'data' || '/../pruned.safetensors', (SELECT config FROM vqaprune.models WHERE name = 'full_magnitude_70')),
+	'and imports back');
+SELECT is(pg_temp.logits('pruned_again'), pg_temp.logits('full_magnitude_70'),
+	'with the pruned model''s logits');
 
 -- bad input: a clear error, nothing stored
 CREATE TEMP TABLE model_count AS SELECT count(*) AS n FROM vqaprune.models;
