@@ -128,7 +128,7 @@ CREATE VIEW vqa_jobs AS
 SELECT j.job_id, j.role_name AS role, j.call,
 	   CASE WHEN j.status = 'running' AND a.pid IS NULL THEN 'failed' ELSE j.status END AS status,
 	   CASE WHEN j.status = 'running' AND a.pid IS NULL THEN 'crashed'
-			WHEN j.status = 'running' THEN coalesce(p.m[1], 'starting')
+			WHEN j.status = 'running' THEN coalesce(p.m[1], 'running')
 			WHEN j.status = 'failed' AND j.error_sqlstate IS NULL THEN 'crashed' END AS phase,
 	   p.m[2]::integer AS epoch, p.m[3]::integer AS epochs,
 	   p.m[4]::integer AS step, p.m[5]::integer AS total_steps,

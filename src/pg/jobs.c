@@ -482,7 +482,8 @@ RunJob(int64 job_id, const char *call, int threads)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, call);
+	/* training functions report finer phases over this one */
+	pgstat_report_activity(STATE_RUNNING, psprintf("vqa_job " INT64_FORMAT ": running", job_id));
 	SetConfigOption("vqaprune.threads", psprintf("%d", threads), PGC_USERSET, PGC_S_SESSION);
 	PG_TRY();
 	{
