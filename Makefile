@@ -58,10 +58,10 @@ test/unit/generated/groups.h: $(wildcard test/unit/test_*.c)
 test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
 	$(CC) $(CORE_CFLAGS) -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
 
-test/bench/bench_lxmert: test/bench/bench_lxmert.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+test/bench/bench_lxmert: test/bench/bench_lxmert.c test/bench/bench_shapes.h $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_lxmert.c $(CORE_SRCS) $(CORE_LIBS)
 
-test/bench/bench_prune: test/bench/bench_prune.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_prune.c $(CORE_SRCS) $(CORE_LIBS)
 
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)

@@ -221,7 +221,7 @@ vqa_trainer_lr(const VqaTrainer *t)
  * the head's own, none for the frozen rest.
  */
 static void
-frozen_to_score_grads(LxmertModel *model)
+mask_training_grads(LxmertModel *model)
 {
 	lxmert_score_grad(model);
 	for (int i = 0; i < model->n_tensors; i++)
@@ -356,7 +356,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	lxmert_zero_grad(model);
 	lxmert_backward(model, t->dlogits, grad.hidden);
 	if (t->config.masker)
-		frozen_to_score_grads(model);
+		mask_training_grads(model);
 
 	/* clip the model's and the loss's gradients together */
 	norm = lxmert_grad_norm(model);

@@ -277,9 +277,9 @@ vqa_prune(PG_FUNCTION_ARGS)
 		if (mask_training && o.common.dropout >= 0)
 			config.hidden_dropout_prob = config.attention_probs_dropout_prob = (float) o.common.dropout;
 		core = NewCoreModel(&config);
-		/* a pruned source is pruned again from its effective weights */
-		for (size_t i = 0; i < core->n_params; i++)
-			core->params[i] = source->mask ? source->params[i] * source->mask[i] : source->params[i];
+		/* a pruned source is pruned again from the weights its forward pass uses */
+		memcpy(core->params, source->mask ? source->masked : source->params,
+			   sizeof(float) * core->n_params);
 		SetComputeThreads();
 
 		if (mask_training)

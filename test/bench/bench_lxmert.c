@@ -25,17 +25,7 @@
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
-/* OpenBLAS's thread control, declared by its cblas.h */
-extern void openblas_set_num_threads(int num_threads);
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench_shapes.h"
 
 static double
 peak_rss_mb(void)
@@ -44,39 +34,6 @@ peak_rss_mb(void)
 
 	getrusage(RUSAGE_SELF, &usage);
 	return usage.ru_maxrss / 1024.0;
-}
-
-static void
-shape_config(const char *shape, LxmertConfig *c, int *tokens, int *boxes, int *steps, int *warmup)
-{
-	lxmert_config_default(c);
-	c->hidden_dropout_prob = 0.0f;
-	c->attention_probs_dropout_prob = 0.0f;
-	if (strcmp(shape, "base") == 0)
-	{
-		c->num_qa_labels = 3129;
-		*tokens = 20;
-		*boxes = 36;
-		*steps = 3;
-		*warmup = 1;
-	}
-	else
-	{
-		c->vocab_size = 200;
-		c->hidden_size = 64;
-		c->num_attention_heads = 4;
-		c->intermediate_size = 128;
-		c->l_layers = 2;
-		c->r_layers = 1;
-		c->x_layers = 2;
-		c->visual_feat_dim = 64;
-		c->num_qa_labels = 30;
-		c->max_position_embeddings = 32;
-		*tokens = 20;
-		*boxes = 10;
-		*steps = 20;
-		*warmup = 3;
-	}
 }
 
 static int
@@ -94,12 +51,12 @@ bench_sgemm(int n, int threads)
 	}
 	for (int r = 0; r < 6; r++)
 	{
-		double		t0 = now();
+		double		t0 = bench_now();
 
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
 					0.0f, c, n);
-		if (r > 0 && now() - t0 < best)
-			best = now() - t0;
+		if (r > 0 && bench_now() - t0 < best)
+			best = bench_now() - t0;
 	}
 	printf("vqaprune sgemm n=%d threads=%d gflops=%.2f\n", n, threads,
 		   2.0 * n * n * n / best / 1e9);
@@ -158,7 +115,10 @@ main(int argc, char **argv)
 	if (sgemm > 0)
 		return bench_sgemm(sgemm, threads);
 
-	shape_config(shape, &config, &tokens, &boxes, &default_steps, &default_warmup);
+	bench_shape(shape, &config, &tokens, &boxes);
+	/* base steps take seconds, tiny ones milliseconds */
+	default_steps = strcmp(shape, "base") == 0 ? 3 : 20;
+	default_warmup = strcmp(shape, "base") == 0 ? 1 : 3;
 	if (batch < 1)
 		batch = strcmp(shape, "base") == 0 ? 32 : 64;
 	steps = steps > 0 ? steps : default_steps;
@@ -202,7 +162,7 @@ main(int argc, char **argv)
 	for (int step = 0; step < warmup + steps; step++)
 	{
 		if (step == warmup)
-			t0 = now();
+			t0 = bench_now();
 		lxmert_zero_grad(model);
 		if (lxmert_forward(model, &in, logits, targets, &loss) != 0)
 		{
@@ -213,7 +173,7 @@ main(int argc, char **argv)
 		lxmert_backward(model, dlogits, NULL);
 		lxmert_adam_update(model, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step + 1);
 	}
-	step_s = (now() - t0) / steps;
+	step_s = (bench_now() - t0) / steps;
 	printf("vqaprune shape=%s batch=%d threads=%d samples_per_s=%.2f step_ms=%.1f "
 		   "peak_rss_mb=%.0f gflops=%.2f flops_per_step=%.0f loss=%.4f\n",
 		   shape, batch, threads, batch / step_s, step_s * 1e3, peak_rss_mb(),

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vqaprune/examples.h"
 #include "vqaprune/float_pack.h"
@@ -32,40 +31,7 @@
 #include "vqaprune/rng.h"
 #include "vqaprune/train.h"
 
-extern void openblas_set_num_threads(int num_threads);
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void
-shape_config(const char *shape, LxmertConfig *c, int *tokens, int *boxes)
-{
-	lxmert_config_default(c);
-	*tokens = 20;
-	if (strcmp(shape, "base") == 0)
-	{
-		c->num_qa_labels = 3129;
-		*boxes = 36;
-		return;
-	}
-	c->vocab_size = 200;
-	c->hidden_size = 64;
-	c->num_attention_heads = 4;
-	c->intermediate_size = 128;
-	c->l_layers = 2;
-	c->r_layers = 1;
-	c->x_layers = 2;
-	c->visual_feat_dim = 64;
-	c->num_qa_labels = 30;
-	c->max_position_embeddings = 32;
-	*boxes = 10;
-}
+#include "bench_shapes.h"
 
 static LxmertModel *
 new_model(const LxmertConfig *config)
@@ -159,11 +125,11 @@ train_step_ms(const LxmertConfig *config, const VqaExamples *ex, int batch, int 
 		int			count;
 
 		if (s == 1)
-			t0 = now();
+			t0 = bench_now();
 		if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
 			exit(1);
 	}
-	t0 = (now() - t0) / steps * 1e3;
+	t0 = (bench_now() - t0) / steps * 1e3;
 	vqa_trainer_free(trainer);
 	vqa_masker_free(tc.masker);
 	lxmert_free(model);
@@ -178,12 +144,12 @@ forward_ms(LxmertModel *model, const LxmertBatch *in, float *logits, int reps)
 
 	for (int r = 0; r <= reps; r++)
 	{
-		double		t0 = now();
+		double		t0 = bench_now();
 
 		if (lxmert_forward(model, in, logits, NULL, NULL) != 0)
 			exit(1);
-		if (r > 0 && now() - t0 < best)
-			best = now() - t0;
+		if (r > 0 && bench_now() - t0 < best)
+			best = bench_now() - t0;
 	}
 	return best * 1e3;
 }
@@ -224,7 +190,7 @@ main(int argc, char **argv)
 	}
 	openblas_set_num_threads(threads);
 	vqa_parallel_set_threads(threads);
-	shape_config(shape, &config, &tokens, &boxes);
+	bench_shape(shape, &config, &tokens, &boxes);
 	config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.1f;
 	if (batch < 1)
 		batch = strcmp(shape, "base") == 0 ? 32 : 64;

@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(60);
+SELECT plan(62);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -199,6 +199,10 @@ SELECT is(pg_temp.error_of($$SELECT vqa_compact('full_mask_lmh_70_compact', 'twi
 	'55000: model "full_mask_lmh_70_compact" is compacted already', 'compacting twice');
 SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', 'lmh', 0.5, options => '{"stage4": {}}')$$),
 	'22023: unknown option "stage4"', 'a pipeline option for no stage');
+SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', 'lmh', 0.5, options => '[]')$$),
+	'22023: options must be a JSON object', 'pipeline options that are not an object');
+SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', 'lmh', 0.5, options => '{"stage3": {}}')$$),
+	'22023: options for stage 3 given without a stage 3 loss', 'stage 3 options without a stage 3 loss');
 SELECT is((SELECT count(*) FROM vqaprune.models), (SELECT n FROM model_count) + 1, 'no model was stored');
 
 SELECT * FROM finish();
