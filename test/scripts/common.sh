@@ -26,13 +26,7 @@ make_scratch_dir() {
 	scratch=$(mktemp -d /tmp/vqaprune.XXXXXX)
 	chmod 755 "$scratch"
 	cp -r test/data "$scratch/data"
-	fixtures=${VQAPRUNE_FIXTURES:-../shared/fixtures}
-	if [ -d "$fixtures" ]; then
-		cp -r "$fixtures" "$scratch/fixtures"
-	else
-		echo "warning: reference fixtures not found in $fixtures (set VQAPRUNE_FIXTURES);" \
-			"the tests that compare with them will fail" >&2
-	fi
+	cp -r "${VQAPRUNE_FIXTURES:-test/fixtures}" "$scratch/fixtures"
 	chmod -R a+rX "$scratch"
 	[ "$(id -u)" -eq 0 ] && chown -R postgres "$scratch"
 	export VQAPRUNE_TEST_DATA="$scratch/data"

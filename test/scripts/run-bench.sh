@@ -23,7 +23,7 @@ echo "== through SQL (one run, rows written and committed)"
 VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -v 15 psql -X -q -f test/bench/load_sql.sql
 
 echo "== LXMERT training step (forward, backward, Adam), vqaprune and PyTorch"
-./test/bench/compare_lxmert.sh ./test/bench/bench_lxmert "${VQAPRUNE_FIXTURES:-../shared/fixtures}/hf-lxmert/tiny"
+./test/bench/compare_lxmert.sh ./test/bench/bench_lxmert "${VQAPRUNE_FIXTURES:-test/fixtures}/hf-lxmert/tiny"
 
 echo "== fine-tuning through SQL against the core's steps (tiny model, LMH, 2 threads)"
 pg_virtualenv -v 15 psql -X -q -f test/bench/train_sql.sql

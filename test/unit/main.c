@@ -16,7 +16,7 @@ unit_fixtures_dir(void)
 {
 	const char *dir = getenv("VQAPRUNE_FIXTURES");
 
-	return dir ? dir : "../shared/fixtures";
+	return dir ? dir : "test/fixtures";
 }
 
 const char *
