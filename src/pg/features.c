@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "ownership.h"
 #include "vqaprune.h"
 #include "vqaprune/features_tsv.h"
 
@@ -93,6 +94,8 @@ vqa_load_features(PG_FUNCTION_ARGS)
 	dataset_id = LookupDatasetId(dataset);
 	if (dataset_id == 0)
 		dataset_id = CreateDataset(dataset, "files", 9, "{}");
+	else
+		RequireDatasetOwner(dataset_id, dataset);
 	feature_dim = DatasetFeatureDim(dataset_id);
 	ImageInserterInit(&ins);
 

@@ -15,14 +15,23 @@
  * worker is gone (killed, or the server restarted) is marked failed.
  *
  * The jobs table is written only here, as the extension's owner, so no
- * role can queue a call under another role's name or read another's jobs.
+ * role can queue a call under another role's name; row-level security shows
+ * each role its own jobs. Code running as the owner cannot be steered by the
+ * caller: catalog facts come from the catalog API, statements run under a
+ * search_path of pg_catalog and pg_temp (where no function or operator is
+ * looked up) with qualified table names, in a security-restricted operation;
+ * which backend is a job's worker is read from the backend status array, not
+ * from a view.
  */
 #include "postgres.h"
 
 #include <signal.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -34,12 +43,18 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "ownership.h"
+#include "spi_checked.h"
 #include "vqaprune.h"
 
 PG_FUNCTION_INFO_V1(vqa_submit);
@@ -58,21 +73,119 @@ static const char *const JOB_FUNCTIONS[] = {
 	"vqa_export_safetensors", "vqa_import_predictions",
 };
 
-/* Mark jobs whose worker is gone as failed (crashed). */
-static const char *const MARK_CRASHED =
-"UPDATE vqaprune.jobs j SET status = 'failed', finished_at = clock_timestamp(), "
-"error_message = 'the job''s worker stopped before the job finished (crash or server restart)' "
-"WHERE j.status = 'running' AND j.database_oid = $1 AND NOT EXISTS "
-"(SELECT 1 FROM pg_stat_activity a WHERE a.pid = j.worker_pid "
-" AND a.backend_type = '" WORKER_TYPE "' AND a.backend_start <= j.started_at)";
+/* The search_path of every statement run as another role: no lookup can be redirected. */
+#define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
 
-/* MARK_CRASHED for the database, argtypes / values its $1, on fresh backend status. */
-static void
-MarkCrashed(Oid *argtypes, Datum *values)
+/*
+ * Whether pid is, right now, a vqaprune job worker of role that started at
+ * started (so a recycled pid never matches). The backend status array is
+ * read afresh.
+ */
+static bool
+WorkerAlive(int32 pid, TimestampTz started, Oid role)
 {
-	/* pg_stat_activity is read once per transaction unless the snapshot is cleared */
+	const char *type;
+
+	if (pid <= 0)
+		return false;
 	pgstat_clear_snapshot();
-	SPI_execute_with_args(MARK_CRASHED, 1, argtypes, values, NULL, false, 0);
+	for (int i = 1; i <= pgstat_fetch_stat_numbackends(); i++)
+	{
+		PgBackendStatus *be = &pgstat_fetch_stat_local_beentry(i)->backendStatus;
+
+		if (be->st_procpid != pid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(pid);
+		return be->st_backendType == B_BG_WORKER && type && strcmp(type, WORKER_TYPE) == 0 &&
+			be->st_proc_start_timestamp == started && be->st_userid == role &&
+			be->st_databaseid == MyDatabaseId;
+	}
+	return false;
+}
+
+/* Whether a job worker of role runs in this database. */
+static bool
+RoleHasWorker(Oid role)
+{
+	pgstat_clear_snapshot();
+	for (int i = 1; i <= pgstat_fetch_stat_numbackends(); i++)
+	{
+		PgBackendStatus *be = &pgstat_fetch_stat_local_beentry(i)->backendStatus;
+		const char *type;
+
+		if (be->st_backendType != B_BG_WORKER || be->st_userid != role ||
+			be->st_databaseid != MyDatabaseId)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+		if (type && strcmp(type, WORKER_TYPE) == 0)
+			return true;
+	}
+	return false;
+}
+
+typedef struct OwnerContext
+{
+	Oid			user;
+	int			sec_context;
+	int			guc_level;
+} OwnerContext;
+
+/* Runs the job table's bookkeeping as the extension's owner, unsteerably. */
+static void
+BecomeOwner(OwnerContext *saved)
+{
+	Oid			owner = ExtensionOwner();
+
+	GetUserIdAndSecContext(&saved->user, &saved->sec_context);
+	saved->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", PINNED_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+RestoreUser(const OwnerContext *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec_context);
+	AtEOXact_GUC(true, saved->guc_level);
+}
+
+/* Marks running jobs of this database whose worker is gone as failed (crashed); as the owner. */
+static void
+MarkCrashed(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
+	uint64		n = SpiRun("SELECT job_id, worker_pid, worker_started, role_oid FROM vqaprune.jobs "
+						   "WHERE status = 'running' AND database_oid = $1",
+						   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 0);
+	int64	   *dead = palloc(sizeof(int64) * (n + 1));
+	int			n_dead = 0;
+
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		pid_null,
+					start_null,
+					isnull;
+		int32		pid = DatumGetInt32(SpiValue(r, 2, &pid_null));
+		TimestampTz started = DatumGetTimestampTz(SpiValue(r, 3, &start_null));
+		Oid			role = DatumGetObjectId(SpiValue(r, 4, &isnull));
+
+		if (pid_null || start_null || !WorkerAlive(pid, started, role))
+			dead[n_dead++] = DatumGetInt64(SpiValue(r, 1, &isnull));
+	}
+	for (int i = 0; i < n_dead; i++)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		job[1] = {Int64GetDatum(dead[i])};
+
+		SpiRun("UPDATE vqaprune.jobs SET status = 'failed', finished_at = clock_timestamp(), "
+			   "error_message = 'the job''s worker stopped before the job finished (crash or server restart)' "
+			   "WHERE job_id = $1 AND status = 'running'",
+			   SPI_OK_UPDATE, 1, types, job, NULL, false, 0);
+	}
+	pfree(dead);
 }
 
 /* Roles whose jobs wait for a worker once this transaction commits. */
@@ -120,6 +233,9 @@ RequireJobCall(const char *call)
 		list_length(fc->funcname) > 2)
 		goto bad;
 	name = strVal(llast(fc->funcname));
+	if (list_length(fc->funcname) == 2 &&
+		strcmp(strVal(linitial(fc->funcname)), ExtensionSchemaName()) != 0)
+		goto bad;
 	for (size_t i = 0; i < lengthof(JOB_FUNCTIONS); i++)
 		allowed |= strcmp(name, JOB_FUNCTIONS[i]) == 0;
 	if (!allowed)
@@ -134,42 +250,6 @@ bad:
 			 errhint("For example: SELECT vqa_submit($$SELECT vqa_prune('m', 'lmh', 0.7)$$). "
 					 "Functions: vqa_finetune, vqa_prune, vqa_pipeline, vqa_evaluate, vqa_compact, "
 					 "the loaders and the importers.")));
-}
-
-/* Runs the job table's bookkeeping as the extension's owner. */
-static Oid
-ExtensionOwner(void)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum("vqaprune")};
-	bool		isnull;
-
-	SPI_execute_with_args("SELECT extowner FROM pg_extension WHERE extname = $1",
-						  1, argtypes, values, NULL, true, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "extension vqaprune is not installed in this database");
-	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-typedef struct OwnerContext
-{
-	Oid			user;
-	int			sec_context;
-} OwnerContext;
-
-static void
-BecomeOwner(OwnerContext *saved)
-{
-	Oid			owner = ExtensionOwner();
-
-	GetUserIdAndSecContext(&saved->user, &saved->sec_context);
-	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-static void
-RestoreUser(const OwnerContext *saved)
-{
-	SetUserIdAndSecContext(saved->user, saved->sec_context);
 }
 
 /* Starts a worker for a role's jobs in this database; false if no slot is free. */
@@ -217,6 +297,24 @@ LaunchAfterCommit(Oid role)
 		pending_roles[n_pending_roles++] = role;
 }
 
+
+/* A worker connects as the role, as a login would: a role without LOGIN could never run. */
+static void
+RequireCanLogin(Oid role)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	bool		can_login = HeapTupleIsValid(tuple) && ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+
+	if (HeapTupleIsValid(tuple))
+		ReleaseSysCache(tuple);
+	if (!can_login)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot log in, so it cannot run jobs",
+						GetUserNameFromId(role, false)),
+				 errhint("Submit as a role with LOGIN.")));
+}
+
 /*
  * vqa_submit(call) -> job id
  */
@@ -226,75 +324,79 @@ vqa_submit(PG_FUNCTION_ARGS)
 	char	   *call = RequireTextArg(fcinfo, 0, "call");
 	Oid			role = GetUserId();
 	OwnerContext saved;
-	Oid			argtypes[5] = {OIDOID, OIDOID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[5];
+	Oid			argtypes[6] = {OIDOID, TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[6];
 	bool		isnull;
 	int64		job_id;
 
 	RequireJobCall(call);
-	SPI_connect();
-	{
-		Oid			types[1] = {OIDOID};
-		Datum		args[1] = {ObjectIdGetDatum(role)};
-
-		/* a worker connects as the role, as a login would */
-		SPI_execute_with_args("SELECT 1 FROM pg_roles WHERE oid = $1 AND rolcanlogin",
-							  1, types, args, NULL, true, 1);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("role \"%s\" cannot log in, so it cannot run jobs",
-							GetUserNameFromId(role, false)),
-					 errhint("Submit as a role with LOGIN.")));
-	}
+	RequireCanLogin(role);
 	values[0] = ObjectIdGetDatum(role);
-	values[1] = ObjectIdGetDatum(MyDatabaseId);
-	values[2] = CStringGetTextDatum(call);
-	values[3] = Int32GetDatum(vqaprune_threads);
-	values[4] = CStringGetTextDatum(GetUserNameFromId(role, false));
+	values[1] = CStringGetTextDatum(GetUserNameFromId(role, false));
+	values[2] = ObjectIdGetDatum(MyDatabaseId);
+	values[3] = CStringGetTextDatum(get_database_name(MyDatabaseId));
+	values[4] = CStringGetTextDatum(call);
+	values[5] = Int32GetDatum(vqaprune_threads);
+	SPI_connect();
 	BecomeOwner(&saved);
-	SPI_execute_with_args("INSERT INTO vqaprune.jobs (role_oid, role_name, database_oid, database_name, "
-						  "call, threads) VALUES ($1, $5, $2, current_database(), $3, $4) RETURNING job_id",
-						  5, argtypes, values, NULL, false, 1);
+	SpiRun("INSERT INTO vqaprune.jobs (role_oid, role_name, database_oid, database_name, call, threads) "
+		   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING job_id",
+		   SPI_OK_INSERT_RETURNING, 6, argtypes, values, NULL, false, 1);
+	job_id = DatumGetInt64(SpiValue(0, 1, &isnull));
 	RestoreUser(&saved);
-	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	LaunchAfterCommit(role);
 	PG_RETURN_INT64(job_id);
 }
 
-/*
- * The status of a job the current role may see (its own, or any for a
- * superuser), after marking crashed ones; an error if there is none.
- */
-static char *
-JobStatus(int64 job_id, int32 *worker_pid, Oid *role)
+/* What the job functions read of a job's row. */
+typedef struct JobRow
 {
-	Oid			argtypes[2] = {INT8OID, OIDOID};
-	Datum		values[2] = {Int64GetDatum(job_id), ObjectIdGetDatum(MyDatabaseId)};
+	char	   *status;
+	int32		worker_pid;		/* 0: none */
+	TimestampTz worker_started;
+	Oid			role;
+} JobRow;
+
+/*
+ * A job the current role may see (one of a role whose privileges it has),
+ * after marking crashed ones; an error if there is none. With lock, the row
+ * stays locked until the transaction ends, so the job cannot finish (and its
+ * worker cannot move on to another job) meanwhile.
+ */
+static void
+ReadJob(int64 job_id, bool lock, JobRow *job)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
 	OwnerContext saved;
 	Oid			caller = GetUserId();
 	bool		isnull;
-	char	   *status;
-	Datum		d;
+	uint64		found;
 
 	BecomeOwner(&saved);
-	MarkCrashed(argtypes + 1, values + 1);
-	SPI_execute_with_args("SELECT status, worker_pid, role_oid FROM vqaprune.jobs WHERE job_id = $1",
-						  1, argtypes, values, NULL, false, 1);
+	MarkCrashed();
+	found = SpiRun(lock ?
+				   "SELECT status, worker_pid, worker_started, role_oid FROM vqaprune.jobs "
+				   "WHERE job_id = $1 FOR UPDATE" :
+				   "SELECT status, worker_pid, worker_started, role_oid FROM vqaprune.jobs "
+				   "WHERE job_id = $1",
+				   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1);
 	RestoreUser(&saved);
-	if (SPI_processed == 0 ||
-		(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) != caller &&
-		 !superuser()))
+	if (found == 0 ||
+		!has_privs_of_role(caller, DatumGetObjectId(SpiValue(0, 4, &isnull))))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id),
 				 errhint("SELECT * FROM vqa_jobs lists your jobs.")));
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	*worker_pid = isnull ? 0 : DatumGetInt32(d);
-	*role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	return status;
+	job->status = SpiText(0, 1);
+	job->worker_pid = DatumGetInt32(SpiValue(0, 2, &isnull));
+	if (isnull)
+		job->worker_pid = 0;
+	job->worker_started = DatumGetTimestampTz(SpiValue(0, 3, &isnull));
+	if (isnull)
+		job->worker_pid = 0;
+	job->role = DatumGetObjectId(SpiValue(0, 4, &isnull));
 }
 
 /*
@@ -304,14 +406,12 @@ Datum
 vqa_cancel(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
-	int32		pid;
-	Oid			role;
-	char	   *status;
+	JobRow		job;
 	bool		canceled = false;
 
 	SPI_connect();
-	status = JobStatus(job_id, &pid, &role);
-	if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
+	ReadJob(job_id, true, &job);
+	if (strcmp(job.status, "queued") == 0 || strcmp(job.status, "running") == 0)
 	{
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(job_id)};
@@ -319,14 +419,20 @@ vqa_cancel(PG_FUNCTION_ARGS)
 
 		BecomeOwner(&saved);
 		/* a queued job leaves the queue; a running one is marked and stopped */
-		SPI_execute_with_args("UPDATE vqaprune.jobs SET cancel_requested = true, "
-							  "status = CASE status WHEN 'queued' THEN 'canceled' ELSE status END, "
-							  "finished_at = CASE status WHEN 'queued' THEN clock_timestamp() END "
-							  "WHERE job_id = $1", 1, argtypes, values, NULL, false, 0);
+		SpiRun("UPDATE vqaprune.jobs SET cancel_requested = true, "
+			   "status = CASE status WHEN 'queued' THEN 'canceled' ELSE status END, "
+			   "finished_at = CASE status WHEN 'queued' THEN clock_timestamp() END "
+			   "WHERE job_id = $1", SPI_OK_UPDATE, 1, argtypes, values, NULL, false, 0);
 		RestoreUser(&saved);
-		/* a statement cancel: the worker stops at its next interrupt check */
-		if (strcmp(status, "running") == 0 && pid > 0)
-			kill(pid, SIGINT);
+
+		/*
+		 * A statement cancel, sent only to the process that is this job's
+		 * worker: same pid, same start time, same role. The row lock keeps
+		 * the job from ending before the signal lands.
+		 */
+		if (strcmp(job.status, "running") == 0 &&
+			WorkerAlive(job.worker_pid, job.worker_started, job.role))
+			kill(job.worker_pid, SIGINT);
 		canceled = true;
 	}
 	SPI_finish();
@@ -341,6 +447,7 @@ vqa_wait(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	TimestampTz deadline = 0;
+	JobRow		job;
 	char	   *status;
 
 	if (PG_ARGISNULL(0))
@@ -361,13 +468,14 @@ vqa_wait(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(job_id)};
 		OwnerContext saved;
+		uint64		mine;
 
 		BecomeOwner(&saved);
-		SPI_execute_with_args("SELECT 1 FROM vqaprune.jobs WHERE job_id = $1 "
-							  "AND xmin = xid(pg_current_xact_id_if_assigned())",
-							  1, argtypes, values, NULL, false, 1);
+		mine = SpiRun("SELECT 1 FROM vqaprune.jobs WHERE job_id = $1 "
+					  "AND xmin = xid(pg_current_xact_id_if_assigned())",
+					  SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1);
 		RestoreUser(&saved);
-		if (SPI_processed > 0)
+		if (mine > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("job " INT64_FORMAT " starts when the transaction that submitted it commits", job_id),
@@ -375,26 +483,14 @@ vqa_wait(PG_FUNCTION_ARGS)
 	}
 	for (bool launched = false;;)
 	{
-		int32		pid;
-		Oid			role;
-
-		status = JobStatus(job_id, &pid, &role);
-		if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
+		ReadJob(job_id, false, &job);
+		if (strcmp(job.status, "queued") != 0 && strcmp(job.status, "running") != 0)
 			break;
 		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 			break;
 		/* a queued job with no worker of its role (none was free at submit): start one */
-		if (strcmp(status, "queued") == 0 && !launched)
-		{
-			Oid			argtypes[2] = {OIDOID, OIDOID};
-			Datum		values[2] = {ObjectIdGetDatum(role), ObjectIdGetDatum(MyDatabaseId)};
-
-			SPI_execute_with_args("SELECT 1 FROM pg_stat_activity WHERE backend_type = '" WORKER_TYPE
-								  "' AND usesysid = $1 AND datid = $2", 2, argtypes, values, NULL,
-								  false, 1);
-			if (SPI_processed == 0)
-				launched = LaunchWorker(MyDatabaseId, role);
-		}
+		if (strcmp(job.status, "queued") == 0 && !launched && !RoleHasWorker(job.role))
+			launched = LaunchWorker(MyDatabaseId, job.role);
 		SPI_finish();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200,
 						 PG_WAIT_EXTENSION);
@@ -402,7 +498,7 @@ vqa_wait(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		SPI_connect();
 	}
-	status = pstrdup(status);
+	status = pstrdup(job.status);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
@@ -411,36 +507,43 @@ vqa_wait(PG_FUNCTION_ARGS)
 static bool
 ClaimJob(Oid role, int64 *job_id, char **call, int *threads)
 {
-	Oid			argtypes[3] = {OIDOID, OIDOID, INT4OID};
-	Datum		values[3] = {ObjectIdGetDatum(MyDatabaseId), ObjectIdGetDatum(role),
-	Int32GetDatum(vqaprune_max_jobs)};
+	Oid			argtypes[5] = {OIDOID, OIDOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[5] = {ObjectIdGetDatum(MyDatabaseId), ObjectIdGetDatum(role),
+		Int32GetDatum(vqaprune_max_jobs), Int32GetDatum(MyProcPid),
+	TimestampTzGetDatum(MyStartTimestamp)};
 	OwnerContext saved;
 	bool		claimed;
 
+	/*
+	 * Any cancel that arrived so far was meant for a job that has ended
+	 * (vqa_cancel signals only while it holds a running job's row): drop it
+	 * before the next job can be seen as running.
+	 */
+	QueryCancelPending = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	BecomeOwner(&saved);
-	SPI_execute("SELECT pg_advisory_xact_lock(" CppAsString2(CLAIM_LOCK_KEY) ")", false, 0);
-	MarkCrashed(argtypes, values);
-	SPI_execute_with_args("UPDATE vqaprune.jobs SET status = 'running', worker_pid = pg_backend_pid(), "
-						  "started_at = clock_timestamp() WHERE job_id = (SELECT job_id FROM vqaprune.jobs "
-						  "WHERE status = 'queued' AND database_oid = $1 AND role_oid = $2 "
-						  "AND (SELECT count(*) FROM vqaprune.jobs WHERE status = 'running' "
-						  "AND database_oid = $1) < $3 ORDER BY job_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-						  "RETURNING job_id, call, threads",
-						  3, argtypes, values, NULL, false, 1);
+	SpiRun("SELECT pg_advisory_xact_lock(" CppAsString2(CLAIM_LOCK_KEY) ")", SPI_OK_SELECT,
+		   0, NULL, NULL, NULL, false, 0);
+	MarkCrashed();
+	claimed = SpiRun("UPDATE vqaprune.jobs SET status = 'running', worker_pid = $4, worker_started = $5, "
+					 "started_at = clock_timestamp() WHERE job_id = (SELECT job_id FROM vqaprune.jobs "
+					 "WHERE status = 'queued' AND database_oid = $1 AND role_oid = $2 "
+					 "AND (SELECT count(*) FROM vqaprune.jobs WHERE status = 'running' "
+					 "AND database_oid = $1) < $3 ORDER BY job_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+					 "RETURNING job_id, call, threads",
+					 SPI_OK_UPDATE_RETURNING, 5, argtypes, values, NULL, false, 1) == 1;
 	RestoreUser(&saved);
-	claimed = SPI_processed == 1;
 	if (claimed)
 	{
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		*job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*call = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		*threads = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		*job_id = DatumGetInt64(SpiValue(0, 1, &isnull));
+		*call = SpiText(0, 2);
+		*threads = DatumGetInt32(SpiValue(0, 3, &isnull));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -449,7 +552,7 @@ ClaimJob(Oid role, int64 *job_id, char **call, int *threads)
 	return claimed;
 }
 
-/* Records a job's end in its own transaction (the job's may have aborted). */
+/* Records a job's end in the current transaction, as the owner. */
 static void
 FinishJob(int64 job_id, const char *status, const char *result, const char *sqlstate,
 		  const char *message)
@@ -463,9 +566,9 @@ FinishJob(int64 job_id, const char *status, const char *result, const char *sqls
 	values[3] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
 	values[4] = message ? CStringGetTextDatum(message) : (Datum) 0;
 	BecomeOwner(&saved);
-	SPI_execute_with_args("UPDATE vqaprune.jobs SET status = $2, finished_at = clock_timestamp(), result = $3, "
-						  "error_sqlstate = $4, error_message = $5 WHERE job_id = $1",
-						  5, argtypes, values, nulls, false, 0);
+	SpiRun("UPDATE vqaprune.jobs SET status = $2, finished_at = clock_timestamp(), result = $3, "
+		   "error_sqlstate = $4, error_message = $5 WHERE job_id = $1",
+		   SPI_OK_UPDATE, 5, argtypes, values, nulls, false, 0);
 	RestoreUser(&saved);
 }
 
@@ -476,8 +579,6 @@ RunJob(int64 job_id, const char *call, int threads)
 	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "vqaprune job",
 													  ALLOCSET_DEFAULT_SIZES);
 
-	/* a cancel meant for the job before this one must not stop this one */
-	QueryCancelPending = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -485,6 +586,10 @@ RunJob(int64 job_id, const char *call, int threads)
 	/* training functions report finer phases over this one */
 	pgstat_report_activity(STATE_RUNNING, psprintf("vqa_job " INT64_FORMAT ": running", job_id));
 	SetConfigOption("vqaprune.threads", psprintf("%d", threads), PGC_USERSET, PGC_S_SESSION);
+	/* the call names the extension's function, whatever the role's own search_path says */
+	SetConfigOption("search_path",
+					psprintf("pg_catalog, %s, pg_temp", quote_identifier(ExtensionSchemaName())),
+					PGC_USERSET, PGC_S_SESSION);
 	PG_TRY();
 	{
 		char	   *result = NULL;
@@ -492,7 +597,7 @@ RunJob(int64 job_id, const char *call, int threads)
 		if (SPI_execute(call, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "job " INT64_FORMAT " did not run a SELECT", job_id);
 		if (SPI_processed == 1)
-			result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			result = SpiText(0, 1);
 		FinishJob(job_id, "succeeded", result, NULL, NULL);
 		SPI_finish();
 		PopActiveSnapshot();
@@ -501,25 +606,29 @@ RunJob(int64 job_id, const char *call, int threads)
 	PG_CATCH();
 	{
 		ErrorData  *error;
+		bool		canceled;
 
 		MemoryContextSwitchTo(job_context);
 		error = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		canceled = error->sqlerrcode == ERRCODE_QUERY_CANCELED;
 		/* the log keeps the error as a foreground session's would */
 		ereport(LOG,
 				(errmsg("vqaprune job " INT64_FORMAT " %s: %s", job_id,
-						error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "canceled" : "failed",
-						error->message)));
+						canceled ? "canceled" : "failed", error->message)));
+		/* a cancel arriving now is for this job, which is ending anyway */
+		HOLD_INTERRUPTS();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		FinishJob(job_id, error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "canceled" : "failed", NULL,
+		FinishJob(job_id, canceled ? "canceled" : "failed", NULL,
 				  unpack_sql_state(error->sqlerrcode), error->message);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -533,21 +642,22 @@ LaunchForOtherRoles(Oid role)
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2] = {ObjectIdGetDatum(MyDatabaseId), ObjectIdGetDatum(role)};
 	OwnerContext saved;
+	uint64		n;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	BecomeOwner(&saved);
-	SPI_execute_with_args("SELECT DISTINCT role_oid FROM vqaprune.jobs WHERE status = 'queued' "
-						  "AND database_oid = $1 AND role_oid <> $2", 2, argtypes, values, NULL, true, 0);
+	n = SpiRun("SELECT DISTINCT role_oid FROM vqaprune.jobs WHERE status = 'queued' "
+			   "AND database_oid = $1 AND role_oid <> $2", SPI_OK_SELECT, 2, argtypes, values, NULL,
+			   true, 0);
 	RestoreUser(&saved);
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
 
-		LaunchWorker(MyDatabaseId,
-					 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)));
+		LaunchWorker(MyDatabaseId, DatumGetObjectId(SpiValue(r, 1, &isnull)));
 	}
 	SPI_finish();
 	PopActiveSnapshot();

@@ -21,6 +21,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "ownership.h"
 #include "vqaprune.h"
 #include "vqaprune/vqa_json.h"
 
@@ -278,6 +279,8 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		char		nulls[3] = {' ', ' ', PG_ARGISNULL(4) ? 'n' : ' '};
 		bool		isnull;
+
+		RequireDatasetOwner(dataset_id, dataset);
 
 		values[0] = Int64GetDatum(dataset_id);
 		values[1] = CStringGetTextDatum(split);
