@@ -55,7 +55,7 @@ RequireDatasetOwner(int64 dataset_id, const char *name)
 	Oid			owner;
 
 	if (SpiRun("SELECT owner FROM vqaprune.datasets WHERE dataset_id OPERATOR(pg_catalog.=) $1",
-			   SPI_OK_SELECT, 1, argtypes, values, NULL, true, 1) != 1)
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
 		elog(ERROR, "dataset " INT64_FORMAT " vanished", dataset_id);
 	owner = DatumGetObjectId(SpiValue(0, 1, &isnull));
 	if (isnull || !has_privs_of_role(GetUserId(), owner))

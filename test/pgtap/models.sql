@@ -150,9 +150,8 @@ SELECT is(pg_temp.error_of($$SELECT vqa_forward('nosuch', ARRAY[[2]], NULL, NULL
 SELECT is((SELECT count(*) FROM vqaprune.models WHERE name = 'm2'), 0::bigint, 'no model was stored');
 
 -- files on the server need the roles COPY needs
-CREATE ROLE vqaprune_modeller;
-GRANT INSERT, SELECT ON ALL TABLES IN SCHEMA vqaprune TO vqaprune_modeller;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA vqaprune TO vqaprune_modeller;
+-- a member of the group, which may call every function
+CREATE ROLE vqaprune_modeller IN ROLE vqaprune_user;
 SET ROLE vqaprune_modeller;
 SELECT is(pg_temp.error_of(format('SELECT vqa_export_safetensors(%L, %L)', 'hf_tiny', :'exported')),
 	'42501: permission denied to write server files', 'export needs pg_write_server_files');

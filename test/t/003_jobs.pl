@@ -82,10 +82,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.models WHERE nam
 
 # roles see and cancel only their own jobs
 $node->safe_psql('postgres', q{
-	CREATE ROLE alice LOGIN;
-	CREATE ROLE bob LOGIN;
-	GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vqaprune TO alice, bob;
-	GRANT USAGE ON ALL SEQUENCES IN SCHEMA vqaprune TO alice, bob;
+	CREATE ROLE alice LOGIN IN ROLE vqaprune_user;
+	CREATE ROLE bob LOGIN IN ROLE vqaprune_user;
 });
 my $alice_job = $node->safe_psql('postgres', q{SET ROLE alice;
 	SELECT vqa_submit($$SELECT vqa_evaluate('small_bce', 'synth', 'val')$$)});
@@ -95,8 +93,8 @@ is($node->safe_psql('postgres', "SET ROLE bob; SELECT count(*) FROM vqa_jobs"), 
 	'another role sees none of its jobs');
 my ($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT vqa_cancel($alice_job)");
 like($err, qr/job $alice_job does not exist/, 'and cannot cancel them');
-($ret, $out, $err) = $node->psql('postgres', 'SET ROLE bob; SELECT * FROM vqaprune.jobs');
-like($err, qr/permission denied/, 'nor read the jobs table');
+is($node->safe_psql('postgres', 'SET ROLE bob; SELECT count(*) FROM vqaprune.jobs'), '0',
+	'nor read them in the jobs table');
 is($node->safe_psql('postgres', "SELECT role FROM vqa_jobs WHERE job_id = $alice_job"), 'alice',
 	'a superuser sees every job');
 
@@ -124,7 +122,7 @@ like($err, qr/the arguments of a job's call must be constants/, 'a subquery argu
 ($ret, $out, $err) = $node->psql('postgres', q{BEGIN;
 	SELECT vqa_wait(vqa_submit($$SELECT vqa_evaluate('small_bce', 'synth')$$));});
 like($err, qr/starts when the transaction that submitted it commits/, 'waiting inside the submitting transaction');
-($ret, $out, $err) = $node->psql('postgres', q{CREATE ROLE team NOLOGIN; SET ROLE team;
+($ret, $out, $err) = $node->psql('postgres', q{CREATE ROLE team NOLOGIN IN ROLE vqaprune_user; SET ROLE team;
 	SELECT vqa_submit($$SELECT vqa_evaluate('small_bce', 'synth')$$)});
 like($err, qr/role "team" cannot log in, so it cannot run jobs/, 'a role that cannot log in');
 
