@@ -195,7 +195,7 @@ for my $role (qw(mallory member))
 	if ($role eq 'member')
 	{
 		unlike($err, qr/permission denied for function (?!vqa_set_shared_reads)/,
-			'member: a member may call every function but the superuser's');
+			'member: a member may call every function but the superuser-only one');
 		is($node->safe_psql('postgres',
 			"SELECT string_agg(model, ',' ORDER BY model_id) FROM vqa_models WHERE owner = 'member'::regrole"),
 			'member_m,member_m_bce,member_lmh,member_m_bce_magnitude_50,member_m_bce_magnitude_50_compact,'
