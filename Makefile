@@ -5,6 +5,7 @@
 #   make test       everything a new machine needs, then every test suite
 #   make demo       the main job on the embedded synthetic benchmark
 #   make bench      speed measurements (doc/benchmarks.md)
+#   make fuzz       every file parser's fuzzer, 5 minutes each (FUZZ_SECONDS to change)
 #   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 
@@ -67,7 +68,7 @@ test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(COR
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench results results-pruning deps
+.PHONY: unitcheck test demo bench fuzz results results-pruning deps
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -82,6 +83,10 @@ demo:
 
 bench:
 	./test/scripts/run-bench.sh
+
+fuzz:
+	./test/scripts/ensure-deps.sh
+	FUZZ_REQUIRED=1 FUZZ_SECONDS=$${FUZZ_SECONDS:-300} ./test/fuzz/run-fuzz.sh
 
 results:
 	./test/scripts/run-results.sh

@@ -1,6 +1,6 @@
 #!/bin/bash
 # make test: installs what is missing, builds, installs, then runs the C unit
-# tests of the core, a bounded fuzzing run of the safetensors reader,
+# tests of the core, bounded fuzzing runs of every file parser,
 # pg_regress and pgTAP in a throwaway cluster, and the Perl TAP suites (which
 # start clusters of their own). Every runner runs; any failure fails the whole.
 set -uo pipefail
@@ -16,7 +16,7 @@ failed=()
 echo "== C unit tests of the core"
 make -s test/unit/run_unit_tests && ./test/unit/run_unit_tests || failed+=("unit")
 
-echo "== fuzzing the safetensors reader (bounded, ASan and UBSan)"
+echo "== fuzzing the file parsers (bounded, ASan and UBSan)"
 FUZZ_REQUIRED=1 ./test/fuzz/run-fuzz.sh || failed+=("fuzz")
 
 echo "== pg_regress and pgTAP"
