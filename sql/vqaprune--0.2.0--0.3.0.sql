@@ -45,6 +45,11 @@ CREATE TABLE vqaprune.settings (
 );
 SELECT pg_catalog.pg_extension_config_dump('vqaprune.settings', '');
 
+CREATE FUNCTION vqaprune.shared_reads() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vqa_shared_reads' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION vqaprune.shared_reads() IS
+	'whether every role reads every dataset, model and run (vqaprune.settings)';
+
 CREATE FUNCTION vqa_set_shared_reads(shared boolean) RETURNS boolean
 LANGUAGE sql STRICT SET search_path = pg_catalog, pg_temp AS $$
 	INSERT INTO vqaprune.settings (shared_reads) VALUES (shared)
@@ -62,24 +67,46 @@ REVOKE EXECUTE ON FUNCTION vqa_set_shared_reads(boolean) FROM PUBLIC;
 
 ALTER TABLE vqaprune.datasets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON vqaprune.datasets FOR SELECT
-	USING (coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true)
+	USING (vqaprune.shared_reads()
 		   OR vqaprune.owner_rights(owner));
-CREATE POLICY write ON vqaprune.datasets
+CREATE POLICY insert_own ON vqaprune.datasets FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY update_own ON vqaprune.datasets FOR UPDATE
 	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY delete_own ON vqaprune.datasets FOR DELETE USING (vqaprune.owner_rights(owner));
 
 ALTER TABLE vqaprune.models ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON vqaprune.models FOR SELECT
-	USING (coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true)
+	USING (vqaprune.shared_reads()
 		   OR vqaprune.owner_rights(owner));
-CREATE POLICY write ON vqaprune.models
+CREATE POLICY insert_own ON vqaprune.models FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY update_own ON vqaprune.models FOR UPDATE
 	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY delete_own ON vqaprune.models FOR DELETE USING (vqaprune.owner_rights(owner));
 
 ALTER TABLE vqaprune.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON vqaprune.runs FOR SELECT
-	USING (coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true)
+	USING (vqaprune.shared_reads()
 		   OR vqaprune.owner_rights(owner));
-CREATE POLICY write ON vqaprune.runs
+CREATE POLICY insert_own ON vqaprune.runs FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY update_own ON vqaprune.runs FOR UPDATE
 	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
+CREATE POLICY delete_own ON vqaprune.runs FOR DELETE USING (vqaprune.owner_rights(owner));
+
+-- The write policies of a table whose rows belong to a parent row: insert,
+-- update and delete only under a parent of an owner whose rights one has.
+-- (Separate policies per command, so that reads see only the read policy.)
+CREATE FUNCTION vqaprune.owned_through(child text, parent text, key text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	owned text := format('EXISTS (SELECT FROM vqaprune.%2$I p WHERE p.%3$I = %1$I.%3$I '
+						 'AND vqaprune.owner_rights(p.owner))', child, parent, key);
+BEGIN
+	EXECUTE format('CREATE POLICY insert_own ON vqaprune.%I FOR INSERT WITH CHECK (%s)', child, owned);
+	EXECUTE format('CREATE POLICY update_own ON vqaprune.%I FOR UPDATE USING (%s) WITH CHECK (%s)',
+				   child, owned, owned);
+	EXECUTE format('CREATE POLICY delete_own ON vqaprune.%I FOR DELETE USING (%s)', child, owned);
+END
+$f$;
 
 -- the rows of a dataset
 DO $$
@@ -90,30 +117,20 @@ BEGIN
 		EXECUTE pg_catalog.format('ALTER TABLE vqaprune.%I ENABLE ROW LEVEL SECURITY', t);
 		EXECUTE pg_catalog.format(
 			'CREATE POLICY read ON vqaprune.%1$I FOR SELECT USING ('
-			'coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true) OR EXISTS ('
+			'vqaprune.shared_reads() OR EXISTS ('
 			'SELECT FROM vqaprune.datasets d WHERE d.dataset_id = %1$I.dataset_id '
 			'AND vqaprune.owner_rights(d.owner)))', t);
-		EXECUTE pg_catalog.format(
-			'CREATE POLICY write ON vqaprune.%1$I USING (EXISTS ('
-			'SELECT FROM vqaprune.datasets d WHERE d.dataset_id = %1$I.dataset_id '
-			'AND vqaprune.owner_rights(d.owner))) WITH CHECK (EXISTS ('
-			'SELECT FROM vqaprune.datasets d WHERE d.dataset_id = %1$I.dataset_id '
-			'AND vqaprune.owner_rights(d.owner)))', t);
+		PERFORM vqaprune.owned_through(t, 'datasets', 'dataset_id');
 	END LOOP;
 	-- the rows of a model
 	FOREACH t IN ARRAY ARRAY['tensors', 'tensor_chunks', 'mask_chunks'] LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE vqaprune.%I ENABLE ROW LEVEL SECURITY', t);
 		EXECUTE pg_catalog.format(
 			'CREATE POLICY read ON vqaprune.%1$I FOR SELECT USING ('
-			'coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true) OR EXISTS ('
+			'vqaprune.shared_reads() OR EXISTS ('
 			'SELECT FROM vqaprune.models m WHERE m.model_id = %1$I.model_id '
 			'AND vqaprune.owner_rights(m.owner)))', t);
-		EXECUTE pg_catalog.format(
-			'CREATE POLICY write ON vqaprune.%1$I USING (EXISTS ('
-			'SELECT FROM vqaprune.models m WHERE m.model_id = %1$I.model_id '
-			'AND vqaprune.owner_rights(m.owner))) WITH CHECK (EXISTS ('
-			'SELECT FROM vqaprune.models m WHERE m.model_id = %1$I.model_id '
-			'AND vqaprune.owner_rights(m.owner)))', t);
+		PERFORM vqaprune.owned_through(t, 'models', 'model_id');
 	END LOOP;
 END
 $$;
@@ -121,14 +138,11 @@ $$;
 -- the rows of a run
 ALTER TABLE vqaprune.predictions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON vqaprune.predictions FOR SELECT
-	USING (coalesce((SELECT s.shared_reads FROM vqaprune.settings s), true) OR EXISTS (
+	USING (vqaprune.shared_reads() OR EXISTS (
 		   SELECT FROM vqaprune.runs r WHERE r.run_id = predictions.run_id
 		   AND vqaprune.owner_rights(r.owner)));
-CREATE POLICY write ON vqaprune.predictions
-	USING (EXISTS (SELECT FROM vqaprune.runs r WHERE r.run_id = predictions.run_id
-				   AND vqaprune.owner_rights(r.owner)))
-	WITH CHECK (EXISTS (SELECT FROM vqaprune.runs r WHERE r.run_id = predictions.run_id
-						AND vqaprune.owner_rights(r.owner)));
+SELECT vqaprune.owned_through('predictions', 'runs', 'run_id');
+DROP FUNCTION vqaprune.owned_through(text, text, text);
 
 -- Jobs: each role reads its own; only the job functions write, as the owner.
 ALTER TABLE vqaprune.jobs ADD COLUMN worker_started timestamptz;

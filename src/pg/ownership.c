@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -27,6 +28,7 @@
 
 PG_FUNCTION_INFO_V1(vqa_current_role_id);
 PG_FUNCTION_INFO_V1(vqa_owner_rights);
+PG_FUNCTION_INFO_V1(vqa_shared_reads);
 
 /* vqaprune.current_role_id() -> regrole: the role whose rights apply now */
 Datum
@@ -44,6 +46,34 @@ Datum
 vqa_owner_rights(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(has_privs_of_role(GetUserId(), PG_GETARG_OID(0)));
+}
+
+/*
+ * vqaprune.shared_reads() -> boolean: whether every role reads every row
+ * (vqaprune.settings; no row means yes). The read policies call it for every
+ * row, so it reads the table once per transaction and answers from memory
+ * after that (a change takes effect from the next transaction); a plain
+ * subquery there would be charged to every row by the planner, and the
+ * inflated cost alone would make each read compile with JIT.
+ */
+Datum
+vqa_shared_reads(PG_FUNCTION_ARGS)
+{
+	static LocalTransactionId cached_xact = InvalidLocalTransactionId;
+	static bool shared = true;
+
+	if (MyProc->lxid != cached_xact)
+	{
+		bool		isnull;
+
+		SPI_connect();
+		shared = SpiRun("SELECT shared_reads FROM vqaprune.settings", SPI_OK_SELECT,
+						0, NULL, NULL, NULL, true, 1) == 0 ||
+			DatumGetBool(SpiValue(0, 1, &isnull));
+		SPI_finish();
+		cached_xact = MyProc->lxid;
+	}
+	PG_RETURN_BOOL(shared);
 }
 
 void
