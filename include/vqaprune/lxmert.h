@@ -22,6 +22,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The answer head: HuggingFace's (Linear 2H, GeLU, LayerNorm, Linear A), or
+ * the paper authors' SimpleClassifier (weight-normalised Linear 2H, ReLU,
+ * dropout 0.5, weight-normalised Linear A; one gain per matrix).
+ */
+typedef enum LxmertAnswerHead
+{
+	LXMERT_HEAD_LXMERT,
+	LXMERT_HEAD_SIMPLE_CLASSIFIER
+} LxmertAnswerHead;
+
+/* The dropout of the SimpleClassifier head while training, as the authors use it. */
+#define LXMERT_SIMPLE_CLASSIFIER_DROPOUT 0.5f
+
 typedef struct LxmertConfig
 {
 	int			vocab_size;
@@ -39,6 +53,7 @@ typedef struct LxmertConfig
 	float		layer_norm_eps;
 	float		hidden_dropout_prob;
 	float		attention_probs_dropout_prob;
+	LxmertAnswerHead answer_head;
 } LxmertConfig;
 
 /* Which part of the model a tensor belongs to (the paper's modules). */
@@ -55,7 +70,7 @@ typedef enum LxmertModule
 typedef struct LxmertTensor
 {
 	char		name[96];		/* HuggingFace name, without "lxmert." */
-	int			ndim;
+	int			ndim;			/* 0 (a scalar), 1 or 2 */
 	int			shape[2];
 	size_t		offset;			/* in floats, into the parameter buffer */
 	size_t		numel;
@@ -125,12 +140,19 @@ typedef struct LxmertWeights
 	LxmertXLayerWeights *x_layers;
 	float	   *pooler_w,
 			   *pooler_b;
+	/*
+	 * The answer head's two linear layers; with the SimpleClassifier head,
+	 * head_fc*_w are the directions v, head_fc*_g the gains g (W = g v/|v|),
+	 * and there is no LayerNorm.
+	 */
 	float	   *head_fc0_w,
 			   *head_fc0_b,
+			   *head_fc0_g,
 			   *head_ln_w,
 			   *head_ln_b,
 			   *head_fc3_w,
-			   *head_fc3_b;
+			   *head_fc3_b,
+			   *head_fc3_g;
 } LxmertWeights;
 
 /* One batch of inputs. token_type_ids may be NULL (all 0). */

@@ -84,6 +84,27 @@ linear_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module
 	*b = slot(L, name, out, 0, module, 0);
 }
 
+/*
+ * A weight-normalised linear layer as PyTorch's weight_norm(dim=None) names
+ * it: "prefix.weight_g" (a scalar gain), "prefix.weight_v" [out, in] (the
+ * direction), "prefix.bias" [out].
+ */
+static void
+weight_norm_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module,
+				  float **g, float **v, float **b)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.weight_g", prefix);
+	*g = slot(L, name, 1, 0, module, 0);
+	if (L->base == NULL)
+		L->model->tensors[L->model->n_tensors - 1].ndim = 0;
+	snprintf(name, sizeof(name), "%s.weight_v", prefix);
+	*v = slot(L, name, out, in, module, 0);
+	snprintf(name, sizeof(name), "%s.bias", prefix);
+	*b = slot(L, name, out, 0, module, 0);
+}
+
 static void
 layernorm_slots(Layout *L, const char *prefix, int size, LxmertModule module,
 				float **w, float **b)
@@ -212,6 +233,14 @@ lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
 		bert_layer_slots(&L, prefix, H, I, LXMERT_VISUAL, &w->r_layers[i]);
 	}
 	linear_slots(&L, "pooler.dense", H, H, LXMERT_POOLER, 1, &w->pooler_w, &w->pooler_b);
+	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	{
+		weight_norm_slots(&L, "classifier.main.0", 2 * H, H, LXMERT_HEAD, &w->head_fc0_g,
+						  &w->head_fc0_w, &w->head_fc0_b);
+		weight_norm_slots(&L, "classifier.main.3", c->num_qa_labels, 2 * H, LXMERT_HEAD,
+						  &w->head_fc3_g, &w->head_fc3_w, &w->head_fc3_b);
+		return L.offset;
+	}
 	linear_slots(&L, "answer_head.logit_fc.0", 2 * H, H, LXMERT_HEAD, 0, &w->head_fc0_w, &w->head_fc0_b);
 	layernorm_slots(&L, "answer_head.logit_fc.2", 2 * H, LXMERT_HEAD, &w->head_ln_w, &w->head_ln_b);
 	linear_slots(&L, "answer_head.logit_fc.3", c->num_qa_labels, 2 * H, LXMERT_HEAD, 0,
@@ -335,6 +364,11 @@ struct LxmertActivations
 			   *head_mean,
 			   *head_rstd,
 			   *head_norm;		/* B x 2H */
+	/* SimpleClassifier: the effective weights g v/|v| and |v| of both layers */
+	float	   *head_w0,		/* 2H x H */
+			   *head_w3;		/* A x 2H */
+	double		head_vnorm[2];
+	unsigned char *head_keep;	/* its dropout mask, B x 2H */
 	/* backward scratch */
 	float	   *dl[4],
 			   *dv[4];			/* rows x H gradients of the two streams */
@@ -350,6 +384,7 @@ struct LxmertActivations
 	float	   *dhead,
 			   *dhead2,
 			   *dpool;			/* B x 2H, B x 2H, B x H */
+	float	   *head_dw;		/* SimpleClassifier: dL/dW of one layer */
 };
 
 typedef struct Arena
@@ -467,6 +502,16 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 	acts->head_mean = take(&a, B);
 	acts->head_rstd = take(&a, B);
 	acts->head_norm = take(&a, (size_t) B * 2 * H);
+	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	{
+		size_t		w3 = (size_t) c->num_qa_labels * 2 * H;
+		size_t		w0 = (size_t) 2 * H * H;
+
+		acts->head_w0 = take(&a, w0);
+		acts->head_w3 = take(&a, w3);
+		acts->head_keep = take_mask(&a, (size_t) B * 2 * H, 1);
+		acts->head_dw = take(&a, w3 > w0 ? w3 : w0);
+	}
 	for (int i = 0; i < 4; i++)
 	{
 		acts->dl[i] = take(&a, Ml * H);
@@ -1227,6 +1272,97 @@ pass_init(Pass *P, LxmertModel *model, int B)
 	vqa_rng_seed_stream(&P->rng, model->dropout_seed, model->dropout_step);
 }
 
+/* W = g v / |v| into w; returns |v|. */
+static double
+weight_norm_apply(float *w, float g, const float *v, size_t n)
+{
+	double		sq = 0.0;
+	float		scale;
+
+	for (size_t i = 0; i < n; i++)
+		sq += (double) v[i] * v[i];
+	scale = sq > 0 ? (float) (g / sqrt(sq)) : 0.0f;
+	for (size_t i = 0; i < n; i++)
+		w[i] = scale * v[i];
+	return sqrt(sq);
+}
+
+/*
+ * From dL/dW of W = g v/|v|: dL/dg = <dW, v>/|v| and
+ * dL/dv = g/|v| (dW - <dW, v> v/|v|^2), accumulated.
+ */
+static void
+weight_norm_backward(float *dg, float *dv, const float *dw, float g, const float *v,
+					 double norm, size_t n)
+{
+	double		dot = 0.0;
+	float		scale,
+				along;
+
+	if (norm <= 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		dot += (double) dw[i] * v[i];
+	*dg += (float) (dot / norm);
+	scale = (float) (g / norm);
+	along = (float) (dot / (norm * norm));
+	for (size_t i = 0; i < n; i++)
+		dv[i] += scale * (dw[i] - along * v[i]);
+}
+
+/* The authors' SimpleClassifier on the pooled output. */
+static void
+simple_classifier_forward(Pass *P, LxmertModel *model, float *logits)
+{
+	const LxmertWeights *w = &model->weights;
+	LxmertActivations *s = model->acts;
+	int			B = s->B,
+				H = model->config.hidden_size,
+				A = model->config.num_qa_labels;
+	size_t		n = (size_t) B * 2 * H;
+
+	s->head_vnorm[0] = weight_norm_apply(s->head_w0, *w->head_fc0_g, w->head_fc0_w,
+										 (size_t) 2 * H * H);
+	s->head_vnorm[1] = weight_norm_apply(s->head_w3, *w->head_fc3_g, w->head_fc3_w,
+										 (size_t) A * 2 * H);
+	linear_forward(P, s->head_pre, s->pooled, s->head_w0, w->head_fc0_b, B, H, 2 * H);
+	for (size_t i = 0; i < n; i++)
+		s->head_act[i] = s->head_pre[i] > 0 ? s->head_pre[i] : 0.0f;
+	if (model->training)
+		dropout_forward(s->head_act, s->head_keep, n, LXMERT_SIMPLE_CLASSIFIER_DROPOUT, &P->rng);
+	linear_forward(P, logits, s->head_act, s->head_w3, w->head_fc3_b, B, 2 * H, A);
+}
+
+/* Its backward pass, from dlogits into the head's gradients and s->dpool. */
+static void
+simple_classifier_backward(LxmertModel *model, const float *dlogits)
+{
+	const LxmertWeights *w = &model->weights;
+	LxmertWeights *g = &model->grad_weights;
+	LxmertActivations *s = model->acts;
+	int			B = s->B,
+				H = model->config.hidden_size,
+				A = model->config.num_qa_labels;
+	size_t		n = (size_t) B * 2 * H;
+
+	memset(s->dhead, 0, sizeof(float) * n);
+	memset(s->head_dw, 0, sizeof(float) * A * 2 * H);
+	linear_backward(s->dhead, s->head_dw, g->head_fc3_b, dlogits, s->head_act, s->head_w3,
+					B, 2 * H, A);
+	weight_norm_backward(g->head_fc3_g, g->head_fc3_w, s->head_dw, *w->head_fc3_g, w->head_fc3_w,
+						 s->head_vnorm[1], (size_t) A * 2 * H);
+	if (model->training)
+		dropout_backward(s->dhead, s->head_keep, n, LXMERT_SIMPLE_CLASSIFIER_DROPOUT);
+	for (size_t i = 0; i < n; i++)
+		if (s->head_pre[i] <= 0)
+			s->dhead[i] = 0.0f;
+	memset(s->head_dw, 0, sizeof(float) * 2 * H * H);
+	linear_backward(s->dpool, s->head_dw, g->head_fc0_b, s->dhead, s->pooled, s->head_w0,
+					B, H, 2 * H);
+	weight_norm_backward(g->head_fc0_g, g->head_fc0_w, s->head_dw, *w->head_fc0_g, w->head_fc0_w,
+						 s->head_vnorm[0], (size_t) 2 * H * H);
+}
+
 int
 lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 			   const float *targets, float *loss)
@@ -1324,11 +1460,16 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 	linear_forward(&P, s->pooled, s->cls, w->pooler_w, w->pooler_b, B, H, H);
 	for (size_t i = 0; i < (size_t) B * H; i++)
 		s->pooled[i] = tanhf(s->pooled[i]);
-	linear_forward(&P, s->head_pre, s->pooled, w->head_fc0_w, w->head_fc0_b, B, H, 2 * H);
-	gelu_forward(s->head_act, s->head_pre, (size_t) B * 2 * H);
-	layernorm_forward(s->head_norm, s->head_mean, s->head_rstd, s->head_act, w->head_ln_w,
-					  w->head_ln_b, B, 2 * H, P.eps);
-	linear_forward(&P, logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
+	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+		simple_classifier_forward(&P, model, logits);
+	else
+	{
+		linear_forward(&P, s->head_pre, s->pooled, w->head_fc0_w, w->head_fc0_b, B, H, 2 * H);
+		gelu_forward(s->head_act, s->head_pre, (size_t) B * 2 * H);
+		layernorm_forward(s->head_norm, s->head_mean, s->head_rstd, s->head_act, w->head_ln_w,
+						  w->head_ln_b, B, 2 * H, P.eps);
+		linear_forward(&P, logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
+	}
 
 	if (targets && loss)
 	{
@@ -1381,16 +1522,21 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 	pass_init(&P, model, B);
 
 	/* answer head and pooler */
-	memset(s->dhead, 0, sizeof(float) * B * 2 * H);
-	linear_backward(s->dhead, g->head_fc3_w, g->head_fc3_b, dlogits, s->head_norm,
-					w->head_fc3_w, B, 2 * H, A);
-	memset(s->dhead2, 0, sizeof(float) * B * 2 * H);
-	layernorm_backward(s->dhead2, g->head_ln_w, g->head_ln_b, s->dhead, s->head_act,
-					   w->head_ln_w, s->head_mean, s->head_rstd, B, 2 * H);
-	gelu_backward(s->dhead2, s->dhead2, s->head_pre, (size_t) B * 2 * H);
 	memset(s->dpool, 0, sizeof(float) * B * H);
-	linear_backward(s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
-					w->head_fc0_w, B, H, 2 * H);
+	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+		simple_classifier_backward(model, dlogits);
+	else
+	{
+		memset(s->dhead, 0, sizeof(float) * B * 2 * H);
+		linear_backward(s->dhead, g->head_fc3_w, g->head_fc3_b, dlogits, s->head_norm,
+						w->head_fc3_w, B, 2 * H, A);
+		memset(s->dhead2, 0, sizeof(float) * B * 2 * H);
+		layernorm_backward(s->dhead2, g->head_ln_w, g->head_ln_b, s->dhead, s->head_act,
+						   w->head_ln_w, s->head_mean, s->head_rstd, B, 2 * H);
+		gelu_backward(s->dhead2, s->dhead2, s->head_pre, (size_t) B * 2 * H);
+		linear_backward(s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
+						w->head_fc0_w, B, H, 2 * H);
+	}
 	if (dpooled)
 		add_inplace(s->dpool, dpooled, (size_t) B * H);
 	for (size_t i = 0; i < (size_t) B * H; i++)
@@ -1507,6 +1653,8 @@ lxmert_config_check(const LxmertConfig *c)
 	if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1) ||
 		!(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
 		return "dropout probabilities must be in [0, 1)";
+	if (c->answer_head != LXMERT_HEAD_LXMERT && c->answer_head != LXMERT_HEAD_SIMPLE_CLASSIFIER)
+		return "unknown answer head";
 	return NULL;
 }
 
@@ -1514,7 +1662,7 @@ lxmert_config_check(const LxmertConfig *c)
 static int
 tensor_count(const LxmertConfig *c)
 {
-	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;
+	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;	/* either head has 6 */
 }
 
 static void *
@@ -1568,6 +1716,24 @@ oom:
 	return NULL;
 }
 
+/* weight_norm starts from W = v: the gain is the direction's norm. */
+static void
+init_weight_norm_gain(LxmertModel *model, const char *prefix)
+{
+	char		name[96];
+	const LxmertTensor *g,
+			   *v;
+	double		sq = 0.0;
+
+	snprintf(name, sizeof(name), "%s.weight_g", prefix);
+	g = lxmert_find_tensor(model, name);
+	snprintf(name, sizeof(name), "%s.weight_v", prefix);
+	v = lxmert_find_tensor(model, name);
+	for (size_t i = 0; i < v->numel; i++)
+		sq += (double) model->params[v->offset + i] * model->params[v->offset + i];
+	model->params[g->offset] = (float) sqrt(sq);
+}
+
 void
 lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
 {
@@ -1588,6 +1754,11 @@ lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
 			p[j] = is_bias ? 0.0f
 				: is_norm ? 1.0f
 				: (float) (std * vqa_rng_normal(&rng));
+	}
+	if (model->config.answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	{
+		init_weight_norm_gain(model, "classifier.main.0");
+		init_weight_norm_gain(model, "classifier.main.3");
 	}
 	lxmert_refresh_mask(model);
 }

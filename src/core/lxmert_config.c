@@ -59,7 +59,10 @@ lxmert_config_default(LxmertConfig *c)
 	c->layer_norm_eps = 1e-12f;
 	c->hidden_dropout_prob = 0.1f;
 	c->attention_probs_dropout_prob = 0.1f;
+	c->answer_head = LXMERT_HEAD_LXMERT;
 }
+
+static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
 
 int
 lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errlen)
@@ -106,6 +109,25 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 		}
 		*(float *) ((char *) c + FLOAT_KEYS[i].offset) = (float) YAJL_GET_DOUBLE(v);
 	}
+	{
+		const char *path[] = {"answer_head", NULL};
+		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
+		const char *head = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+		int			found = v == NULL || YAJL_IS_NULL(v);
+
+		for (size_t i = 0; !found && head && i < LENGTHOF(ANSWER_HEADS); i++)
+			if (strcmp(head, ANSWER_HEADS[i]) == 0)
+			{
+				c->answer_head = (LxmertAnswerHead) i;
+				found = 1;
+			}
+		if (!found)
+		{
+			snprintf(errbuf, errlen, "config key \"answer_head\" must be \"lxmert\" or \"simple_classifier\"");
+			yajl_tree_free(root);
+			return -1;
+		}
+	}
 	yajl_tree_free(root);
 	problem = lxmert_config_check(c);
 	if (problem)
@@ -143,6 +165,9 @@ lxmert_config_to_json(const LxmertConfig *c)
 		}
 		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
 	}
+	/* HuggingFace's head is the default, and a HuggingFace config has no such key */
+	if (c->answer_head != LXMERT_HEAD_LXMERT)
+		n += snprintf(out + n, size - n, ", \"answer_head\": \"%s\"", ANSWER_HEADS[c->answer_head]);
 	snprintf(out + n, size - n, "}");
 	return out;
 }

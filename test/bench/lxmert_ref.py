@@ -121,7 +121,7 @@ def write_safetensors(path, tensors, metadata=None):
         arr = tensors[name]
         if isinstance(arr, torch.Tensor):
             arr = arr.detach().cpu().numpy()
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")     # ascontiguousarray would make a scalar 1-d
         dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
         if dt not in to_st:
             raise ValueError("%s: cannot write numpy dtype %s" % (name, arr.dtype))

@@ -18,18 +18,24 @@
 #include "vqaprune/safetensors.h"
 
 static VqaSafetensors *
-open_fixture(const char *file)
+open_fixture_in(const char *dir, const char *file)
 {
 	char		path[1024];
 	char		err[256];
 	VqaSafetensors *st;
 
-	snprintf(path, sizeof(path), "%s/hf-lxmert/tiny/%s", unit_fixtures_dir(), file);
+	snprintf(path, sizeof(path), "%s/%s/%s", unit_fixtures_dir(), dir, file);
 	st = vqa_st_open(path, err, sizeof(err));
 	if (st == NULL)
 		print_error("%s: %s\n", path, err);
 	assert_non_null(st);
 	return st;
+}
+
+static VqaSafetensors *
+open_fixture(const char *file)
+{
+	return open_fixture_in("hf-lxmert/tiny", file);
 }
 
 static float *
@@ -81,9 +87,12 @@ close_enough(const float *a, const float *b, size_t n, double abs_tol, double re
 	return ok;
 }
 
-/* The fixture model, loaded from model.safetensors and config.json. */
+/*
+ * The fixture model: config.json of hf-lxmert/tiny with the given answer
+ * head, and the weights of dir/model.safetensors.
+ */
 static LxmertModel *
-load_fixture_model(void)
+load_model_from(const char *dir, LxmertAnswerHead head)
 {
 	char		path[1024];
 	char		err[256];
@@ -97,10 +106,11 @@ load_fixture_model(void)
 	assert_non_null(json);
 	assert_int_equal(lxmert_config_parse(json, &config, err, sizeof(err)), 0);
 	free(json);
+	config.answer_head = head;
 	model = lxmert_new(&config, err, sizeof(err));
 	assert_non_null(model);
 
-	st = open_fixture("model.safetensors");
+	st = open_fixture_in(dir, "model.safetensors");
 	assert_int_equal(vqa_st_count(st), model->n_tensors);
 	for (int i = 0; i < vqa_st_count(st); i++)
 	{
@@ -111,13 +121,20 @@ load_fixture_model(void)
 			print_error("no tensor %s in the C model\n", t->name);
 		assert_non_null(mine);
 		assert_int_equal(t->ndim, mine->ndim);
-		assert_int_equal(t->shape[0], mine->shape[0]);
+		if (t->ndim >= 1)
+			assert_int_equal(t->shape[0], mine->shape[0]);
 		if (t->ndim == 2)
 			assert_int_equal(t->shape[1], mine->shape[1]);
 		vqa_st_read_f32(st, t, model->params + mine->offset);
 	}
 	vqa_st_free(st);
 	return model;
+}
+
+static LxmertModel *
+load_fixture_model(void)
+{
+	return load_model_from("hf-lxmert/tiny", LXMERT_HEAD_LXMERT);
 }
 
 typedef struct FixtureInputs
@@ -310,13 +327,14 @@ typedef struct RandomSetup
 } RandomSetup;
 
 static void
-random_setup(RandomSetup *r, uint64_t seed)
+random_setup_head(RandomSetup *r, uint64_t seed, LxmertAnswerHead head)
 {
 	LxmertConfig c = {
 		.vocab_size = 11, .hidden_size = 8, .num_attention_heads = 2,
 		.intermediate_size = 12, .l_layers = 1, .r_layers = 3, .x_layers = 1,
 		.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 7,
 		.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+		.answer_head = head,
 	};
 	char		err[256];
 	VqaRng		rng;
@@ -352,6 +370,12 @@ random_setup(RandomSetup *r, uint64_t seed)
 		r->weights[i] = (float) vqa_rng_normal(&rng);
 }
 
+static void
+random_setup(RandomSetup *r, uint64_t seed)
+{
+	random_setup_head(r, seed, LXMERT_HEAD_LXMERT);
+}
+
 static double
 random_loss(RandomSetup *r)
 {
@@ -377,7 +401,7 @@ random_free(RandomSetup *r)
  * bulk of the checks to be much closer than that.
  */
 static void
-gradients_match_finite_differences(void **state)
+check_finite_differences(LxmertAnswerHead head)
 {
 	RandomSetup r;
 	VqaRng		rng;
@@ -385,7 +409,7 @@ gradients_match_finite_differences(void **state)
 				close = 0;
 	const float eps = 1e-2f;
 
-	random_setup(&r, 42);
+	random_setup_head(&r, 42, head);
 	vqa_rng_seed(&rng, 7);
 	random_loss(&r);
 	lxmert_zero_grad(r.model);
@@ -425,6 +449,102 @@ gradients_match_finite_differences(void **state)
 	printf("finite differences: %d checks, %d within 1%%\n", checked, close);
 	assert_true(close >= checked * 9 / 10);
 	random_free(&r);
+}
+
+static void
+gradients_match_finite_differences(void **state)
+{
+	check_finite_differences(LXMERT_HEAD_LXMERT);
+}
+
+/* The same with the authors' head: weight-norm gains and directions too. */
+static void
+simple_classifier_gradients_match_finite_differences(void **state)
+{
+	check_finite_differences(LXMERT_HEAD_SIMPLE_CLASSIFIER);
+}
+
+/*
+ * LXMERT with the authors' SimpleClassifier head against the PyTorch
+ * reference of test/fixtures/make_simple_classifier.py (eval mode): the
+ * logits, the loss and the gradient of every parameter, including the
+ * weight-norm gains and directions.
+ */
+static void
+simple_classifier_matches_pytorch(void **state)
+{
+	LxmertModel *model = load_model_from("simple-classifier", LXMERT_HEAD_SIMPLE_CLASSIFIER);
+	VqaSafetensors *out = open_fixture_in("simple-classifier", "outputs.safetensors");
+	VqaSafetensors *grads = open_fixture_in("simple-classifier", "grads.safetensors");
+	const LxmertConfig *c = &model->config;
+	FixtureInputs in;
+	float	   *logits,
+			   *dlogits,
+			   *expected;
+	float		loss;
+	double		maxdiff,
+				worst = 0.0;
+	int			checked = 0;
+	int64_t		n;
+
+	load_fixture_inputs(&in);
+	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
+	dlogits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
+	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
+	expected = read_floats(out, "logits", &n);
+	assert_int_equal(n, in.batch.batch * c->num_qa_labels);
+	assert_true(close_enough(logits, expected, n, 1e-5, 1e-5, &maxdiff));
+	printf("simple_classifier logits OK, maxdiff = %.3g\n", maxdiff);
+	free(expected);
+	expected = read_floats(out, "bce_loss", NULL);
+	assert_true(fabs(loss - expected[0]) <= 1e-5 * fabs(expected[0]));
+	free(expected);
+
+	lxmert_zero_grad(model);
+	lxmert_bce_grad(logits, in.target, in.batch.batch, c->num_qa_labels, dlogits);
+	lxmert_backward(model, dlogits, NULL);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+		const float *mine = model->grads + t->offset;
+		char		name[128];
+		const VqaStTensor *ref;
+		double		scale = 0.0;
+
+		snprintf(name, sizeof(name), "%s%s", t->module == LXMERT_HEAD ? "" : "lxmert.", t->name);
+		ref = vqa_st_find(grads, name);
+		if (ref == NULL)
+		{
+			for (size_t j = 0; j < t->numel; j++)
+				assert_true(mine[j] == 0.0f);
+			continue;
+		}
+		expected = malloc(sizeof(float) * t->numel);
+		vqa_st_read_f32(grads, ref, expected);
+		for (size_t j = 0; j < t->numel; j++)
+			scale = fmax(scale, fabs(expected[j]));
+		close_enough(mine, expected, t->numel, 0, 0, &maxdiff);
+		/* key biases: rounding noise only (see gradients_match_huggingface) */
+		if (maxdiff > 1e-5 * fmax(scale, 1e-4))
+			print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
+		assert_true(maxdiff <= 1e-5 * fmax(scale, 1e-4));
+		if (scale >= 1e-4 && maxdiff / scale > worst)
+			worst = maxdiff / scale;
+		free(expected);
+		checked++;
+	}
+	printf("simple_classifier gradients OK: %d tensors, worst maxdiff / max|grad| = %.3g\n",
+		   checked, worst);
+	assert_true(checked > 0);
+	assert_non_null(lxmert_find_tensor(model, "classifier.main.0.weight_g"));
+	assert_int_equal(lxmert_find_tensor(model, "classifier.main.3.weight_g")->ndim, 0);
+
+	free(logits);
+	free(dlogits);
+	free_fixture_inputs(&in);
+	vqa_st_free(out);
+	vqa_st_free(grads);
+	lxmert_free(model);
 }
 
 /*
@@ -591,6 +711,8 @@ run_lxmert_tests(int *n_tests)
 		cmocka_unit_test(forward_matches_huggingface),
 		cmocka_unit_test(gradients_match_huggingface),
 		cmocka_unit_test(gradients_match_finite_differences),
+		cmocka_unit_test(simple_classifier_gradients_match_finite_differences),
+		cmocka_unit_test(simple_classifier_matches_pytorch),
 		cmocka_unit_test(score_gradient_matches_finite_differences),
 		cmocka_unit_test(dropout_is_seeded),
 		cmocka_unit_test(config_from_json),
