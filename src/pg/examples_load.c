@@ -59,6 +59,42 @@ ModelVocab(int64 model_id, const char *model)
 	return vocab;
 }
 
+/*
+ * A row of vqaprune.targets that can be trusted: one-dimensional int4 and
+ * float4 arrays of the same length without nulls, answer ids that index
+ * the head. Fails with data_corrupted naming the row otherwise.
+ */
+static int
+CheckedTargetCount(ArrayType *ids, ArrayType *scores, int64 dataset_id, int64 question_id,
+				   int answers, const char *model, const char *dataset)
+{
+	int			count = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	const char *problem = NULL;
+
+	if (ARR_ELEMTYPE(ids) != INT4OID || ARR_ELEMTYPE(scores) != FLOAT4OID ||
+		ARR_NDIM(ids) > 1 || ARR_NDIM(scores) > 1 || ARR_HASNULL(ids) || ARR_HASNULL(scores))
+		problem = "its arrays are not one-dimensional, without nulls";
+	else if (ArrayGetNItems(ARR_NDIM(scores), ARR_DIMS(scores)) != count)
+		problem = "answer_ids and scores differ in length";
+	else
+		for (int k = 0; k < count && !problem; k++)
+		{
+			if (((int32 *) ARR_DATA_PTR(ids))[k] < 0)
+				problem = "an answer id is negative";
+			else if (((int32 *) ARR_DATA_PTR(ids))[k] >= answers)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the answer head of model \"%s\" does not match the answer "
+								"vocabulary of dataset \"%s\"", model, dataset)));
+		}
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("row (dataset_id " INT64_FORMAT ", question_id " INT64_FORMAT
+						") of vqaprune.targets is corrupted: %s", dataset_id, question_id, problem)));
+	return count;
+}
+
 /* Reads the split's questions, targets and types (SPI result kept by the caller). */
 static uint64
 SelectQuestions(int64 dataset_id, const char *split)
@@ -106,6 +142,13 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 			bytea	   *feature_data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
 			ImageSlot  *slot = hash_search(images, &image_id, HASH_FIND, NULL);
 
+			if (slot == NULL || VARSIZE_ANY_EXHDR(box_data) != (size_t) boxes * 4 * sizeof(float) ||
+				VARSIZE_ANY_EXHDR(feature_data) != (size_t) boxes * dim * sizeof(float))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("row (dataset_id " INT64_FORMAT ", image_id " INT64_FORMAT
+								") of vqaprune.images is corrupted: its boxes and features do not "
+								"hold %d boxes of %d floats", dataset_id, image_id, boxes, dim)));
 			if (boxes != ex->num_boxes || dim != ex->feature_dim)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -154,6 +197,12 @@ ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes,
 				 errhint("Load the split's image features with vqa_load_features.")));
 	*boxes = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	*dim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	if (*boxes < 1 || *dim < 1 || *boxes > 65536 || *dim > 65536)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("row (dataset_id " INT64_FORMAT ", image_id %s) of vqaprune.images is "
+						"corrupted: %d boxes of %d features", dataset_id,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), *boxes, *dim)));
 }
 
 static void
@@ -175,6 +224,11 @@ FillPriors(VqaExamples *ex, HTAB *types, int64 dataset_id)
 		TypeSlot	key = {{0}};
 		TypeSlot   *slot;
 
+		if (answer < 0 || isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("row (dataset_id " INT64_FORMAT ", question_type \"%s\") of vqaprune.priors "
+							"is corrupted: answer id %d", dataset_id, type, answer)));
 		strlcpy(key.name, type, sizeof(key.name));
 		slot = hash_search(types, key.name, HASH_FIND, NULL);
 		if (slot && answer < ex->answers)
@@ -239,8 +293,22 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 		if (!found)
 			type->index = n_types++;
 		if (!isnull && with_targets)
-			n_targets += ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(ids)),
-										ARR_DIMS(DatumGetArrayTypeP(ids)));
+		{
+			bool		scores_null;
+			Datum		scores = SPI_getbinval(questions->vals[r], questions->tupdesc, 6, &scores_null);
+
+			if (scores_null)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("row (dataset_id " INT64_FORMAT ", question_id %s) of vqaprune.targets "
+								"is corrupted: scores is null", dataset_id,
+								SPI_getvalue(questions->vals[r], questions->tupdesc, 1))));
+			n_targets += CheckedTargetCount(DatumGetArrayTypeP(ids), DatumGetArrayTypeP(scores),
+											dataset_id,
+											DatumGetInt64(SPI_getbinval(questions->vals[r],
+																		questions->tupdesc, 1, &isnull)),
+											config->num_qa_labels, model, dataset);
+		}
 	}
 	if ((size_t) n_images * boxes * (dim + 4) * sizeof(float) > MAX_EXAMPLE_BYTES)
 		ereport(ERROR,
@@ -291,13 +359,11 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 				ArrayType  *score_array = DatumGetArrayTypeP(scores);
 				int			count = ArrayGetNItems(ARR_NDIM(id_array), ARR_DIMS(id_array));
 
+				/* checked in the first pass: the counts sized the buffers */
+				if (t + count > n_targets)
+					elog(ERROR, "targets changed between two reads of one snapshot");
 				for (int k = 0; k < count; k++, t++)
 				{
-					if (((int32 *) ARR_DATA_PTR(id_array))[k] >= config->num_qa_labels)
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("the answer head of model \"%s\" does not match the answer "
-										"vocabulary of dataset \"%s\"", model, dataset)));
 					ex->target_ids[t] = ((int32 *) ARR_DATA_PTR(id_array))[k];
 					ex->target_scores[t] = ((float4 *) ARR_DATA_PTR(score_array))[k];
 				}

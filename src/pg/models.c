@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/float_pack.h"
 #include "vqaprune/parallel.h"
@@ -32,8 +33,19 @@
 
 #define CHUNK_FLOATS (1024 * 1024)
 
+/*
+ * One model per backend. It is keyed by the identity of the stored row
+ * versions, not by the model id alone: ids start again after DROP EXTENSION
+ * and CREATE EXTENSION, and a row deleted and made again under the same id
+ * holds other weights. The models table's OID (new with every CREATE
+ * EXTENSION) and, for the model's row and each of its tensor, chunk and
+ * mask rows, the xmin (the transaction that wrote it) and ctid (distinct for
+ * every live version within one transaction) name what is stored now; any
+ * change to any of those rows, even one made behind vqaprune's back, makes
+ * another key. The row headers are read, not the values.
+ */
 static LxmertModel *cached_model = NULL;
-static int64 cached_model_id = 0;
+static char cached_model_key[96] = "";
 static bool cached_model_compact = false;
 static double cached_sparse_density = 0.0;	/* of the sparse forms built, 0: none */
 
@@ -187,6 +199,9 @@ ReadMask(LxmertModel *model, int64 model_id)
 		mask[i] = 1.0f;
 	PG_TRY();
 	{
+		const LxmertTensor *previous = NULL;
+		int32		next = 0;
+
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		isnull;
@@ -199,17 +214,35 @@ ReadMask(LxmertModel *model, int64 model_id)
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n;
 
-			if (t == NULL || start >= t->numel ||
+			/* a masked tensor has all its chunks, from 0, each of its size */
+			if (t != previous)
+			{
+				if (previous && (size_t) next * CHUNK_FLOATS < previous->numel)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("the mask of tensor \"%s\" of model " INT64_FORMAT
+									" in vqaprune.mask_chunks is missing chunk %d",
+									previous->name, model_id, next)));
+				next = 0;
+			}
+			if (t == NULL || chunk != next++ || start >= t->numel ||
 				VARSIZE_ANY_EXHDR(bits) != (Min(CHUNK_FLOATS, t->numel - start) + 7) / 8)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("stored model " INT64_FORMAT " has a bad mask chunk %d of tensor \"%s\"",
-								model_id, chunk, name)));
+						 errmsg("mask chunk %d of tensor \"%s\" of model " INT64_FORMAT
+								" in vqaprune.mask_chunks is corrupted", chunk, name, model_id)));
+			previous = t;
 			n = Min(CHUNK_FLOATS, t->numel - start);
 			for (size_t j = 0; j < n; j++)
 				mask[t->offset + start + j] =
 					(((const uint8 *) VARDATA_ANY(bits))[j / 8] >> (j % 8)) & 1 ? 1.0f : 0.0f;
 		}
+		if (previous && (size_t) next * CHUNK_FLOATS < previous->numel)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the mask of tensor \"%s\" of model " INT64_FORMAT
+							" in vqaprune.mask_chunks is missing chunk %d",
+							previous->name, model_id, next)));
 		if (lxmert_set_mask(model, mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
@@ -447,6 +480,8 @@ ReadParams(LxmertModel *model, int64 model_id)
 	Portal		portal;
 	size_t		filled = 0;
 	CompactCursor cur = {0};
+	const LxmertTensor *dense = NULL;	/* the dense tensor being read */
+	int32		dense_next = 0;
 	float	   *kept = palloc(sizeof(float) * CHUNK_FLOATS);
 	uint8	   *kept_work = palloc(sizeof(float) * CHUNK_FLOATS);
 	bool		any_compact = false;
@@ -474,15 +509,24 @@ ReadParams(LxmertModel *model, int64 model_id)
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);
 
-			/* a compacted chunk is packed (float_pack.h): its size is no float count */
+			if (t != dense)
+				dense_next = 0;
+			dense = compact ? NULL : t;
+
+			/*
+			 * Dense chunks are numbered from 0 without gaps and hold exactly
+			 * their share of the tensor; a compacted chunk is packed
+			 * (float_pack.h), so its size is no float count.
+			 */
 			if (t == NULL ||
-				(!compact && (start + n > t->numel || n > CHUNK_FLOATS ||
-							  VARSIZE_ANY_EXHDR(data) % sizeof(float) != 0)) ||
+				(!compact && (chunk != dense_next++ || start >= t->numel ||
+							  VARSIZE_ANY_EXHDR(data) != Min(CHUNK_FLOATS, t->numel - start) * sizeof(float))) ||
 				(compact && (model->mask == NULL || !t->prunable)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("stored model " INT64_FORMAT " has a bad chunk %d of tensor \"%s\"",
-								model_id, chunk, name)));
+						 errmsg("chunk %d of tensor \"%s\" of model " INT64_FORMAT
+								" in vqaprune.tensor_chunks is corrupted", chunk, name, model_id),
+						 errdetail("It holds %zu bytes.", (size_t) VARSIZE_ANY_EXHDR(data))));
 			if (cur.tensor != t)
 				filled += CompactFinish(model, model_id, &cur);
 			if (!compact)
@@ -515,9 +559,32 @@ ReadParams(LxmertModel *model, int64 model_id)
 	if (filled != model->n_params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored model " INT64_FORMAT " holds %zu of its %zu parameters",
+				 errmsg("model " INT64_FORMAT " in vqaprune.tensor_chunks holds %zu of its %zu parameters",
 						model_id, filled, model->n_params)));
 	return any_compact;
+}
+
+/* The identity of the row versions that store a model (see cached_model_key). */
+static void
+RowVersionKey(int64 model_id, char *key, size_t size)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+
+	if (SpiRun("SELECT 'vqaprune.models'::regclass::oid::text || '/' || m.xmin::text || '/' || m.ctid::text "
+			   "|| '/' || md5(concat("
+			   "(SELECT string_agg(t.xmin::text || t.ctid::text, ',' ORDER BY t.tensor_id) "
+			   "FROM vqaprune.tensors t WHERE t.model_id = m.model_id), ';', "
+			   "(SELECT string_agg(c.xmin::text || c.ctid::text, ',' ORDER BY c.tensor_id, c.chunk) "
+			   "FROM vqaprune.tensor_chunks c WHERE c.model_id = m.model_id), ';', "
+			   "(SELECT string_agg(k.xmin::text || k.ctid::text, ',' ORDER BY k.tensor_id, k.chunk) "
+			   "FROM vqaprune.mask_chunks k WHERE k.model_id = m.model_id))) "
+			   "FROM vqaprune.models m WHERE m.model_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	strlcpy(key, SpiText(0, 1), size);
 }
 
 /*
@@ -533,7 +600,10 @@ LoadModel(int64 model_id, const char *config_json)
 	LxmertModel *volatile model;
 	bool		compact;
 
-	if (cached_model && cached_model_id == model_id)
+	char		key[96];
+
+	RowVersionKey(model_id, key, sizeof(key));
+	if (cached_model && strcmp(cached_model_key, key) == 0)
 		return cached_model;
 	if (lxmert_config_parse(config_json, &config, err, sizeof(err)) != 0)
 		ereport(ERROR,
@@ -555,7 +625,7 @@ LoadModel(int64 model_id, const char *config_json)
 	PG_END_TRY();
 	lxmert_free(cached_model);
 	cached_model = model;
-	cached_model_id = model_id;
+	strlcpy(cached_model_key, key, sizeof(cached_model_key));
 	cached_model_compact = compact;
 	cached_sparse_density = 0.0;
 	return model;
