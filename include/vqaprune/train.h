@@ -60,10 +60,15 @@ typedef struct VqaTrainer VqaTrainer;
 VqaTrainer *vqa_trainer_new(LxmertModel *model, const VqaExamples *train,
 							const VqaTrainConfig *config, char *errbuf, size_t errlen);
 
+/* Why a step failed: nothing was updated either way. */
+#define VQA_STEP_NOT_FINITE (-1)
+#define VQA_STEP_OUT_OF_MEMORY (-2)
+
 /*
  * One optimisation step on the next mini-batch. Returns 1 after a step,
- * -1 if the loss is not finite (nothing updated). *loss receives the batch
- * loss, *score the sum of the soft target scores of the argmax answers.
+ * VQA_STEP_NOT_FINITE if the loss is not finite, VQA_STEP_OUT_OF_MEMORY if
+ * memory ran out. *loss receives the batch loss, *score the sum of the soft
+ * target scores of the argmax answers.
  */
 int			vqa_trainer_step(VqaTrainer *trainer, double *loss, double *score, int *examples);
 

@@ -287,7 +287,7 @@ vqa_trainer_finish_masks(VqaTrainer *t)
 	if (t->config.masker == NULL)
 		return 0;
 	if (vqa_masker_reset(t->config.masker, t->model->mask) != 0)
-		return -1;
+		return VQA_STEP_OUT_OF_MEMORY;
 	lxmert_refresh_mask(t->model);
 	return 0;
 }
@@ -312,7 +312,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	vqa_examples_batch(ex, t->order + t->position, count, t->buf, &batch);
 	model->training = 1;
 	if (lxmert_forward(model, &batch, t->logits, NULL, NULL) != 0)
-		return -1;
+		return VQA_STEP_OUT_OF_MEMORY;
 
 	in.batch = count;
 	in.answers = A;
@@ -346,7 +346,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	else
 		*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
 	if (!isfinite(*loss))
-		return -1;
+		return VQA_STEP_NOT_FINITE;
 
 	*score = 0.0;
 	for (int b = 0; b < count; b++)
@@ -394,7 +394,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 				model->grads[i] += t->config.weight_decay * model->params[i];
 		if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
 							   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
-			return -1;
+			return VQA_STEP_OUT_OF_MEMORY;
 	}
 	vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
 				  ADAM_EPS, 0.0f, t->steps);

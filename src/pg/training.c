@@ -211,6 +211,13 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				step_start = GetCurrentTimestamp();
 				rc = vqa_trainer_step(trainer, &batch_loss, &batch_score, &count);
 				step_seconds += (GetCurrentTimestamp() - step_start) / 1e6;
+				if (rc == VQA_STEP_OUT_OF_MEMORY)
+					ereport(ERROR,
+							(errcode(ERRCODE_OUT_OF_MEMORY),
+							 errmsg("out of memory"),
+							 errdetail("Training step %d (epoch %d) could not allocate its buffers.",
+									   vqa_trainer_step_count(trainer) + 1, epoch),
+							 errhint("Lower batch_size; nothing was stored.")));
 				if (rc != 1)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
