@@ -109,7 +109,7 @@ vqa_import_predictions(PG_FUNCTION_ARGS)
 			hash_search(seen, &rec.question_id, HASH_ENTER, &found);
 			if (found)
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("invalid VQA results file \"%s\": record %ld (question_id " INT64_FORMAT "): "
 								"question_id " INT64_FORMAT " is answered twice",
 								path, record, rec.question_id, rec.question_id)));

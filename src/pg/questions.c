@@ -122,7 +122,7 @@ ReadQuestions(const char *path, MemoryContext context)
 			q = hash_search(questions, &rec.question_id, HASH_ENTER, &found);
 			if (found)
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("invalid VQA questions file \"%s\": record %ld (question_id " INT64_FORMAT "): "
 								"question_id " INT64_FORMAT " appears twice",
 								path, vqa_json_records(reader) - 1, rec.question_id,

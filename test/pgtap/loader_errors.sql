@@ -38,7 +38,7 @@ SELECT is(pg_temp.load_questions('vqacp_test_questions.json', 'vqacp_train_annot
 	'22000: invalid VQA annotations file "$DATA/vqacp_train_annotations.json": record 0 (question_id 101): no such question in "$DATA/vqacp_test_questions.json"',
 	'an annotation without question');
 SELECT is(pg_temp.load_questions('duplicate_questions.json', 'vqacp_train_annotations.json'),
-	'23505: invalid VQA questions file "$DATA/duplicate_questions.json": record 24 (question_id 101): question_id 101 appears twice',
+	'22000: invalid VQA questions file "$DATA/duplicate_questions.json": record 24 (question_id 101): question_id 101 appears twice',
 	'a duplicate question id');
 SELECT is(pg_temp.load_questions('missing_field_questions.json', 'vqacp_train_annotations.json'),
 	'22P02: invalid VQA questions file "$DATA/missing_field_questions.json": record 2 (question_id 103): field "image_id" is missing',
@@ -122,7 +122,7 @@ SELECT is(pg_temp.import('results_unknown_question.json'),
 	'22000: invalid VQA results file "$DATA/results_unknown_question.json": record 12 (question_id 999): no such question in split "test" of dataset "bad"',
 	'an answer to an unknown question');
 SELECT is(pg_temp.import('results_duplicate.json'),
-	'23505: invalid VQA results file "$DATA/results_duplicate.json": record 12 (question_id 105): question_id 105 is answered twice',
+	'22000: invalid VQA results file "$DATA/results_duplicate.json": record 12 (question_id 105): question_id 105 is answered twice',
 	'a question answered twice');
 SELECT is(pg_temp.import('vqacp_test_questions.json'),
 	'22P02: invalid VQA results file "$DATA/vqacp_test_questions.json": record 0 (question_id 105): field "answer" is missing',
