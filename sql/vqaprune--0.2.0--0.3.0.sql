@@ -61,88 +61,38 @@ COMMENT ON FUNCTION vqa_set_shared_reads(boolean) IS
 REVOKE EXECUTE ON FUNCTION vqa_set_shared_reads(boolean) FROM PUBLIC;
 
 -- Row-level security ---------------------------------------------------------
--- Each table has a read policy and a write policy (FOR ALL: insert, update,
--- delete). Rows of a dataset, model or run follow their parent's owner.
--- Superusers and the extension owner bypass both.
+-- Each table has a read policy and one policy per writing command (insert,
+-- update, delete: separate, so that reads see only the read policy).
+-- Datasets, models and runs are owned; the rows of a dataset, model or run
+-- follow their parent's owner. Superusers and the extension owner bypass
+-- them.
 
-ALTER TABLE vqaprune.datasets ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON vqaprune.datasets FOR SELECT
-	USING (vqaprune.shared_reads()
-		   OR vqaprune.owner_rights(owner));
-CREATE POLICY insert_own ON vqaprune.datasets FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY update_own ON vqaprune.datasets FOR UPDATE
-	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY delete_own ON vqaprune.datasets FOR DELETE USING (vqaprune.owner_rights(owner));
-
-ALTER TABLE vqaprune.models ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON vqaprune.models FOR SELECT
-	USING (vqaprune.shared_reads()
-		   OR vqaprune.owner_rights(owner));
-CREATE POLICY insert_own ON vqaprune.models FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY update_own ON vqaprune.models FOR UPDATE
-	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY delete_own ON vqaprune.models FOR DELETE USING (vqaprune.owner_rights(owner));
-
-ALTER TABLE vqaprune.runs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON vqaprune.runs FOR SELECT
-	USING (vqaprune.shared_reads()
-		   OR vqaprune.owner_rights(owner));
-CREATE POLICY insert_own ON vqaprune.runs FOR INSERT WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY update_own ON vqaprune.runs FOR UPDATE
-	USING (vqaprune.owner_rights(owner)) WITH CHECK (vqaprune.owner_rights(owner));
-CREATE POLICY delete_own ON vqaprune.runs FOR DELETE USING (vqaprune.owner_rights(owner));
-
--- The write policies of a table whose rows belong to a parent row: insert,
--- update and delete only under a parent of an owner whose rights one has.
--- (Separate policies per command, so that reads see only the read policy.)
-CREATE FUNCTION vqaprune.owned_through(child text, parent text, key text) RETURNS void
+-- The policies of a table: owned by its own owner column when parent is
+-- NULL, else by the owner of the parent row that key references.
+CREATE FUNCTION vqaprune.owner_policies(tab text, parent text, key text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
-	owned text := format('EXISTS (SELECT FROM vqaprune.%2$I p WHERE p.%3$I = %1$I.%3$I '
-						 'AND vqaprune.owner_rights(p.owner))', child, parent, key);
+	owned text := CASE WHEN parent IS NULL THEN 'vqaprune.owner_rights(owner)'
+		ELSE format('EXISTS (SELECT FROM vqaprune.%2$I p WHERE p.%3$I = %1$I.%3$I '
+					'AND vqaprune.owner_rights(p.owner))', tab, parent, key) END;
 BEGIN
-	EXECUTE format('CREATE POLICY insert_own ON vqaprune.%I FOR INSERT WITH CHECK (%s)', child, owned);
+	EXECUTE format('ALTER TABLE vqaprune.%I ENABLE ROW LEVEL SECURITY', tab);
+	EXECUTE format('CREATE POLICY read ON vqaprune.%I FOR SELECT USING (vqaprune.shared_reads() OR %s)',
+				   tab, owned);
+	EXECUTE format('CREATE POLICY insert_own ON vqaprune.%I FOR INSERT WITH CHECK (%s)', tab, owned);
 	EXECUTE format('CREATE POLICY update_own ON vqaprune.%I FOR UPDATE USING (%s) WITH CHECK (%s)',
-				   child, owned, owned);
-	EXECUTE format('CREATE POLICY delete_own ON vqaprune.%I FOR DELETE USING (%s)', child, owned);
+				   tab, owned, owned);
+	EXECUTE format('CREATE POLICY delete_own ON vqaprune.%I FOR DELETE USING (%s)', tab, owned);
 END
 $f$;
 
--- the rows of a dataset
-DO $$
-DECLARE
-	t text;
-BEGIN
-	FOREACH t IN ARRAY ARRAY['questions', 'answers', 'targets', 'priors', 'images'] LOOP
-		EXECUTE pg_catalog.format('ALTER TABLE vqaprune.%I ENABLE ROW LEVEL SECURITY', t);
-		EXECUTE pg_catalog.format(
-			'CREATE POLICY read ON vqaprune.%1$I FOR SELECT USING ('
-			'vqaprune.shared_reads() OR EXISTS ('
-			'SELECT FROM vqaprune.datasets d WHERE d.dataset_id = %1$I.dataset_id '
-			'AND vqaprune.owner_rights(d.owner)))', t);
-		PERFORM vqaprune.owned_through(t, 'datasets', 'dataset_id');
-	END LOOP;
-	-- the rows of a model
-	FOREACH t IN ARRAY ARRAY['tensors', 'tensor_chunks', 'mask_chunks'] LOOP
-		EXECUTE pg_catalog.format('ALTER TABLE vqaprune.%I ENABLE ROW LEVEL SECURITY', t);
-		EXECUTE pg_catalog.format(
-			'CREATE POLICY read ON vqaprune.%1$I FOR SELECT USING ('
-			'vqaprune.shared_reads() OR EXISTS ('
-			'SELECT FROM vqaprune.models m WHERE m.model_id = %1$I.model_id '
-			'AND vqaprune.owner_rights(m.owner)))', t);
-		PERFORM vqaprune.owned_through(t, 'models', 'model_id');
-	END LOOP;
-END
-$$;
-
--- the rows of a run
-ALTER TABLE vqaprune.predictions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON vqaprune.predictions FOR SELECT
-	USING (vqaprune.shared_reads() OR EXISTS (
-		   SELECT FROM vqaprune.runs r WHERE r.run_id = predictions.run_id
-		   AND vqaprune.owner_rights(r.owner)));
-SELECT vqaprune.owned_through('predictions', 'runs', 'run_id');
-DROP FUNCTION vqaprune.owned_through(text, text, text);
+SELECT vqaprune.owner_policies(t, NULL, NULL) FROM unnest(ARRAY['datasets', 'models', 'runs']) t;
+SELECT vqaprune.owner_policies(t, 'datasets', 'dataset_id')
+  FROM unnest(ARRAY['questions', 'answers', 'targets', 'priors', 'images']) t;
+SELECT vqaprune.owner_policies(t, 'models', 'model_id')
+  FROM unnest(ARRAY['tensors', 'tensor_chunks', 'mask_chunks']) t;
+SELECT vqaprune.owner_policies('predictions', 'runs', 'run_id');
+DROP FUNCTION vqaprune.owner_policies(text, text, text);
 
 -- Jobs: each role reads its own; only the job functions write, as the owner.
 ALTER TABLE vqaprune.jobs ADD COLUMN worker_started timestamptz;

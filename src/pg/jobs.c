@@ -76,6 +76,18 @@ static const char *const JOB_FUNCTIONS[] = {
 /* The search_path of every statement run as another role: no lookup can be redirected. */
 #define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
 
+/* Whether a backend status entry is a vqaprune job worker in this database. */
+static bool
+IsJobWorker(const PgBackendStatus *be)
+{
+	const char *type;
+
+	if (be->st_backendType != B_BG_WORKER || be->st_databaseid != MyDatabaseId)
+		return false;
+	type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+	return type && strcmp(type, WORKER_TYPE) == 0;
+}
+
 /*
  * Whether pid is, right now, a vqaprune job worker of role that started at
  * started (so a recycled pid never matches). The backend status array is
@@ -84,8 +96,6 @@ static const char *const JOB_FUNCTIONS[] = {
 static bool
 WorkerAlive(int32 pid, TimestampTz started, Oid role)
 {
-	const char *type;
-
 	if (pid <= 0)
 		return false;
 	pgstat_clear_snapshot();
@@ -93,12 +103,9 @@ WorkerAlive(int32 pid, TimestampTz started, Oid role)
 	{
 		PgBackendStatus *be = &pgstat_fetch_stat_local_beentry(i)->backendStatus;
 
-		if (be->st_procpid != pid)
-			continue;
-		type = GetBackgroundWorkerTypeByPid(pid);
-		return be->st_backendType == B_BG_WORKER && type && strcmp(type, WORKER_TYPE) == 0 &&
-			be->st_proc_start_timestamp == started && be->st_userid == role &&
-			be->st_databaseid == MyDatabaseId;
+		if (be->st_procpid == pid)
+			return IsJobWorker(be) && be->st_proc_start_timestamp == started &&
+				be->st_userid == role;
 	}
 	return false;
 }
@@ -111,13 +118,8 @@ RoleHasWorker(Oid role)
 	for (int i = 1; i <= pgstat_fetch_stat_numbackends(); i++)
 	{
 		PgBackendStatus *be = &pgstat_fetch_stat_local_beentry(i)->backendStatus;
-		const char *type;
 
-		if (be->st_backendType != B_BG_WORKER || be->st_userid != role ||
-			be->st_databaseid != MyDatabaseId)
-			continue;
-		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
-		if (type && strcmp(type, WORKER_TYPE) == 0)
+		if (be->st_userid == role && IsJobWorker(be))
 			return true;
 	}
 	return false;

@@ -178,6 +178,17 @@ StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
 	}
 }
 
+/* A masked tensor whose chunks were read up to chunk n_chunks - 1 must have no more. */
+static void
+RequireWholeMask(const LxmertTensor *t, int32 n_chunks, int64 model_id)
+{
+	if (t && (size_t) n_chunks * CHUNK_FLOATS < t->numel)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the mask of tensor \"%s\" of model " INT64_FORMAT
+						" in vqaprune.mask_chunks is missing chunk %d", t->name, model_id, n_chunks)));
+}
+
 /* The stored mask of a model, if it has one, set on the core model. */
 static void
 ReadMask(LxmertModel *model, int64 model_id)
@@ -217,12 +228,7 @@ ReadMask(LxmertModel *model, int64 model_id)
 			/* a masked tensor has all its chunks, from 0, each of its size */
 			if (t != previous)
 			{
-				if (previous && (size_t) next * CHUNK_FLOATS < previous->numel)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("the mask of tensor \"%s\" of model " INT64_FORMAT
-									" in vqaprune.mask_chunks is missing chunk %d",
-									previous->name, model_id, next)));
+				RequireWholeMask(previous, next, model_id);
 				next = 0;
 			}
 			if (t == NULL || chunk != next++ || start >= t->numel ||
@@ -237,12 +243,7 @@ ReadMask(LxmertModel *model, int64 model_id)
 				mask[t->offset + start + j] =
 					(((const uint8 *) VARDATA_ANY(bits))[j / 8] >> (j % 8)) & 1 ? 1.0f : 0.0f;
 		}
-		if (previous && (size_t) next * CHUNK_FLOATS < previous->numel)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the mask of tensor \"%s\" of model " INT64_FORMAT
-							" in vqaprune.mask_chunks is missing chunk %d",
-							previous->name, model_id, next)));
+		RequireWholeMask(previous, next, model_id);
 		if (lxmert_set_mask(model, mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}

@@ -234,79 +234,94 @@ forward_matches_huggingface(void **state)
 	lxmert_free(model);
 }
 
-static void
-gradients_match_huggingface(void **state)
+/* Forward with the VQA loss, then backward from it; logits receives B x A. */
+static float
+bce_step(LxmertModel *model, const FixtureInputs *in, float *logits)
 {
-	LxmertModel *model = load_fixture_model();
-	VqaSafetensors *grads = open_fixture("grads.safetensors");
-	FixtureInputs in;
-	float	   *logits,
-			   *dlogits;
+	int			A = model->config.num_qa_labels;
+	float	   *dlogits = malloc(sizeof(float) * in->batch.batch * A);
 	float		loss;
-	int			checked = 0,
-				zero = 0;
-	const LxmertConfig *c = &model->config;
+
+	assert_int_equal(lxmert_forward(model, &in->batch, logits, in->target, &loss), 0);
+	lxmert_zero_grad(model);
+	lxmert_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
+	lxmert_backward(model, dlogits, NULL);
+	free(dlogits);
+	return loss;
+}
+
+/*
+ * Every parameter gradient against a reference file (the body under
+ * "lxmert.", the head under its own name): within tol * max|reference|,
+ * the scale floored at floor, since key biases get no gradient in exact
+ * arithmetic (a constant added to every score of a row leaves the softmax
+ * unchanged) and the reference holds rounding noise there. A tensor without
+ * a reference gradient must be zero. Returns the worst maxdiff / scale over
+ * tensors with a scale of at least floor.
+ */
+static double
+compare_gradients(const LxmertModel *model, const VqaSafetensors *grads, double tol, double floor,
+				  int *checked, int *zero)
+{
 	double		worst = 0.0;
 
-	load_fixture_inputs(&in);
-	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
-	dlogits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
-	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
-	lxmert_zero_grad(model);
-	lxmert_bce_grad(logits, in.target, in.batch.batch, c->num_qa_labels, dlogits);
-	lxmert_backward(model, dlogits, NULL);
-
+	*checked = *zero = 0;
 	for (int i = 0; i < model->n_tensors; i++)
 	{
 		const LxmertTensor *t = &model->tensors[i];
 		const float *mine = model->grads + t->offset;
 		char		name[128];
 		const VqaStTensor *ref;
+		float	   *expected;
+		double		scale = 0.0,
+					maxdiff;
 
-		snprintf(name, sizeof(name), "lxmert.%s", t->name);
-		ref = vqa_st_find(grads, strncmp(t->name, "answer_head", 11) == 0 ? t->name : name);
+		snprintf(name, sizeof(name), "%s%s", t->module == LXMERT_HEAD ? "" : "lxmert.", t->name);
+		ref = vqa_st_find(grads, name);
 		if (ref == NULL)
 		{
-			/* no reference gradient: it must be zero */
 			for (size_t j = 0; j < t->numel; j++)
 				assert_true(mine[j] == 0.0f);
-			zero++;
+			(*zero)++;
 			continue;
 		}
-		{
-			float	   *expected = malloc(sizeof(float) * t->numel);
-			double		scale = 0.0,
-						maxdiff = 0.0;
-
-			vqa_st_read_f32(grads, ref, expected);
-			for (size_t j = 0; j < t->numel; j++)
-				if (fabs(expected[j]) > scale)
-					scale = fabs(expected[j]);
-			for (size_t j = 0; j < t->numel; j++)
-				if (fabs((double) mine[j] - expected[j]) > maxdiff)
-					maxdiff = fabs((double) mine[j] - expected[j]);
-			/*
-			 * Key biases get no gradient in exact arithmetic (a constant
-			 * added to every score of a row leaves the softmax unchanged):
-			 * the reference holds rounding noise there, so the scale has a
-			 * floor of 1e-5.
-			 */
-			if (maxdiff > 1e-4 * fmax(scale, 1e-5))
-				print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
-			assert_true(maxdiff <= 1e-4 * fmax(scale, 1e-5));
-			if (scale >= 1e-5 && maxdiff / scale > worst)
-				worst = maxdiff / scale;
-			free(expected);
-			checked++;
-		}
+		expected = malloc(sizeof(float) * t->numel);
+		vqa_st_read_f32(grads, ref, expected);
+		for (size_t j = 0; j < t->numel; j++)
+			scale = fmax(scale, fabs(expected[j]));
+		close_enough(mine, expected, t->numel, 0, 0, &maxdiff);
+		if (maxdiff > tol * fmax(scale, floor))
+			print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
+		assert_true(maxdiff <= tol * fmax(scale, floor));
+		if (scale >= floor && maxdiff / scale > worst)
+			worst = maxdiff / scale;
+		free(expected);
+		(*checked)++;
 	}
+	return worst;
+}
+
+static void
+gradients_match_huggingface(void **state)
+{
+	LxmertModel *model = load_fixture_model();
+	VqaSafetensors *grads = open_fixture("grads.safetensors");
+	FixtureInputs in;
+	float	   *logits;
+	int			checked,
+				zero;
+	double		worst;
+
+	load_fixture_inputs(&in);
+	logits = malloc(sizeof(float) * in.batch.batch * model->config.num_qa_labels);
+	bce_step(model, &in, logits);
+	worst = compare_gradients(model, grads, 1e-4, 1e-5, &checked, &zero);
 	printf("gradients OK: %d tensors, worst maxdiff / max|grad| = %.3g (key biases aside); %d without gradient are zero\n",
 		   checked, worst, zero);
 	assert_true(checked + zero == model->n_tensors);
 	assert_true(zero > 0);
 
 	free(logits);
-	free(dlogits);
 	free_fixture_inputs(&in);
 	vqa_st_free(grads);
 	lxmert_free(model);
@@ -476,23 +491,21 @@ simple_classifier_matches_pytorch(void **state)
 	LxmertModel *model = load_model_from("simple-classifier", LXMERT_HEAD_SIMPLE_CLASSIFIER);
 	VqaSafetensors *out = open_fixture_in("simple-classifier", "outputs.safetensors");
 	VqaSafetensors *grads = open_fixture_in("simple-classifier", "grads.safetensors");
-	const LxmertConfig *c = &model->config;
 	FixtureInputs in;
 	float	   *logits,
-			   *dlogits,
 			   *expected;
 	float		loss;
 	double		maxdiff,
-				worst = 0.0;
-	int			checked = 0;
+				worst;
+	int			checked,
+				zero;
 	int64_t		n;
 
 	load_fixture_inputs(&in);
-	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
-	dlogits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
-	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
+	logits = malloc(sizeof(float) * in.batch.batch * model->config.num_qa_labels);
+	loss = bce_step(model, &in, logits);
 	expected = read_floats(out, "logits", &n);
-	assert_int_equal(n, in.batch.batch * c->num_qa_labels);
+	assert_int_equal(n, in.batch.batch * model->config.num_qa_labels);
 	assert_true(close_enough(logits, expected, n, 1e-5, 1e-5, &maxdiff));
 	printf("simple_classifier logits OK, maxdiff = %.3g\n", maxdiff);
 	free(expected);
@@ -500,39 +513,7 @@ simple_classifier_matches_pytorch(void **state)
 	assert_true(fabs(loss - expected[0]) <= 1e-5 * fabs(expected[0]));
 	free(expected);
 
-	lxmert_zero_grad(model);
-	lxmert_bce_grad(logits, in.target, in.batch.batch, c->num_qa_labels, dlogits);
-	lxmert_backward(model, dlogits, NULL);
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const LxmertTensor *t = &model->tensors[i];
-		const float *mine = model->grads + t->offset;
-		char		name[128];
-		const VqaStTensor *ref;
-		double		scale = 0.0;
-
-		snprintf(name, sizeof(name), "%s%s", t->module == LXMERT_HEAD ? "" : "lxmert.", t->name);
-		ref = vqa_st_find(grads, name);
-		if (ref == NULL)
-		{
-			for (size_t j = 0; j < t->numel; j++)
-				assert_true(mine[j] == 0.0f);
-			continue;
-		}
-		expected = malloc(sizeof(float) * t->numel);
-		vqa_st_read_f32(grads, ref, expected);
-		for (size_t j = 0; j < t->numel; j++)
-			scale = fmax(scale, fabs(expected[j]));
-		close_enough(mine, expected, t->numel, 0, 0, &maxdiff);
-		/* key biases: rounding noise only (see gradients_match_huggingface) */
-		if (maxdiff > 1e-5 * fmax(scale, 1e-4))
-			print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
-		assert_true(maxdiff <= 1e-5 * fmax(scale, 1e-4));
-		if (scale >= 1e-4 && maxdiff / scale > worst)
-			worst = maxdiff / scale;
-		free(expected);
-		checked++;
-	}
+	worst = compare_gradients(model, grads, 1e-5, 1e-4, &checked, &zero);
 	printf("simple_classifier gradients OK: %d tensors, worst maxdiff / max|grad| = %.3g\n",
 		   checked, worst);
 	assert_true(checked > 0);
@@ -540,7 +521,6 @@ simple_classifier_matches_pytorch(void **state)
 	assert_int_equal(lxmert_find_tensor(model, "classifier.main.3.weight_g")->ndim, 0);
 
 	free(logits);
-	free(dlogits);
 	free_fixture_inputs(&in);
 	vqa_st_free(out);
 	vqa_st_free(grads);
