@@ -11,7 +11,7 @@
 \set outputs :tiny '/outputs.safetensors'
 \set exported :data '/exported.safetensors'
 BEGIN;
-SELECT plan(30);
+SELECT plan(35);
 
 SELECT set_config('vqaprune_test.data', :'data', true);
 SELECT set_config('vqaprune_test.tiny', :'tiny', true);
@@ -158,6 +158,18 @@ SELECT is(pg_temp.error_of(format('SELECT vqa_export_safetensors(%L, %L)', 'hf_t
 SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L)', 'm3', :'weights', '{}')),
 	'42501: permission denied to read server files', 'import needs pg_read_server_files');
 RESET ROLE;
+
+-- dropping a model: its rows go with it; models made from it keep theirs
+SELECT is(pg_temp.error_of($$SELECT vqa_drop_model('nosuch')$$),
+	'42704: model "nosuch" does not exist', 'an unknown model cannot be dropped');
+SELECT is(vqa_drop_model(NULL), NULL, 'a null model drops nothing');
+CREATE TEMP TABLE dropped AS SELECT model_id FROM vqaprune.models WHERE name = 'hf_tiny';
+SELECT is(vqa_drop_model('hf_tiny'), true, 'vqa_drop_model drops a model');
+SELECT is((SELECT count(*) FROM vqaprune.tensors t JOIN dropped USING (model_id))
+	+ (SELECT count(*) FROM vqaprune.tensor_chunks c JOIN dropped USING (model_id)), 0::bigint,
+	'with its tensors and chunks');
+SELECT is((SELECT count(*) FROM vqaprune.models WHERE name = 'hf_again'), 1::bigint,
+	'and other models stay');
 
 SELECT * FROM finish();
 ROLLBACK;
