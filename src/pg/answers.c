@@ -26,11 +26,13 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/vqa_eval.h"
 
 #define FETCH_ROWS 10000
 #define TARGET_BATCH 10000
+#define QUESTIONS "vqaprune.questions"
 
 /* Interned strings: each distinct string gets a dense id. */
 typedef struct InternKey
@@ -161,8 +163,7 @@ ExecDatasetSql(const char *sql, int64 dataset_id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(dataset_id)};
 
-	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0) < 0)
-		elog(ERROR, "failed: %s", sql);
+	(void) SpiRun(sql, SPI_OK_DELETE, 1, argtypes, values, NULL, false, 0);
 }
 
 static int
@@ -170,13 +171,11 @@ DatasetMinAnswerCount(int64 dataset_id)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(dataset_id)};
-	bool		isnull;
 
-	SPI_execute_with_args("SELECT min_answer_count FROM vqaprune.datasets WHERE dataset_id = $1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed != 1)
+	if (SpiRun("SELECT min_answer_count FROM vqaprune.datasets WHERE dataset_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
 		elog(ERROR, "dataset " INT64_FORMAT " does not exist", dataset_id);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return DatumGetInt32(SpiRequired(0, 1, "vqaprune.datasets"));
 }
 
 /* Reads every question of the dataset, answers normalised and interned. */
@@ -191,16 +190,12 @@ ReadQuestionAnswers(int64 dataset_id, Interner *raw, Interner *normalized,
 	int64		n = 0;
 	int64		capacity = 0;
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT question_id, split = 'train', question_type, "
-									   "multiple_choice_answer, answers FROM vqaprune.questions "
-									   "WHERE dataset_id = $1 ORDER BY question_id",
-									   1, argtypes, values, NULL, false, 0);
-	for (;;)
+	portal = SpiOpen("SELECT question_id, split = 'train', question_type, "
+					 "multiple_choice_answer, answers FROM vqaprune.questions "
+					 "WHERE dataset_id = $1 ORDER BY question_id",
+					 1, argtypes, values, false);
+	while (SpiFetch(portal, FETCH_ROWS) > 0)
 	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
 		if (n + (int64) SPI_processed > capacity)
 		{
 			capacity = Max(capacity * 2, n + (int64) SPI_processed);
@@ -210,26 +205,29 @@ ReadQuestionAnswers(int64 dataset_id, Interner *raw, Interner *normalized,
 		}
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
 			QuestionAnswers *q = &questions[n++];
-			bool		isnull;
 			bool		is_new;
 			Datum	   *elems;
+			bool	   *nulls;
 			int			n_elems;
 
-			q->question_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-			q->train = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
-			q->question_type = Intern(types, TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull)),
-									  &is_new)->id;
-			q->consensus = NormalizedId(raw, normalized,
-										TextDatumGetCString(SPI_getbinval(tuple, desc, 4, &isnull)));
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 5, &isnull)),
-							  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n_elems);
+			q->question_id = DatumGetInt64(SpiRequired(r, 1, QUESTIONS));
+			q->train = DatumGetBool(SpiRequired(r, 2, QUESTIONS));
+			q->question_type = Intern(types, SpiRequiredText(r, 3, QUESTIONS), &is_new)->id;
+			q->consensus = NormalizedId(raw, normalized, SpiRequiredText(r, 4, QUESTIONS));
+			deconstruct_array(DatumGetArrayTypeP(SpiRequired(r, 5, QUESTIONS)),
+							  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n_elems);
 			q->n_answers = n_elems;
-			q->answers = palloc(sizeof(int) * n_elems);
+			q->answers = palloc(sizeof(int) * Max(n_elems, 1));
 			for (int i = 0; i < n_elems; i++)
+			{
+				if (nulls[i])
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("answers of question " INT64_FORMAT " in table %s hold a null",
+									q->question_id, QUESTIONS)));
 				q->answers[i] = NormalizedId(raw, normalized, TextDatumGetCString(elems[i]));
+			}
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -283,10 +281,9 @@ BuildVocabulary(int64 dataset_id, const QuestionAnswers *questions, int64 n_ques
 	values[1] = PointerGetDatum(construct_array(ids, n_vocab, INT4OID, 4, true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(answers, n_vocab, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(counts, n_vocab, INT4OID, 4, true, TYPALIGN_INT));
-	if (SPI_execute_with_args("INSERT INTO vqaprune.answers (dataset_id, answer_id, answer, train_count) "
-							  "SELECT $1, * FROM unnest($2, $3, $4)",
-							  4, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write the answer vocabulary");
+	(void) SpiRun("INSERT INTO vqaprune.answers (dataset_id, answer_id, answer, train_count) "
+				  "SELECT $1, * FROM unnest($2, $3, $4)",
+				  SPI_OK_INSERT, 4, argtypes, values, NULL, false, 0);
 	return n_vocab;
 }
 
@@ -318,8 +315,7 @@ FlushTargets(TargetBatch *b)
 	values[3] = PointerGetDatum(construct_array(b->lengths, b->rows, INT4OID, 4, true, TYPALIGN_INT));
 	values[4] = PointerGetDatum(construct_array(b->answer_ids, b->values, INT4OID, 4, true, TYPALIGN_INT));
 	values[5] = PointerGetDatum(construct_array(b->scores, b->values, FLOAT4OID, 4, true, TYPALIGN_INT));
-	if (SPI_execute_plan(b->plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write soft targets");
+	(void) SpiRunPlan(b->plan, SPI_OK_INSERT, values, NULL, false, 0);
 	b->rows = 0;
 	b->values = 0;
 }
@@ -476,10 +472,9 @@ RebuildAnswers(int64 dataset_id)
 		values[1] = PointerGetDatum(construct_array(qtypes, n, TEXTOID, -1, false, TYPALIGN_INT));
 		values[2] = PointerGetDatum(construct_array(answer_ids, n, INT4OID, 4, true, TYPALIGN_INT));
 		values[3] = PointerGetDatum(construct_array(priors, n, FLOAT4OID, 4, true, TYPALIGN_INT));
-		if (SPI_execute_with_args("INSERT INTO vqaprune.priors (dataset_id, question_type, answer_id, prior) "
-								  "SELECT $1, * FROM unnest($2, $3, $4)",
-								  4, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write the answer prior");
+		(void) SpiRun("INSERT INTO vqaprune.priors (dataset_id, question_type, answer_id, prior) "
+					  "SELECT $1, * FROM unnest($2, $3, $4)",
+					  SPI_OK_INSERT, 4, argtypes, values, NULL, false, 0);
 	}
 
 	MemoryContextSwitchTo(old);

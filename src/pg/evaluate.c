@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 
 PG_FUNCTION_INFO_V1(vqa_evaluate);
@@ -32,9 +33,10 @@ AnswerLabels(int64 model_id, const char *model, int answers)
 	Datum	   *elems;
 	int			n;
 
-	SPI_execute_with_args("SELECT answer_vocab FROM vqaprune.models WHERE model_id = $1",
-						  1, argtypes, values, NULL, false, 1);
-	labels = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (SpiRun("SELECT answer_vocab FROM vqaprune.models WHERE model_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "model " INT64_FORMAT " disappeared", model_id);
+	labels = SpiValue(0, 1, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -69,7 +71,6 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 	float	   *volatile logits = NULL;
 	Oid			run_types[4] = {INT8OID, TEXTOID, TEXTOID, INT8OID};
 	Datum		run_values[4];
-	bool		isnull;
 
 	SPI_connect();
 	model_id = RequireModel(model, &config_json);
@@ -94,10 +95,10 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 		logits = malloc(sizeof(float) * EVAL_BATCH * core->config.num_qa_labels);
 		if (buf == NULL || logits == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		SPI_execute_with_args("INSERT INTO vqaprune.runs (dataset_id, split, label, source, model_id) "
-							  "VALUES ($1, $2, $3, 'model', $4) RETURNING run_id",
-							  4, run_types, run_values, NULL, false, 1);
-		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		(void) SpiRun("INSERT INTO vqaprune.runs (dataset_id, split, label, source, model_id) "
+					  "VALUES ($1, $2, $3, 'model', $4) RETURNING run_id",
+					  SPI_OK_INSERT_RETURNING, 4, run_types, run_values, NULL, false, 1);
+		run_id = DatumGetInt64(SpiRequired(0, 1, "vqaprune.runs"));
 		RowInserterInit(&ins,
 						psprintf("INSERT INTO vqaprune.predictions (run_id, question_id, answer, accuracy) "
 								 "SELECT $1, q.question_id, $3, %s.vqa_answer_accuracy($3, q.answers) "

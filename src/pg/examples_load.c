@@ -16,10 +16,14 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/tokenizer.h"
 
 #define MAX_EXAMPLE_BYTES ((size_t) 8 << 30)
+#define QUESTIONS "vqaprune.questions"
+#define IMAGES "vqaprune.images"
+#define PRIORS "vqaprune.priors"
 
 typedef struct ImageSlot
 {
@@ -43,9 +47,10 @@ ModelVocab(int64 model_id, const char *model)
 	char		err[256];
 	VqaVocab   *vocab;
 
-	SPI_execute_with_args("SELECT tokenizer_vocab FROM vqaprune.models WHERE model_id = $1",
-						  1, argtypes, values, NULL, false, 1);
-	text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (SpiRun("SELECT tokenizer_vocab FROM vqaprune.models WHERE model_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "model " INT64_FORMAT " disappeared", model_id);
+	text = SpiText(0, 1);
 	if (text == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -102,12 +107,11 @@ SelectQuestions(int64 dataset_id, const char *split)
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
 
-	SPI_execute_with_args("SELECT q.question_id, q.image_id, q.question, q.question_type, "
-						  "t.answer_ids, t.scores FROM vqaprune.questions q "
-						  "LEFT JOIN vqaprune.targets t USING (dataset_id, question_id) "
-						  "WHERE q.dataset_id = $1 AND q.split = $2 ORDER BY q.question_id",
-						  2, argtypes, values, NULL, false, 0);
-	return SPI_processed;
+	return SpiRun("SELECT q.question_id, q.image_id, q.question, q.question_type, "
+				  "t.answer_ids, t.scores FROM vqaprune.questions q "
+				  "LEFT JOIN vqaprune.targets t USING (dataset_id, question_id) "
+				  "WHERE q.dataset_id = $1 AND q.split = $2 ORDER BY q.question_id",
+				  SPI_OK_SELECT, 2, argtypes, values, NULL, false, 0);
 }
 
 static void
@@ -119,27 +123,20 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 	Portal		portal;
 	int			filled = 0;
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT image_id, num_boxes, feature_dim, boxes, features "
-									   "FROM vqaprune.images WHERE dataset_id = $1 AND image_id IN "
-									   "(SELECT image_id FROM vqaprune.questions "
-									   "WHERE dataset_id = $1 AND split = $2)",
-									   2, argtypes, values, NULL, false, 0);
-	for (;;)
+	portal = SpiOpen("SELECT image_id, num_boxes, feature_dim, boxes, features "
+					 "FROM vqaprune.images WHERE dataset_id = $1 AND image_id IN "
+					 "(SELECT image_id FROM vqaprune.questions "
+					 "WHERE dataset_id = $1 AND split = $2)",
+					 2, argtypes, values, false);
+	while (SpiFetch(portal, 256) > 0)
 	{
-		SPI_cursor_fetch(portal, true, 256);
-		if (SPI_processed == 0)
-			break;
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		image_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-			int			boxes = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-			int			dim = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
-			bytea	   *box_data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull));
-			bytea	   *feature_data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull));
+			int64		image_id = DatumGetInt64(SpiRequired(r, 1, IMAGES));
+			int			boxes = DatumGetInt32(SpiRequired(r, 2, IMAGES));
+			int			dim = DatumGetInt32(SpiRequired(r, 3, IMAGES));
+			bytea	   *box_data = DatumGetByteaPP(SpiRequired(r, 4, IMAGES));
+			bytea	   *feature_data = DatumGetByteaPP(SpiRequired(r, 5, IMAGES));
 			ImageSlot  *slot = hash_search(images, &image_id, HASH_FIND, NULL);
 
 			if (slot == NULL || VARSIZE_ANY_EXHDR(box_data) != (size_t) boxes * 4 * sizeof(float) ||
@@ -178,31 +175,28 @@ ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes,
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
 	bool		isnull;
 
-	SPI_execute_with_args("SELECT q.question_id, q.image_id, i.num_boxes, i.feature_dim "
-						  "FROM vqaprune.questions q LEFT JOIN vqaprune.images i "
-						  "USING (dataset_id, image_id) WHERE q.dataset_id = $1 AND q.split = $2 "
-						  "ORDER BY i.image_id IS NOT NULL, q.question_id LIMIT 1",
-						  2, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (SpiRun("SELECT q.question_id, q.image_id, i.num_boxes, i.feature_dim "
+			   "FROM vqaprune.questions q LEFT JOIN vqaprune.images i "
+			   "USING (dataset_id, image_id) WHERE q.dataset_id = $1 AND q.split = $2 "
+			   "ORDER BY i.image_id IS NOT NULL, q.question_id LIMIT 1",
+			   SPI_OK_SELECT, 2, argtypes, values, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("dataset \"%s\" has no split \"%s\"", dataset, split)));
-	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	*boxes = DatumGetInt32(SpiValue(0, 3, &isnull));
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("question %s of dataset \"%s\" has no features for its image %s",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), dataset,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+						SpiText(0, 1), dataset, SpiText(0, 2)),
 				 errhint("Load the split's image features with vqa_load_features.")));
-	*boxes = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	*dim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	*dim = DatumGetInt32(SpiRequired(0, 4, IMAGES));
 	if (*boxes < 1 || *dim < 1 || *boxes > 65536 || *dim > 65536)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("row (dataset_id " INT64_FORMAT ", image_id %s) of vqaprune.images is "
 						"corrupted: %d boxes of %d features", dataset_id,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), *boxes, *dim)));
+						SpiText(0, 2), *boxes, *dim)));
 }
 
 static void
@@ -211,20 +205,19 @@ FillPriors(VqaExamples *ex, HTAB *types, int64 dataset_id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(dataset_id)};
 
-	SPI_execute_with_args("SELECT question_type, answer_id, prior FROM vqaprune.priors "
-						  "WHERE dataset_id = $1", 1, argtypes, values, NULL, false, 0);
-	for (uint64 r = 0; r < SPI_processed; r++)
+	uint64		n = SpiRun("SELECT question_type, answer_id, prior FROM vqaprune.priors "
+						   "WHERE dataset_id = $1", SPI_OK_SELECT, 1, argtypes, values, NULL,
+						   false, 0);
+
+	for (uint64 r = 0; r < n; r++)
 	{
-		bool		isnull;
-		char	   *type = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		int			answer = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-														 SPI_tuptable->tupdesc, 2, &isnull));
-		float		prior = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[r],
-														 SPI_tuptable->tupdesc, 3, &isnull));
+		char	   *type = SpiRequiredText(r, 1, PRIORS);
+		int			answer = DatumGetInt32(SpiRequired(r, 2, PRIORS));
+		float		prior = DatumGetFloat4(SpiRequired(r, 3, PRIORS));
 		TypeSlot	key = {{0}};
 		TypeSlot   *slot;
 
-		if (answer < 0 || isnull)
+		if (answer < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("row (dataset_id " INT64_FORMAT ", question_type \"%s\") of vqaprune.priors "
@@ -279,34 +272,32 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	{
 		bool		isnull,
 					found;
-		int64		image_id = DatumGetInt64(SPI_getbinval(questions->vals[r], questions->tupdesc,
-														   2, &isnull));
-		Datum		ids = SPI_getbinval(questions->vals[r], questions->tupdesc, 5, &isnull);
+		int64		image_id = DatumGetInt64(SpiRequiredIn(questions, r, 2, QUESTIONS));
+		Datum		ids = SpiValueIn(questions, r, 5, &isnull);
 		ImageSlot  *image = hash_search(images, &image_id, HASH_ENTER, &found);
 		TypeSlot	key = {{0}};
 		TypeSlot   *type;
 
 		if (!found)
 			image->row = n_images++;
-		strlcpy(key.name, SPI_getvalue(questions->vals[r], questions->tupdesc, 4), sizeof(key.name));
+		strlcpy(key.name, SpiRequiredTextIn(questions, r, 4, QUESTIONS), sizeof(key.name));
 		type = hash_search(types, key.name, HASH_ENTER, &found);
 		if (!found)
 			type->index = n_types++;
 		if (!isnull && with_targets)
 		{
 			bool		scores_null;
-			Datum		scores = SPI_getbinval(questions->vals[r], questions->tupdesc, 6, &scores_null);
+			Datum		scores = SpiValueIn(questions, r, 6, &scores_null);
 
 			if (scores_null)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("row (dataset_id " INT64_FORMAT ", question_id %s) of vqaprune.targets "
 								"is corrupted: scores is null", dataset_id,
-								SPI_getvalue(questions->vals[r], questions->tupdesc, 1))));
+								SpiTextIn(questions, r, 1))));
 			n_targets += CheckedTargetCount(DatumGetArrayTypeP(ids), DatumGetArrayTypeP(scores),
 											dataset_id,
-											DatumGetInt64(SPI_getbinval(questions->vals[r],
-																		questions->tupdesc, 1, &isnull)),
+											DatumGetInt64(SpiRequiredIn(questions, r, 1, QUESTIONS)),
 											config->num_qa_labels, model, dataset);
 		}
 	}
@@ -330,19 +321,18 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 					 errmsg("out of memory for split \"%s\" of dataset \"%s\"", split, dataset)));
 		for (uint64 r = 0; r < n; r++)
 		{
-			HeapTuple	tuple = questions->vals[r];
-			TupleDesc	desc = questions->tupdesc;
-			bool		isnull;
-			int64		image_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			bool		isnull,
+						scores_null;
+			int64		image_id = DatumGetInt64(SpiRequiredIn(questions, r, 2, QUESTIONS));
 			TypeSlot	key = {{0}};
 			Datum		ids,
 						scores;
 
-			ex->question_ids[r] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+			ex->question_ids[r] = DatumGetInt64(SpiRequiredIn(questions, r, 1, QUESTIONS));
 			ex->image_of[r] = ((ImageSlot *) hash_search(images, &image_id, HASH_FIND, NULL))->row;
-			strlcpy(key.name, SPI_getvalue(tuple, desc, 4), sizeof(key.name));
+			strlcpy(key.name, SpiRequiredTextIn(questions, r, 4, QUESTIONS), sizeof(key.name));
 			ex->type_of[r] = ((TypeSlot *) hash_search(types, key.name, HASH_FIND, NULL))->index;
-			if (vqa_tokenize(vocab, SPI_getvalue(tuple, desc, 3), seq_len,
+			if (vqa_tokenize(vocab, SpiRequiredTextIn(questions, r, 3, QUESTIONS), seq_len,
 							 ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			for (int k = 0; k < seq_len; k++)
@@ -351,9 +341,10 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 							(errcode(ERRCODE_DATA_CORRUPTED),
 							 errmsg("the vocabulary of model \"%s\" is larger than its embeddings", model)));
 			ex->target_start[r] = (int32) t;
-			ids = SPI_getbinval(tuple, desc, 5, &isnull);
-			scores = SPI_getbinval(tuple, desc, 6, &isnull);
-			if (!isnull && with_targets)
+			/* nulls as the first pass saw them: ids decides, scores was checked */
+			ids = SpiValueIn(questions, r, 5, &isnull);
+			scores = SpiValueIn(questions, r, 6, &scores_null);
+			if (!isnull && !scores_null && with_targets)
 			{
 				ArrayType  *id_array = DatumGetArrayTypeP(ids);
 				ArrayType  *score_array = DatumGetArrayTypeP(scores);

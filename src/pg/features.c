@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "ownership.h"
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/features_tsv.h"
 
@@ -63,13 +64,11 @@ DatasetFeatureDim(int64 dataset_id)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(dataset_id)};
-	bool		isnull;
 
-	SPI_execute_with_args("SELECT feature_dim FROM vqaprune.images WHERE dataset_id = $1 LIMIT 1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (SpiRun("SELECT feature_dim FROM vqaprune.images WHERE dataset_id = $1 LIMIT 1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) == 0)
 		return 0;
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return DatumGetInt32(SpiRequired(0, 1, "vqaprune.images"));
 }
 
 /*
@@ -120,12 +119,15 @@ vqa_load_features(PG_FUNCTION_ARGS)
 						 errmsg("invalid features file \"%s\": image " INT64_FORMAT " has feature "
 								"dimension %d, but dataset \"%s\" holds dimension %d",
 								path, image.image_id, image.feature_dim, dataset, feature_dim)));
+			/* the reader refuses an image twice in the file: this one is stored already */
 			if (!InsertImage(&ins, dataset_id, image.image_id, image.image_w, image.image_h,
 							 image.num_boxes, image.feature_dim, image.boxes, image.features))
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("image " INT64_FORMAT " of \"%s\" is already loaded in dataset \"%s\"",
-								image.image_id, path, dataset)));
+								image.image_id, path, dataset),
+						 errhint("A dataset holds each image once, for all its splits; "
+								 "vqa_drop_dataset removes a dataset to load it again.")));
 			loaded++;
 		}
 		if (rc < 0)

@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 
 PG_FUNCTION_INFO_V1(vqa_finetune);
@@ -76,7 +77,6 @@ vqa_finetune(PG_FUNCTION_ARGS)
 	VqaExamples *volatile eval = NULL;
 	VqaTrainer *volatile trainer = NULL;
 	StringInfoData metrics;
-	bool		isnull;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -96,9 +96,10 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(model_id)};
 
-		SPI_execute_with_args("SELECT stage FROM vqaprune.models WHERE model_id = $1",
-							  1, argtypes, values, NULL, false, 1);
-		source_stage = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (SpiRun("SELECT stage FROM vqaprune.models WHERE model_id = $1",
+				   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+			elog(ERROR, "model " INT64_FORMAT " disappeared", model_id);
+		source_stage = DatumGetInt32(SpiRequired(0, 1, "vqaprune.models"));
 	}
 	source = LoadModel(model_id, config_json);
 	initStringInfo(&metrics);

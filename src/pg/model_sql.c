@@ -20,6 +20,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/safetensors.h"
 #include "vqaprune/tokenizer.h"
@@ -108,19 +109,19 @@ BuildVocab(int64 dataset_id, const char *dataset)
 	const char **texts;
 	char		err[256];
 	VqaVocab   *vocab;
+	uint64		n = SpiRun("SELECT question FROM vqaprune.questions "
+						   "WHERE dataset_id = $1 AND split = 'train' ORDER BY question_id",
+						   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 0);
 
-	SPI_execute_with_args("SELECT question FROM vqaprune.questions "
-						  "WHERE dataset_id = $1 AND split = 'train' ORDER BY question_id",
-						  1, argtypes, values, NULL, false, 0);
-	if (SPI_processed == 0)
+	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("dataset \"%s\" has no train questions to build a vocabulary from", dataset),
 				 errhint("Load its train split, or give a vocab_file.")));
-	texts = palloc(sizeof(char *) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		texts[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-	vocab = vqa_vocab_build(texts, SPI_processed, 1, 0, err, sizeof(err));
+	texts = palloc(sizeof(char *) * n);
+	for (uint64 i = 0; i < n; i++)
+		texts[i] = SpiRequiredText(i, 1, "vqaprune.questions");
+	vocab = vqa_vocab_build(texts, n, 1, 0, err, sizeof(err));
 	if (vocab == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -199,9 +200,9 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(dataset_id);
 
 	/* the answer head follows the dataset's answer vocabulary */
-	SPI_execute_with_args("SELECT array_agg(answer ORDER BY answer_id) FROM vqaprune.answers "
-						  "WHERE dataset_id = $1", 1, argtypes, values, NULL, false, 1);
-	answers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	(void) SpiRun("SELECT array_agg(answer ORDER BY answer_id) FROM vqaprune.answers "
+				  "WHERE dataset_id = $1", SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1);
+	answers = SpiValue(0, 1, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -214,12 +215,10 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	config.num_qa_labels = ArrayGetNItems(ARR_NDIM(answer_array), ARR_DIMS(answer_array));
 
 	/* the visual input follows the dataset's features, if it has any */
-	SPI_execute_with_args("SELECT feature_dim FROM vqaprune.images WHERE dataset_id = $1 LIMIT 1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 1)
+	if (SpiRun("SELECT feature_dim FROM vqaprune.images WHERE dataset_id = $1 LIMIT 1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) == 1)
 	{
-		int			dim = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull));
+		int			dim = DatumGetInt32(SpiRequired(0, 1, "vqaprune.images"));
 
 		RequireConfigAgrees(config_json, "visual_feat_dim", config.visual_feat_dim, dim,
 							"the dataset's features");

@@ -32,6 +32,10 @@
 #include "vqaprune/prune.h"
 
 #define CHUNK_FLOATS (1024 * 1024)
+#define MODELS "vqaprune.models"
+#define TENSORS "vqaprune.tensors"
+#define TENSOR_CHUNKS "vqaprune.tensor_chunks"
+#define MASK_CHUNKS "vqaprune.mask_chunks"
 
 /*
  * One model per backend. It is keyed by the identity of the stored row
@@ -78,16 +82,14 @@ LookupModel(const char *name, char **config_json)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
 	int64		id;
 
-	SPI_execute_with_args("SELECT model_id, config::text FROM vqaprune.models WHERE name = $1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (SpiRun("SELECT model_id, config::text FROM vqaprune.models WHERE name = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) == 0)
 		return 0;
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = DatumGetInt64(SpiRequired(0, 1, MODELS));
 	if (config_json)
-		*config_json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		*config_json = SpiRequiredText(0, 2, MODELS);
 	return id;
 }
 
@@ -170,8 +172,7 @@ StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
 			values[1] = Int32GetDatum(i);
 			values[2] = Int32GetDatum((int32) chunk);
 			values[3] = PointerGetDatum(bits);
-			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not store the mask of tensor %s", t->name);
+			(void) SpiRunPlan(plan, SPI_OK_INSERT, values, NULL, false, 0);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(chunk_context);
 		}
@@ -196,12 +197,12 @@ ReadMask(LxmertModel *model, int64 model_id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	float	   *volatile mask = NULL;
+	uint64		n_rows = SpiRun("SELECT t.name, c.chunk, c.bits FROM vqaprune.mask_chunks c "
+								"JOIN vqaprune.tensors t USING (model_id, tensor_id) "
+								"WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
+								SPI_OK_SELECT, 1, argtypes, values, NULL, false, 0);
 
-	SPI_execute_with_args("SELECT t.name, c.chunk, c.bits FROM vqaprune.mask_chunks c "
-						  "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
-						  "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
-						  1, argtypes, values, NULL, false, 0);
-	if (SPI_processed == 0)
+	if (n_rows == 0)
 		return;
 	mask = malloc(sizeof(float) * model->n_params);
 	if (mask == NULL)
@@ -213,14 +214,11 @@ ReadMask(LxmertModel *model, int64 model_id)
 		const LxmertTensor *previous = NULL;
 		int32		next = 0;
 
-		for (uint64 r = 0; r < SPI_processed; r++)
+		for (uint64 r = 0; r < n_rows; r++)
 		{
-			bool		isnull;
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-			int32		chunk = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-															SPI_tuptable->tupdesc, 2, &isnull));
-			bytea	   *bits = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r],
-															 SPI_tuptable->tupdesc, 3, &isnull));
+			char	   *name = SpiRequiredText(r, 1, TENSORS);
+			int32		chunk = DatumGetInt32(SpiRequired(r, 2, MASK_CHUNKS));
+			bytea	   *bits = DatumGetByteaPP(SpiRequired(r, 3, MASK_CHUNKS));
 			const LxmertTensor *t = lxmert_find_tensor(model, name);
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n;
@@ -289,10 +287,10 @@ StoreSparsity(const LxmertModel *model, int64 model_id, const StoredModelInfo *i
 											 "\"cross\": %.6f, \"pooler\": %.6f}",
 											 overall, module[0], module[1], module[2], module[3]));
 	values[2] = Float8GetDatum(info->sparsity_target);
-	SPI_execute_with_args("UPDATE vqaprune.models m SET sparsity = $2::jsonb, "
-						  "sparsity_target = coalesce($3, (SELECT p.sparsity_target FROM vqaprune.models p "
-						  "WHERE p.model_id = m.parent_id)) WHERE m.model_id = $1",
-						  3, argtypes, values, nulls, false, 0);
+	(void) SpiRun("UPDATE vqaprune.models m SET sparsity = $2::jsonb, "
+				  "sparsity_target = coalesce($3, (SELECT p.sparsity_target FROM vqaprune.models p "
+				  "WHERE p.model_id = m.parent_id)) WHERE m.model_id = $1",
+				  SPI_OK_UPDATE, 3, argtypes, values, nulls, false, 0);
 }
 
 /*
@@ -315,7 +313,6 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 	SPIPlanPtr	chunk_plan;
 	MemoryContext chunk_context;
 	int64		model_id;
-	bool		isnull;
 
 	if (config_json == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -340,13 +337,12 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 	row_nulls[8] = info->tokenizer_vocab ? ' ' : 'n';
 	row_nulls[9] = info->answer_vocab ? ' ' : 'n';
 	free(config_json);
-	if (SPI_execute_with_args("INSERT INTO vqaprune.models (name, dataset_id, parent_id, stage, config, "
-							  "loss, method, options, tokenizer_vocab, answer_vocab) "
-							  "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, coalesce($8::jsonb, '{}'), $9, $10) "
-							  "RETURNING model_id",
-							  10, row_types, row, row_nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not store model \"%s\"", info->name);
-	model_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(void) SpiRun("INSERT INTO vqaprune.models (name, dataset_id, parent_id, stage, config, "
+				  "loss, method, options, tokenizer_vocab, answer_vocab) "
+				  "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, coalesce($8::jsonb, '{}'), $9, $10) "
+				  "RETURNING model_id",
+				  SPI_OK_INSERT_RETURNING, 10, row_types, row, row_nulls, false, 1);
+	model_id = DatumGetInt64(SpiRequired(0, 1, MODELS));
 
 	tensor_plan = SPI_prepare("INSERT INTO vqaprune.tensors (model_id, tensor_id, name, shape, numel, "
 							  "module, prunable, compact) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -375,8 +371,7 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 		tv[5] = CStringGetTextDatum(ModuleName(t->module));
 		tv[6] = BoolGetDatum(t->prunable != 0);
 		tv[7] = BoolGetDatum(compact);
-		if (SPI_execute_plan(tensor_plan, tv, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not store tensor %s", t->name);
+		(void) SpiRunPlan(tensor_plan, SPI_OK_INSERT, tv, NULL, false, 0);
 		if (compact)
 		{
 			float	   *kept = MemoryContextAllocExtended(old, sizeof(float) * Max(t->numel, 1),
@@ -400,8 +395,7 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 			cv[2] = Int32GetDatum((int32) chunk);
 			cv[3] = PointerGetDatum(compact ? PackedBytea(values + start, n)
 									: FloatsToBytea(values + start, n));
-			if (SPI_execute_plan(chunk_plan, cv, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not store tensor %s", t->name);
+			(void) SpiRunPlan(chunk_plan, SPI_OK_INSERT, cv, NULL, false, 0);
 			MemoryContextReset(chunk_context);
 		}
 		MemoryContextSwitchTo(old);
@@ -487,25 +481,18 @@ ReadParams(LxmertModel *model, int64 model_id)
 	uint8	   *kept_work = palloc(sizeof(float) * CHUNK_FLOATS);
 	bool		any_compact = false;
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT t.name, c.chunk, c.data, t.compact FROM vqaprune.tensor_chunks c "
-									   "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
-									   "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
-									   1, argtypes, values, NULL, false, 0);
-	for (;;)
+	portal = SpiOpen("SELECT t.name, c.chunk, c.data, t.compact FROM vqaprune.tensor_chunks c "
+					 "JOIN vqaprune.tensors t USING (model_id, tensor_id) "
+					 "WHERE c.model_id = $1 ORDER BY c.tensor_id, c.chunk",
+					 1, argtypes, values, false);
+	while (SpiFetch(portal, 16) > 0)
 	{
-		SPI_cursor_fetch(portal, true, 16);
-		if (SPI_processed == 0)
-			break;
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			char	   *name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
-			int32		chunk = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-			bytea	   *data = DatumGetByteaPP(SPI_getbinval(tuple, desc, 3, &isnull));
-			bool		compact = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+			char	   *name = SpiRequiredText(r, 1, TENSORS);
+			int32		chunk = DatumGetInt32(SpiRequired(r, 2, TENSOR_CHUNKS));
+			bytea	   *data = DatumGetByteaPP(SpiRequired(r, 3, TENSOR_CHUNKS));
+			bool		compact = DatumGetBool(SpiRequired(r, 4, TENSORS));
 			const LxmertTensor *t = lxmert_find_tensor(model, name);
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);

@@ -15,6 +15,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/vqa_json.h"
 
@@ -26,11 +27,10 @@ SplitSize(int64 dataset_id, const char *split)
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
-	bool		isnull;
 
-	SPI_execute_with_args("SELECT count(*) FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2",
-						  2, argtypes, values, NULL, false, 1);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(void) SpiRun("SELECT count(*) FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2",
+				  SPI_OK_SELECT, 2, argtypes, values, NULL, false, 1);
+	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.questions"));
 }
 
 static int64
@@ -39,12 +39,11 @@ CreateRun(int64 dataset_id, const char *split, const char *label)
 	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split),
 	CStringGetTextDatum(label)};
-	bool		isnull;
 
-	SPI_execute_with_args("INSERT INTO vqaprune.runs (dataset_id, split, label, source) "
-						  "VALUES ($1, $2, $3, 'import') RETURNING run_id",
-						  3, argtypes, values, NULL, false, 1);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(void) SpiRun("INSERT INTO vqaprune.runs (dataset_id, split, label, source) "
+				  "VALUES ($1, $2, $3, 'import') RETURNING run_id",
+				  SPI_OK_INSERT_RETURNING, 3, argtypes, values, NULL, false, 1);
+	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.runs"));
 }
 
 /*

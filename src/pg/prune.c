@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/prune.h"
 
@@ -167,22 +168,22 @@ PruneDataset(int64 model_id, const char *model, PruneOptions *o, bool required)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
-	bool		isnull;
+	uint64		found;
 
 	if (o->dataset)
 		return RequireDataset(o->dataset);
-	SPI_execute_with_args("SELECT d.dataset_id, d.name FROM vqaprune.models m "
-						  "JOIN vqaprune.datasets d USING (dataset_id) WHERE m.model_id = $1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0 && !required)
+	found = SpiRun("SELECT d.dataset_id, d.name FROM vqaprune.models m "
+				   "JOIN vqaprune.datasets d USING (dataset_id) WHERE m.model_id = $1",
+				   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1);
+	if (found == 0 && !required)
 		return 0;
-	if (SPI_processed == 0)
+	if (found == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" has no dataset to train its masks on", model),
 				 errhint("Pass one in the options: '{\"dataset\": \"...\"}'.")));
-	o->dataset = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	o->dataset = SpiRequiredText(0, 2, "vqaprune.datasets");
+	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.datasets"));
 }
 
 static char *

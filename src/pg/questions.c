@@ -22,6 +22,7 @@
 #include "utils/memutils.h"
 
 #include "ownership.h"
+#include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/vqa_json.h"
 
@@ -175,7 +176,7 @@ LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
 								questions_path)));
 			if (q->annotated)
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("invalid VQA annotations file \"%s\": record %ld (question_id " INT64_FORMAT "): "
 								"question_id " INT64_FORMAT " is annotated twice",
 								path, record, rec.question_id, rec.question_id)));
@@ -206,7 +207,7 @@ LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
 			row.answers = rec.answers;
 			if (!InsertQuestion(&ins, dataset_id, &row))
 				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("question_id " INT64_FORMAT " of \"%s\" is already loaded in this dataset",
 								rec.question_id, questions_path),
 						 errhint("Each question id may appear in one split only; "
@@ -278,29 +279,29 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 		Oid			argtypes[3] = {INT8OID, TEXTOID, INT4OID};
 		Datum		values[3];
 		char		nulls[3] = {' ', ' ', PG_ARGISNULL(4) ? 'n' : ' '};
-		bool		isnull;
 
 		RequireDatasetOwner(dataset_id, dataset);
 
 		values[0] = Int64GetDatum(dataset_id);
 		values[1] = CStringGetTextDatum(split);
 		values[2] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
-		SPI_execute_with_args("SELECT source = 'synthetic', EXISTS (SELECT 1 FROM vqaprune.questions "
-							  "WHERE dataset_id = $1 AND split = $2) FROM vqaprune.datasets "
-							  "WHERE dataset_id = $1", 2, argtypes, values, nulls, false, 1);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		if (SpiRun("SELECT source = 'synthetic', EXISTS (SELECT 1 FROM vqaprune.questions "
+				   "WHERE dataset_id = $1 AND split = $2) FROM vqaprune.datasets "
+				   "WHERE dataset_id = $1", SPI_OK_SELECT, 2, argtypes, values, nulls, false, 1) != 1)
+			elog(ERROR, "dataset " INT64_FORMAT " disappeared", dataset_id);
+		if (DatumGetBool(SpiRequired(0, 1, "vqaprune.datasets")))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("dataset \"%s\" was made by vqa_synthetic", dataset),
 					 errhint("Load files into a dataset of another name.")));
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		if (DatumGetBool(SpiRequired(0, 2, "vqaprune.datasets")))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("split \"%s\" of dataset \"%s\" is already loaded", split, dataset),
 					 errhint("vqa_drop_dataset removes a dataset to load it again.")));
 		if (!PG_ARGISNULL(4))
-			SPI_execute_with_args("UPDATE vqaprune.datasets SET min_answer_count = $3 "
-								  "WHERE dataset_id = $1", 3, argtypes, values, nulls, false, 0);
+			(void) SpiRun("UPDATE vqaprune.datasets SET min_answer_count = $3 "
+						  "WHERE dataset_id = $1", SPI_OK_UPDATE, 3, argtypes, values, nulls, false, 0);
 	}
 
 	context = AllocSetContextCreate(CurrentMemoryContext, "vqaprune questions",

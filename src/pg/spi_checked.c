@@ -33,24 +33,63 @@ SpiRunPlan(SPIPlanPtr plan, int expected, Datum *values, const char *nulls, bool
 }
 
 static void
-RequireCell(uint64 row, int col)
+RequireCell(const SPITupleTable *table, uint64 row, int col)
 {
-	if (SPI_tuptable == NULL || row >= SPI_processed || col < 1 ||
-		col > SPI_tuptable->tupdesc->natts)
+	if (table == NULL || row >= table->numvals || col < 1 || col > table->tupdesc->natts)
 		elog(ERROR, "SPI result has no row " UINT64_FORMAT " column %d (" UINT64_FORMAT " rows)",
-			 row, col, SPI_tuptable ? SPI_processed : 0);
+			 row, col, table ? table->numvals : 0);
 }
 
 Datum
-SpiValue(uint64 row, int col, bool *isnull)
+SpiValueIn(const SPITupleTable *table, uint64 row, int col, bool *isnull)
 {
-	RequireCell(row, col);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+	RequireCell(table, row, col);
+	return SPI_getbinval(table->vals[row], table->tupdesc, col, isnull);
 }
 
 char *
-SpiText(uint64 row, int col)
+SpiTextIn(const SPITupleTable *table, uint64 row, int col)
 {
-	RequireCell(row, col);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	RequireCell(table, row, col);
+	return SPI_getvalue(table->vals[row], table->tupdesc, col);
+}
+
+Datum
+SpiRequiredIn(const SPITupleTable *table, uint64 row, int col, const char *relation)
+{
+	bool		isnull;
+	Datum		value = SpiValueIn(table, row, col, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("column \"%s\" of a row of table %s is null",
+						NameStr(TupleDescAttr(table->tupdesc, col - 1)->attname), relation)));
+	return value;
+}
+
+char *
+SpiRequiredTextIn(const SPITupleTable *table, uint64 row, int col, const char *relation)
+{
+	(void) SpiRequiredIn(table, row, col, relation);
+	return SPI_getvalue(table->vals[row], table->tupdesc, col);
+}
+
+Portal
+SpiOpen(const char *sql, int nargs, Oid *argtypes, Datum *values, bool read_only)
+{
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, values, NULL,
+												   read_only, 0);
+
+	if (portal == NULL)
+		elog(ERROR, "SPI could not open a cursor (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	return portal;
+}
+
+uint64
+SpiFetch(Portal portal, long count)
+{
+	SPI_cursor_fetch(portal, true, count);
+	return SPI_processed;
 }

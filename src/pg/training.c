@@ -13,6 +13,7 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 
 #define EVAL_BATCH 256
@@ -94,9 +95,8 @@ TrainingExamples(int64 dataset_id, const char *dataset, const char *split, int64
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
 
-	SPI_execute_with_args("SELECT 1 FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2 LIMIT 1",
-						  2, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (SpiRun("SELECT 1 FROM vqaprune.questions WHERE dataset_id = $1 AND split = $2 LIMIT 1",
+			   SPI_OK_SELECT, 2, argtypes, values, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("dataset \"%s\" has no split \"%s\"", dataset, split)));
@@ -111,11 +111,12 @@ RequireMatchingAnswers(int64 model_id, const char *model, int64 dataset_id, cons
 	bool		isnull;
 	Datum		same;
 
-	SPI_execute_with_args("SELECT m.answer_vocab = (SELECT array_agg(answer ORDER BY answer_id) "
-						  "FROM vqaprune.answers WHERE dataset_id = $2) "
-						  "FROM vqaprune.models m WHERE m.model_id = $1",
-						  2, argtypes, values, NULL, false, 1);
-	same = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (SpiRun("SELECT m.answer_vocab = (SELECT array_agg(answer ORDER BY answer_id) "
+			   "FROM vqaprune.answers WHERE dataset_id = $2) "
+			   "FROM vqaprune.models m WHERE m.model_id = $1",
+			   SPI_OK_SELECT, 2, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "model " INT64_FORMAT " disappeared", model_id);
+	same = SpiValue(0, 1, &isnull);
 	if (isnull || !DatumGetBool(same))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -133,9 +134,8 @@ RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 datase
 
 	if (train->question_only || !vqa_loss_needs_prior(train->loss))
 		return;
-	SPI_execute_with_args("SELECT 1 FROM vqaprune.priors WHERE dataset_id = $1 LIMIT 1",
-						  1, argtypes, values, NULL, false, 1);
-	if (SPI_processed == 0)
+	if (SpiRun("SELECT 1 FROM vqaprune.priors WHERE dataset_id = $1 LIMIT 1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("loss \"%s\" needs the answer prior of dataset \"%s\", which has none", loss, dataset),
@@ -289,10 +289,11 @@ StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info, const char *m
 	int64		new_id;
 
 	/* the vocabularies are the source model's */
-	SPI_execute_with_args("SELECT tokenizer_vocab, answer_vocab FROM vqaprune.models "
-						  "WHERE model_id = $1", 1, argtypes, values, NULL, false, 1);
-	info->tokenizer_vocab = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	info->answer_vocab = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (SpiRun("SELECT tokenizer_vocab, answer_vocab FROM vqaprune.models "
+			   "WHERE model_id = $1", SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "model " INT64_FORMAT " disappeared", info->parent_id);
+	info->tokenizer_vocab = SpiText(0, 1);
+	info->answer_vocab = SpiValue(0, 2, &isnull);
 	if (isnull)
 		info->answer_vocab = (Datum) 0;
 	new_id = StoreModel(model, info);
@@ -300,8 +301,8 @@ StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info, const char *m
 		Oid			types[2] = {INT8OID, TEXTOID};
 		Datum		args[2] = {Int64GetDatum(new_id), CStringGetTextDatum(metrics_json)};
 
-		SPI_execute_with_args("UPDATE vqaprune.models SET metrics = $2::jsonb WHERE model_id = $1",
-							  2, types, args, NULL, false, 0);
+		(void) SpiRun("UPDATE vqaprune.models SET metrics = $2::jsonb WHERE model_id = $1",
+					  SPI_OK_UPDATE, 2, types, args, NULL, false, 0);
 	}
 	return new_id;
 }

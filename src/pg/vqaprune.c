@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "spi_checked.h"
 #include "vqaprune.h"
 
 PG_MODULE_MAGIC;
@@ -140,16 +141,11 @@ LookupDatasetId(const char *name)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	int64		id = 0;
 
-	if (SPI_execute_with_args("SELECT dataset_id FROM vqaprune.datasets WHERE name = $1",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "dataset lookup failed");
-	if (SPI_processed == 1)
-		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										 1, &isnull));
-	return id;
+	if (SpiRun("SELECT dataset_id FROM vqaprune.datasets WHERE name = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) == 0)
+		return 0;
+	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.datasets"));
 }
 
 /* The id of a dataset that must exist. */
@@ -172,18 +168,15 @@ CreateDataset(const char *name, const char *source, int min_answer_count,
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
 	Datum		values[4];
-	bool		isnull;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(source);
 	values[2] = Int32GetDatum(min_answer_count);
 	values[3] = CStringGetTextDatum(options_json);
-	if (SPI_execute_with_args("INSERT INTO vqaprune.datasets (name, source, min_answer_count, options) "
-							  "VALUES ($1, $2, $3, $4::jsonb) RETURNING dataset_id",
-							  4, argtypes, values, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "dataset creation failed");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									   1, &isnull));
+	(void) SpiRun("INSERT INTO vqaprune.datasets (name, source, min_answer_count, options) "
+				  "VALUES ($1, $2, $3, $4::jsonb) RETURNING dataset_id",
+				  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL, false, 1);
+	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.datasets"));
 }
 
 void
@@ -202,15 +195,13 @@ uint64
 RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls)
 {
 	char		nullflags[FUNC_MAX_ARGS] = {0};
-	int			rc;
+	uint64		inserted;
 
 	for (int i = 0; i < ins->nargs; i++)
 		nullflags[i] = (nulls && nulls[i]) ? 'n' : ' ';
-	rc = SPI_execute_plan(ins->plan, values, nullflags, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "insert failed: %s", SPI_result_code_string(rc));
+	inserted = SpiRunPlan(ins->plan, SPI_OK_INSERT, values, nullflags, false, 0);
 	MemoryContextReset(ins->row_context);
-	return SPI_processed;
+	return inserted;
 }
 
 /* float32 values as a little-endian bytea, the storage of features and tensors */

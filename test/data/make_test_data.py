@@ -471,6 +471,9 @@ MALFORMED = [
     ('duplicate_questions.json', 'the 24 train questions, then question 101 again '
      '(as the 25th record)', '25 valid records; loading must reject question 101 '
      'appearing twice'),
+    ('duplicate_annotations.json', 'the 24 train annotations, then the one of '
+     'question 101 again (as the 25th record)', '25 valid records; loading must '
+     'reject question 101 annotated twice'),
     ('missing_field_questions.json', 'train questions 101, 102, then 103 without '
      '"image_id", then 104', '2 records, then `record 2 (question_id 103): field '
      '"image_id" is missing`'),
@@ -552,6 +555,7 @@ def main():
     write_json('missing_annotation_annotations.json',
                [a for a in train_a if a['question_id'] != 301])
     write_json('duplicate_questions.json', train_q + [train_q[0]])
+    write_json('duplicate_annotations.json', train_a + [train_a[0]])
     missing = [dict(q) for q in train_q[:4]]
     del missing[2]['image_id']
     write_json('missing_field_questions.json', missing)

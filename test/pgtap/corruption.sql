@@ -2,14 +2,15 @@
 -- index memory: each corruption a superuser could make (a short, missing or
 -- renumbered tensor chunk, a bad mask chunk, a corrupted compacted tensor,
 -- target arrays of the wrong shape or with negative answer ids, feature
--- bytes that disagree with the box count, a negative prior answer id) fails
+-- bytes that disagree with the box count, a negative prior answer id, a null
+-- where a column is NOT NULL) fails
 -- with data_corrupted (XX001), never a crash. And the backend's model cache
 -- never serves a model that is no longer the one stored: after a model is
 -- made again under the same name and id, after its rows change behind
 -- vqaprune's back, and after DROP EXTENSION and CREATE EXTENSION.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(26);
+SELECT plan(29);
 
 -- The outcome of call after corruption; the corruption is undone either way.
 CREATE FUNCTION pg_temp.after(corruption text, call text) RETURNS text LANGUAGE plpgsql AS $$
@@ -99,6 +100,17 @@ SELECT is(pg_temp.after($$UPDATE vqaprune.priors SET answer_id = -1
 	WHERE (dataset_id, question_type, answer_id) = (SELECT dataset_id, question_type, answer_id
 		FROM vqaprune.priors WHERE dataset_id = (SELECT dataset_id FROM vqaprune.datasets WHERE name = 'cs') LIMIT 1)$$,
 	$$SELECT vqa_finetune('cm', 'cs', 'lmh', '{"epochs": 1}')$$), 'XX001', 'a negative answer id in priors');
+
+-- nulls where the tables say NOT NULL
+SELECT is(pg_temp.after($$ALTER TABLE vqaprune.priors ALTER COLUMN prior DROP NOT NULL;
+	UPDATE vqaprune.priors SET prior = NULL WHERE dataset_id = (SELECT dataset_id FROM vqaprune.datasets WHERE name = 'cs')$$,
+	$$SELECT vqa_finetune('cm', 'cs', 'lmh', '{"epochs": 1}')$$), 'XX001', 'a null prior');
+SELECT is(pg_temp.after(format('ALTER TABLE vqaprune.tensor_chunks ALTER COLUMN data DROP NOT NULL; '
+	'UPDATE vqaprune.tensor_chunks SET data = NULL WHERE model_id = %s AND tensor_id = 3', pg_temp.model_id('cm')),
+	$$SELECT vqa_evaluate('cm', 'cs', 'test')$$), 'XX001', 'a null tensor chunk');
+SELECT is(pg_temp.after($$ALTER TABLE vqaprune.questions ALTER COLUMN question_type DROP NOT NULL;
+	UPDATE vqaprune.questions SET question_type = NULL WHERE dataset_id = (SELECT dataset_id FROM vqaprune.datasets WHERE name = 'cs')$$,
+	$$SELECT vqa_evaluate('cm', 'cs', 'test')$$), 'XX001', 'a null question type');
 
 -- the model cache: a model made again under the same name and id
 SELECT lives_ok($$SELECT vqa_create_model('ref', 'cs', '{"hidden_size": 16, "num_attention_heads": 2,

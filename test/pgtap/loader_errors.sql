@@ -3,7 +3,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 -- SQLSTATE and message of a statement, with the data directory written $DATA
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
@@ -40,6 +40,9 @@ SELECT is(pg_temp.load_questions('vqacp_test_questions.json', 'vqacp_train_annot
 SELECT is(pg_temp.load_questions('duplicate_questions.json', 'vqacp_train_annotations.json'),
 	'22000: invalid VQA questions file "$DATA/duplicate_questions.json": record 24 (question_id 101): question_id 101 appears twice',
 	'a duplicate question id');
+SELECT is(pg_temp.load_questions('vqacp_train_questions.json', 'duplicate_annotations.json'),
+	'22000: invalid VQA annotations file "$DATA/duplicate_annotations.json": record 24 (question_id 101): question_id 101 is annotated twice',
+	'a question annotated twice');
 SELECT is(pg_temp.load_questions('missing_field_questions.json', 'vqacp_train_annotations.json'),
 	'22P02: invalid VQA questions file "$DATA/missing_field_questions.json": record 2 (question_id 103): field "image_id" is missing',
 	'a record without a required field');
