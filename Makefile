@@ -10,7 +10,7 @@
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 
 EXTENSION = vqaprune
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 
 MODULE_big = vqaprune
 CORE_SRCS = $(sort $(wildcard src/core/*.c))

@@ -33,6 +33,12 @@ typedef enum LxmertAnswerHead
 	LXMERT_HEAD_SIMPLE_CLASSIFIER
 } LxmertAnswerHead;
 
+/* The std of HuggingFace's initialisation of weights (initializer_range). */
+#define LXMERT_INITIALIZER_RANGE 0.02f
+
+/* Ids per question unless the config says otherwise: LXMERT's fine-tuning length. */
+#define LXMERT_DEFAULT_QUESTION_TOKENS 20
+
 /* The dropout of the SimpleClassifier head while training, as the authors use it. */
 #define LXMERT_SIMPLE_CLASSIFIER_DROPOUT 0.5f
 
@@ -54,6 +60,16 @@ typedef struct LxmertConfig
 	float		hidden_dropout_prob;
 	float		attention_probs_dropout_prob;
 	LxmertAnswerHead answer_head;
+
+	/*
+	 * How questions are encoded for this model (it is trained and evaluated
+	 * with one encoding): question_tokens ids per question; [CLS] and [SEP]
+	 * around the word pieces or not; an attention mask over the padding, or
+	 * every position attended. The authors' model: 14, no specials, no mask.
+	 */
+	int			question_tokens;
+	int			special_tokens;
+	int			attention_mask;
 } LxmertConfig;
 
 /* Which part of the model a tensor belongs to (the paper's modules). */
@@ -219,6 +235,9 @@ LxmertModel *lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
 
 /* Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed. */
 void		lxmert_init_random(LxmertModel *model, uint64_t seed, float std);
+
+/* The same for the answer head's tensors only: a fresh head on a given body. */
+void		lxmert_init_head(LxmertModel *model, uint64_t seed, float std);
 
 /* The tensor of a HuggingFace name, with or without "lxmert."; NULL if none. */
 const LxmertTensor *lxmert_find_tensor(const LxmertModel *model, const char *name);

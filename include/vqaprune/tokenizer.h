@@ -90,6 +90,15 @@ int			vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
 						 int32_t *input_ids, int32_t *attention_mask);
 
 /*
+ * The same without [CLS] and [SEP], as the paper authors encode questions:
+ * the word pieces cut to max_length, then [PAD]. Returns the number of
+ * pieces kept (0 for an empty question), or -1 if max_length < 1 or memory
+ * runs out.
+ */
+int			vqa_tokenize_plain(const VqaVocab *v, const char *text, int max_length,
+							   int32_t *input_ids, int32_t *attention_mask);
+
+/*
  * The word pieces alone (no specials, no truncation): returns how many there
  * are and writes the first max of them to ids (which may be NULL if max is
  * 0). Returns -1 if memory runs out.

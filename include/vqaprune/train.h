@@ -41,6 +41,12 @@ typedef struct VqaTrainConfig
 	 */
 	VqaMasker  *masker;
 	int			reset_steps;
+	/*
+	 * 0: the loss as LXMERT and the paper authors scale it, BCE summed over
+	 * answers (mean times A); 1: divided by A, BCE a plain mean over B x A,
+	 * as BCEWithLogitsLoss gives it.
+	 */
+	int			bce_mean;
 } VqaTrainConfig;
 
 /*

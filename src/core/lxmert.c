@@ -1734,8 +1734,9 @@ init_weight_norm_gain(LxmertModel *model, const char *prefix)
 	model->params[g->offset] = (float) sqrt(sq);
 }
 
-void
-lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
+/* HuggingFace's initialisation, of every tensor or of the answer head's only. */
+static void
+init_tensors(LxmertModel *model, uint64_t seed, float std, int head_only)
 {
 	VqaRng		rng;
 
@@ -1750,6 +1751,8 @@ lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
 			strstr(t->name, "layer_norm") != NULL ||
 			strncmp(t->name, "answer_head.logit_fc.2.", 23) == 0;
 
+		if (head_only && t->module != LXMERT_HEAD)
+			continue;
 		for (size_t j = 0; j < t->numel; j++)
 			p[j] = is_bias ? 0.0f
 				: is_norm ? 1.0f
@@ -1761,6 +1764,18 @@ lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
 		init_weight_norm_gain(model, "classifier.main.3");
 	}
 	lxmert_refresh_mask(model);
+}
+
+void
+lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
+{
+	init_tensors(model, seed, std, 0);
+}
+
+void
+lxmert_init_head(LxmertModel *model, uint64_t seed, float std)
+{
+	init_tensors(model, seed, std, 1);
 }
 
 const LxmertTensor *

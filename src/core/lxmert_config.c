@@ -33,6 +33,16 @@ static const IntKey INT_KEYS[] = {
 	{"type_vocab_size", offsetof(LxmertConfig, type_vocab_size)},
 };
 
+/* vqaprune's keys of the question encoding: written only when not the default */
+static const IntKey ENCODING_INT_KEYS[] = {
+	{"question_tokens", offsetof(LxmertConfig, question_tokens)},
+};
+
+static const IntKey BOOL_KEYS[] = {
+	{"special_tokens", offsetof(LxmertConfig, special_tokens)},
+	{"attention_mask", offsetof(LxmertConfig, attention_mask)},
+};
+
 static const IntKey FLOAT_KEYS[] = {
 	{"layer_norm_eps", offsetof(LxmertConfig, layer_norm_eps)},
 	{"hidden_dropout_prob", offsetof(LxmertConfig, hidden_dropout_prob)},
@@ -60,6 +70,9 @@ lxmert_config_default(LxmertConfig *c)
 	c->hidden_dropout_prob = 0.1f;
 	c->attention_probs_dropout_prob = 0.1f;
 	c->answer_head = LXMERT_HEAD_LXMERT;
+	c->question_tokens = LXMERT_DEFAULT_QUESTION_TOKENS;
+	c->special_tokens = 1;
+	c->attention_mask = 1;
 }
 
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
@@ -78,9 +91,11 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 		yajl_tree_free(root);
 		return -1;
 	}
-	for (size_t i = 0; i < LENGTHOF(INT_KEYS); i++)
+	for (size_t i = 0; i < LENGTHOF(INT_KEYS) + LENGTHOF(ENCODING_INT_KEYS); i++)
 	{
-		const char *path[] = {INT_KEYS[i].name, NULL};
+		const IntKey *key = i < LENGTHOF(INT_KEYS) ? &INT_KEYS[i]
+			: &ENCODING_INT_KEYS[i - LENGTHOF(INT_KEYS)];
+		const char *path[] = {key->name, NULL};
 		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
 
 		if (v == NULL || YAJL_IS_NULL(v))
@@ -88,11 +103,26 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < -1000000000 ||
 			YAJL_GET_INTEGER(v) > 1000000000)
 		{
-			snprintf(errbuf, errlen, "config key \"%s\" must be an integer", INT_KEYS[i].name);
+			snprintf(errbuf, errlen, "config key \"%s\" must be an integer", key->name);
 			yajl_tree_free(root);
 			return -1;
 		}
-		*(int *) ((char *) c + INT_KEYS[i].offset) = (int) YAJL_GET_INTEGER(v);
+		*(int *) ((char *) c + key->offset) = (int) YAJL_GET_INTEGER(v);
+	}
+	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
+	{
+		const char *path[] = {BOOL_KEYS[i].name, NULL};
+		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
+
+		if (v == NULL || YAJL_IS_NULL(v))
+			continue;
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+		{
+			snprintf(errbuf, errlen, "config key \"%s\" must be true or false", BOOL_KEYS[i].name);
+			yajl_tree_free(root);
+			return -1;
+		}
+		*(int *) ((char *) c + BOOL_KEYS[i].offset) = YAJL_IS_TRUE(v);
 	}
 	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
 	{
@@ -128,8 +158,21 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 			return -1;
 		}
 	}
+	{
+		const char *path[] = {"question_tokens", NULL};
+
+		/* the default fits a model with fewer positions */
+		if (yajl_tree_get(root, path, yajl_t_any) == NULL && c->max_position_embeddings > 0 &&
+			c->max_position_embeddings < c->question_tokens)
+			c->question_tokens = c->max_position_embeddings;
+	}
 	yajl_tree_free(root);
 	problem = lxmert_config_check(c);
+	/* the encoding is the hosts' business, not the model's: checked where it is read */
+	if (problem == NULL && (c->question_tokens < (c->special_tokens ? 2 : 1) ||
+							c->question_tokens > c->max_position_embeddings))
+		problem = "question_tokens must be at least 1 (2 with special tokens) and at most "
+			"max_position_embeddings";
 	if (problem)
 	{
 		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
@@ -168,6 +211,11 @@ lxmert_config_to_json(const LxmertConfig *c)
 	/* HuggingFace's head is the default, and a HuggingFace config has no such key */
 	if (c->answer_head != LXMERT_HEAD_LXMERT)
 		n += snprintf(out + n, size - n, ", \"answer_head\": \"%s\"", ANSWER_HEADS[c->answer_head]);
+	if (c->question_tokens != LXMERT_DEFAULT_QUESTION_TOKENS)
+		n += snprintf(out + n, size - n, ", \"question_tokens\": %d", c->question_tokens);
+	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
+		if (!*(const int *) ((const char *) c + BOOL_KEYS[i].offset))
+			n += snprintf(out + n, size - n, ", \"%s\": false", BOOL_KEYS[i].name);
 	snprintf(out + n, size - n, "}");
 	return out;
 }

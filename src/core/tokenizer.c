@@ -1011,6 +1011,33 @@ vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
 	return n_real;
 }
 
+int
+vqa_tokenize_plain(const VqaVocab *v, const char *text, int max_length,
+				   int32_t *input_ids, int32_t *attention_mask)
+{
+	IdList		list;
+	int			n_real;
+
+	if (v == NULL || input_ids == NULL || max_length < 1)
+		return -1;
+	list.vocab = v;
+	list.ids = input_ids;
+	list.max = max_length;
+	list.count = 0;
+	list.stop_when_full = true;
+	if (for_each_word(text ? text : "", word_to_pieces, &list) < 0)
+		return -1;
+	n_real = list.count < list.max ? list.count : list.max;
+	for (int i = n_real; i < max_length; i++)
+		input_ids[i] = v->special_ids[SPECIAL_PAD];
+	if (attention_mask != NULL)
+	{
+		for (int i = 0; i < max_length; i++)
+			attention_mask[i] = i < n_real ? 1 : 0;
+	}
+	return n_real;
+}
+
 /* ---------------------------------------------------------------- */
 /* Building a vocabulary from texts                                   */
 /* ---------------------------------------------------------------- */

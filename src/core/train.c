@@ -292,6 +292,23 @@ vqa_trainer_finish_masks(VqaTrainer *t)
 	return 0;
 }
 
+/* Scales a step's loss and every gradient of it, before the backward pass. */
+static void
+scale_loss(VqaTrainer *t, int count, float scale, double *loss, float *dhidden)
+{
+	size_t		n = (size_t) count * t->model->config.num_qa_labels;
+
+	*loss *= scale;
+	for (size_t i = 0; i < n; i++)
+		t->dlogits[i] *= scale;
+	for (size_t i = 0; dhidden && i < (size_t) count * t->model->config.hidden_size; i++)
+		dhidden[i] *= scale;
+	for (size_t i = 0; i < t->n_aux; i++)
+		t->aux_grad[i] *= scale;
+	for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
+		t->qo->grads[i] *= scale;
+}
+
 int
 vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 {
@@ -347,6 +364,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
 	if (!isfinite(*loss))
 		return VQA_STEP_NOT_FINITE;
+	if (t->config.bce_mean)
+		scale_loss(t, count, 1.0f / A, loss, grad.hidden);
 
 	*score = 0.0;
 	for (int b = 0; b < count; b++)

@@ -4,7 +4,8 @@
  *
  *   vocabulary: normalised multiple_choice_answer of the train questions
  *     seen at least min_answer_count times; ids by count, then byte order
- *     (so they do not depend on the database's collation);
+ *     (so they do not depend on the database's collation); or the list
+ *     vqa_load_answers gave, in its order;
  *   targets: per question, min(1, count / 3) of each normalised annotator
  *     answer that is in the vocabulary;
  *   prior p_b: per question type, the mean target of each answer over the
@@ -26,9 +27,13 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "ownership.h"
 #include "spi_checked.h"
 #include "vqaprune.h"
+#include "vqaprune/answer_list.h"
 #include "vqaprune/vqa_eval.h"
+
+PG_FUNCTION_INFO_V1(vqa_load_answers);
 
 #define FETCH_ROWS 10000
 #define TARGET_BATCH 10000
@@ -166,16 +171,50 @@ ExecDatasetSql(const char *sql, int64 dataset_id)
 	(void) SpiRun(sql, SPI_OK_DELETE, 1, argtypes, values, NULL, false, 0);
 }
 
+/*
+ * The dataset's min_answer_count, and its given answer list (NULL if its
+ * answers are derived), as C strings in the current memory context.
+ */
 static int
-DatasetMinAnswerCount(int64 dataset_id)
+DatasetAnswerSource(int64 dataset_id, char ***list, int *n_list)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(dataset_id)};
+	bool		isnull;
+	Datum		given;
+	int			min_count;
 
-	if (SpiRun("SELECT min_answer_count FROM vqaprune.datasets WHERE dataset_id = $1",
+	if (SpiRun("SELECT min_answer_count, answer_list FROM vqaprune.datasets WHERE dataset_id = $1",
 			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
 		elog(ERROR, "dataset " INT64_FORMAT " does not exist", dataset_id);
-	return DatumGetInt32(SpiRequired(0, 1, "vqaprune.datasets"));
+	min_count = DatumGetInt32(SpiRequired(0, 1, "vqaprune.datasets"));
+	given = SpiValue(0, 2, &isnull);
+	*list = NULL;
+	*n_list = 0;
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(given);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		if (ARR_NDIM(a) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the answer_list of dataset " INT64_FORMAT " in vqaprune.datasets is "
+							"not one-dimensional", dataset_id)));
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n_list);
+		*list = palloc(sizeof(char *) * Max(*n_list, 1));
+		for (int i = 0; i < *n_list; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the answer_list of dataset " INT64_FORMAT " in vqaprune.datasets "
+								"holds a null", dataset_id)));
+			(*list)[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	return min_count;
 }
 
 /* Reads every question of the dataset, answers normalised and interned. */
@@ -239,11 +278,14 @@ ReadQuestionAnswers(int64 dataset_id, Interner *raw, Interner *normalized,
 
 /*
  * The vocabulary: answer id of every normalised string (-1 outside it);
- * writes the answers rows and returns the vocabulary size.
+ * writes the answers rows and returns the vocabulary size. A given list
+ * (interned first, so its answers are normalised ids 0 .. n_given - 1) is
+ * the vocabulary in its order; otherwise the train answers seen at least
+ * min_count times are, by count.
  */
 static int
 BuildVocabulary(int64 dataset_id, const QuestionAnswers *questions, int64 n_questions,
-				const Interner *normalized, int min_count, int *answer_of)
+				const Interner *normalized, int min_count, int n_given, int *answer_of)
 {
 	VocabEntry *entries = palloc0(sizeof(VocabEntry) * Max(normalized->n, 1));
 	int			n_vocab = 0;
@@ -262,10 +304,15 @@ BuildVocabulary(int64 dataset_id, const QuestionAnswers *questions, int64 n_ques
 	for (int64 q = 0; q < n_questions; q++)
 		if (questions[q].train)
 			entries[questions[q].consensus].count++;
-	for (int i = 0; i < normalized->n; i++)
-		if (entries[i].count >= min_count && entries[i].answer[0] != '\0')
-			entries[n_vocab++] = entries[i];
-	qsort(entries, n_vocab, sizeof(VocabEntry), CompareVocab);
+	if (n_given > 0)
+		n_vocab = n_given;
+	else
+	{
+		for (int i = 0; i < normalized->n; i++)
+			if (entries[i].count >= min_count && entries[i].answer[0] != '\0')
+				entries[n_vocab++] = entries[i];
+		qsort(entries, n_vocab, sizeof(VocabEntry), CompareVocab);
+	}
 
 	ids = palloc(sizeof(Datum) * Max(n_vocab, 1));
 	answers = palloc(sizeof(Datum) * Max(n_vocab, 1));
@@ -389,6 +436,9 @@ RebuildAnswers(int64 dataset_id)
 	int64		n_questions;
 	int		   *answer_of;
 	int			n_vocab;
+	int			min_count;
+	char	  **given;
+	int			n_given;
 	int		   *count;
 	int			max_answers = 1;
 	int		   *ids;
@@ -406,11 +456,22 @@ RebuildAnswers(int64 dataset_id)
 	InternerInit(&raw, "vqaprune raw answers");
 	InternerInit(&normalized, "vqaprune normalised answers");
 	InternerInit(&types, "vqaprune question types");
+	min_count = DatasetAnswerSource(dataset_id, &given, &n_given);
+	for (int i = 0; i < n_given; i++)
+	{
+		bool		is_new;
+
+		if (Intern(&normalized, given[i], &is_new)->id != i)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the answer_list of dataset " INT64_FORMAT " in vqaprune.datasets "
+							"holds \"%s\" twice", dataset_id, given[i])));
+	}
 	questions = ReadQuestionAnswers(dataset_id, &raw, &normalized, &types, &n_questions);
 
 	answer_of = palloc(sizeof(int) * Max(normalized.n, 1));
-	n_vocab = BuildVocabulary(dataset_id, questions, n_questions, &normalized,
-							  DatasetMinAnswerCount(dataset_id), answer_of);
+	n_vocab = BuildVocabulary(dataset_id, questions, n_questions, &normalized, min_count,
+							  n_given, answer_of);
 
 	batch = palloc0(sizeof(TargetBatch));
 	batch->dataset_id = dataset_id;
@@ -479,4 +540,80 @@ RebuildAnswers(int64 dataset_id)
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
+}
+
+ArrayType *
+ReadAnswerListFile(const char *path)
+{
+	char		err[256];
+	VqaAnswerList *volatile list;
+	ArrayType  *volatile result = NULL;
+
+	RequireReadServerFiles();
+	RequireFileExists(path);
+	list = vqa_answer_list_load(path, err, sizeof(err));
+	if (list == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid answer list file \"%s\": %s", path, err),
+				 errhint("An answer list is a JSON list of answers, a JSON object of answers to "
+						 "indices from 0, or one answer a line.")));
+	PG_TRY();
+	{
+		int			n = vqa_answer_list_count(list);
+		Datum	   *answers = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+		{
+			const char *answer = vqa_answer_list_get(list, i);
+
+			answers[i] = CStringGetTextDatum(pg_any_to_server(answer, strlen(answer), PG_UTF8));
+		}
+		result = construct_array(answers, n, TEXTOID, -1, false, TYPALIGN_INT);
+	}
+	PG_FINALLY();
+	{
+		vqa_answer_list_free(list);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * vqa_load_answers(dataset, answers_file) -> answers in the vocabulary
+ *
+ * A NULL file goes back to the vocabulary derived from the train split.
+ */
+Datum
+vqa_load_answers(PG_FUNCTION_ARGS)
+{
+	char	   *dataset = RequireTextArg(fcinfo, 0, "dataset");
+	Oid			argtypes[2] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', PG_ARGISNULL(1) ? 'n' : ' '};
+	int64		dataset_id;
+	int			n_vocab;
+
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *path = RequireTextArg(fcinfo, 1, "answers_file");
+
+		values[1] = PointerGetDatum(ReadAnswerListFile(path));
+	}
+	SPI_connect();
+	dataset_id = RequireDataset(dataset);
+	RequireDatasetOwner(dataset_id, dataset);
+	values[0] = Int64GetDatum(dataset_id);
+	(void) SpiRun("UPDATE vqaprune.datasets SET answer_list = $2 WHERE dataset_id = $1",
+				  SPI_OK_UPDATE, 2, argtypes, values, nulls, false, 0);
+	RebuildAnswers(dataset_id);
+	{
+		Oid			count_types[1] = {INT8OID};
+
+		(void) SpiRun("SELECT count(*)::int4 FROM vqaprune.answers WHERE dataset_id = $1",
+					  SPI_OK_SELECT, 1, count_types, values, NULL, false, 1);
+		n_vocab = DatumGetInt32(SpiRequired(0, 1, "vqaprune.answers"));
+	}
+	SPI_finish();
+	PG_RETURN_INT32(n_vocab);
 }

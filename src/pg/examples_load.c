@@ -65,6 +65,24 @@ ModelVocab(int64 model_id, const char *model)
 }
 
 /*
+ * A question as the model's config encodes it (question_tokens ids, with or
+ * without [CLS] and [SEP], padding masked or attended); -1 if out of memory.
+ */
+static int
+EncodeQuestion(const VqaVocab *vocab, const LxmertConfig *config, const char *question,
+			   int32 *ids, int32 *attention_mask)
+{
+	int			n = config->special_tokens
+		? vqa_tokenize(vocab, question, config->question_tokens, ids, attention_mask)
+		: vqa_tokenize_plain(vocab, question, config->question_tokens, ids, attention_mask);
+
+	if (n >= 0 && !config->attention_mask)
+		for (int k = 0; k < config->question_tokens; k++)
+			attention_mask[k] = 1;
+	return n;
+}
+
+/*
  * A row of vqaprune.targets that can be trusted: one-dimensional int4 and
  * float4 arrays of the same length without nulls, answer ids that index
  * the head. Fails with data_corrupted naming the row otherwise.
@@ -244,7 +262,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	uint64		n;
 	int			boxes,
 				dim;
-	int			seq_len = Min(20, config->max_position_embeddings);
+	int			seq_len = config->question_tokens;
 	HASHCTL		image_ctl = {0};
 	HASHCTL		type_ctl = {0};
 	HTAB	   *images;
@@ -332,8 +350,8 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 			ex->image_of[r] = ((ImageSlot *) hash_search(images, &image_id, HASH_FIND, NULL))->row;
 			strlcpy(key.name, SpiRequiredTextIn(questions, r, 4, QUESTIONS), sizeof(key.name));
 			ex->type_of[r] = ((TypeSlot *) hash_search(types, key.name, HASH_FIND, NULL))->index;
-			if (vqa_tokenize(vocab, SpiRequiredTextIn(questions, r, 3, QUESTIONS), seq_len,
-							 ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
+			if (EncodeQuestion(vocab, config, SpiRequiredTextIn(questions, r, 3, QUESTIONS),
+							   ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			for (int k = 0; k < seq_len; k++)
 				if (ex->input_ids[r * seq_len + k] >= config->vocab_size)

@@ -33,7 +33,7 @@ typedef struct FinetuneOptions
 static const char *const OPTION_NAMES[] = {
 	"name", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "warmup",
 	"warmup_epochs", "max_grad_norm", "seed", "dropout", "eval_split", "keep_best",
-	"lmh_entropy_weight", "lpf_gamma",
+	"lmh_entropy_weight", "lpf_gamma", "bce_scale",
 };
 
 /* The paper's Stage 1 defaults (methods-reference 1.2), overridden by the options. */

@@ -5,12 +5,17 @@
  *
  * Checkpoints use HuggingFace's tensor names ("lxmert." prefix, answer head
  * without it) so a model trained here loads in transformers and the other
- * way round.
+ * way round. Pre-training (LxmertForPreTraining) and head-less (LxmertModel)
+ * checkpoints import too: their pre-training heads are ignored, and a
+ * dataset gives the model a head for its answers (answer_head.c). The
+ * checkpoints vqaprune writes carry the model's answer labels and WordPiece
+ * vocabulary as safetensors metadata.
  */
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -22,6 +27,7 @@
 
 #include "spi_checked.h"
 #include "vqaprune.h"
+#include "vqaprune/answer_list.h"
 #include "vqaprune/safetensors.h"
 #include "vqaprune/tokenizer.h"
 
@@ -30,11 +36,15 @@ PG_FUNCTION_INFO_V1(vqa_import_safetensors);
 PG_FUNCTION_INFO_V1(vqa_export_safetensors);
 PG_FUNCTION_INFO_V1(vqa_forward);
 
-/* The file name a tensor has in a HuggingFace checkpoint. */
+/* Metadata keys of the checkpoints vqaprune writes. */
+#define METADATA_ANSWER_LABELS "vqaprune.answer_labels"
+#define METADATA_TOKENIZER_VOCAB "vqaprune.tokenizer_vocab"
+
+/* The file name a tensor has in a HuggingFace checkpoint: the head has no prefix. */
 static void
 CheckpointName(const LxmertTensor *t, char *out, size_t size)
 {
-	if (strncmp(t->name, "answer_head.", 12) == 0)
+	if (t->module == LXMERT_HEAD)
 		snprintf(out, size, "%s", t->name);
 	else
 		snprintf(out, size, "lxmert.%s", t->name);
@@ -145,27 +155,6 @@ VocabText(VqaVocab *vocab)
 	return result;
 }
 
-/* Stores a core model and frees it, on success or error. */
-static int64
-StoreAndFree(LxmertModel *model, const StoredModelInfo *info)
-{
-	LxmertModel *volatile m = model;
-	int64		id;
-
-	PG_TRY();
-	{
-		id = StoreModel(m, info);
-	}
-	PG_CATCH();
-	{
-		lxmert_free(m);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	lxmert_free(m);
-	return id;
-}
-
 /*
  * vqa_create_model(model, dataset, config, vocab_file, seed) -> model
  */
@@ -180,8 +169,6 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	StoredModelInfo info = {0};
 	int64		dataset_id;
 	VqaVocab   *vocab;
-	bool		isnull;
-	Datum		answers;
 	ArrayType  *answer_array;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
@@ -200,15 +187,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(dataset_id);
 
 	/* the answer head follows the dataset's answer vocabulary */
-	(void) SpiRun("SELECT array_agg(answer ORDER BY answer_id) FROM vqaprune.answers "
-				  "WHERE dataset_id = $1", SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1);
-	answers = SpiValue(0, 1, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dataset \"%s\" has no answer vocabulary", dataset),
-				 errhint("The vocabulary is built from the \"train\" split: load it first.")));
-	answer_array = DatumGetArrayTypePCopy(answers);
+	answer_array = DatasetAnswerLabels(dataset_id, dataset);
 	RequireConfigAgrees(config_json, "num_qa_labels", config.num_qa_labels,
 						ArrayGetNItems(ARR_NDIM(answer_array), ARR_DIMS(answer_array)),
 						"the dataset's answer vocabulary");
@@ -241,7 +220,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	{
 		LxmertModel *model = NewCoreModel(&config);
 
-		lxmert_init_random(model, (uint64) (uint32) seed, 0.02f);
+		lxmert_init_random(model, (uint64) (uint32) seed, LXMERT_INITIALIZER_RANGE);
 		StoreAndFree(model, &info);
 	}
 	SPI_finish();
@@ -262,55 +241,188 @@ ShapeText(int ndim, const int64_t *shape)
 	return s.data;
 }
 
-/* Copies every tensor of the checkpoint into the model, checking names and shapes. */
+/*
+ * The checkpoint tensor of a name, with or without the "lxmert." prefix (a
+ * LxmertModel is saved without it), checked to have the shape and a
+ * floating-point type; NULL if absent and !required.
+ */
+static const VqaStTensor *
+CheckpointTensor(const VqaSafetensors *st, const char *path, const char *name, int ndim,
+				 const int *shape, bool required)
+{
+	int64_t		want[2] = {ndim > 0 ? shape[0] : 0, ndim > 1 ? shape[1] : 0};
+	const VqaStTensor *found = vqa_st_find(st, name);
+	bool		same = true;
+
+	if (found == NULL && strncmp(name, "lxmert.", 7) == 0)
+		found = vqa_st_find(st, name + 7);
+	if (found == NULL && required)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tensor \"%s\" %s is missing from \"%s\"", name, ShapeText(ndim, want), path),
+				 errhint("The config must describe the checkpoint: check its layer counts and sizes.")));
+	if (found == NULL)
+		return NULL;
+	same = found->ndim == ndim;
+	for (int d = 0; same && d < ndim; d++)
+		same = found->shape[d] == shape[d];
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tensor \"%s\" has shape %s in \"%s\", but the config needs %s",
+						name, ShapeText(found->ndim, found->shape), path, ShapeText(ndim, want))));
+	if (found->dtype != VQA_ST_F32 && found->dtype != VQA_ST_F16 && found->dtype != VQA_ST_BF16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tensor \"%s\" in \"%s\" is %s, not a floating-point type",
+						name, path, vqa_st_dtype_name(found->dtype))));
+	return found;
+}
+
+/*
+ * Copies the checkpoint's tensors into the model, checking names and shapes:
+ * all of them, or all but the answer head's. Tensors of the checkpoint the
+ * model has no use for (pre-training heads) are ignored.
+ */
 static void
-FillFromCheckpoint(LxmertModel *model, const VqaSafetensors *st, const char *path)
+FillFromCheckpoint(LxmertModel *model, const VqaSafetensors *st, const char *path, bool with_head)
 {
 	for (int i = 0; i < model->n_tensors; i++)
 	{
 		const LxmertTensor *t = &model->tensors[i];
-		int64_t		want[2] = {t->shape[0], t->shape[1]};
 		char		name[128];
 		const VqaStTensor *found;
 
+		if (t->module == LXMERT_HEAD && !with_head)
+			continue;
 		CheckpointName(t, name, sizeof(name));
-		found = vqa_st_find(st, name);
-		if (found == NULL)
-			found = vqa_st_find(st, t->name);
-		if (found == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("tensor \"%s\" %s is missing from \"%s\"", name,
-							ShapeText(t->ndim, want), path),
-					 errhint("The config must describe the checkpoint: check its layer counts and sizes.")));
-		if (found->ndim != t->ndim || found->shape[0] != t->shape[0] ||
-			(t->ndim == 2 && found->shape[1] != t->shape[1]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("tensor \"%s\" has shape %s in \"%s\", but the config needs %s",
-							name, ShapeText(found->ndim, found->shape), path,
-							ShapeText(t->ndim, want))));
-		if (found->dtype != VQA_ST_F32 && found->dtype != VQA_ST_F16 && found->dtype != VQA_ST_BF16)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("tensor \"%s\" in \"%s\" is %s, not a floating-point type",
-							name, path, vqa_st_dtype_name(found->dtype))));
+		found = CheckpointTensor(st, path, name, t->ndim, t->shape, true);
 		vqa_st_read_f32(st, found, model->params + t->offset);
 	}
 }
 
+/* The answer labels a checkpoint's metadata records, or NULL. */
+static ArrayType *
+MetadataLabels(const VqaSafetensors *st, const char *path, int answers)
+{
+	const char *json = vqa_st_metadata(st, METADATA_ANSWER_LABELS);
+	char		err[256];
+	VqaAnswerList *list;
+	Datum	   *elems;
+	int			n;
+
+	if (json == NULL)
+		return NULL;
+	list = vqa_answer_list_parse(json, strlen(json), err, sizeof(err));
+	if (list == NULL || vqa_answer_list_count(list) != answers)
+	{
+		n = list ? vqa_answer_list_count(list) : 0;
+		vqa_answer_list_free(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid safetensors file \"%s\": metadata \"%s\" %s", path,
+						METADATA_ANSWER_LABELS,
+						list ? psprintf("has %d labels for %d answers", n, answers) : err)));
+	}
+	n = vqa_answer_list_count(list);
+	elems = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		const char *label = vqa_answer_list_get(list, i);
+
+		elems[i] = CStringGetTextDatum(pg_any_to_server(label, strlen(label), PG_UTF8));
+	}
+	vqa_answer_list_free(list);
+	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/* The vocab.txt text a checkpoint's metadata records, or NULL. */
+static char *
+MetadataVocab(const VqaSafetensors *st, const char *path, int vocab_size)
+{
+	const char *text = vqa_st_metadata(st, METADATA_TOKENIZER_VOCAB);
+	char		err[256];
+	VqaVocab   *vocab;
+
+	if (text == NULL)
+		return NULL;
+	vocab = vqa_vocab_from_buffer(text, strlen(text), err, sizeof(err));
+	if (vocab == NULL || vqa_vocab_size(vocab) != vocab_size)
+	{
+		int			size = vocab ? vqa_vocab_size(vocab) : 0;
+
+		vqa_vocab_free(vocab);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid safetensors file \"%s\": metadata \"%s\" %s", path,
+						METADATA_TOKENIZER_VOCAB,
+						vocab ? psprintf("has %d tokens, but the config's vocab_size is %d",
+										 size, vocab_size) : err)));
+	}
+	return VocabText(vocab);
+}
+
+/* Whether the checkpoint holds the answer head the config names. */
+static bool
+HasHead(const LxmertModel *model, const VqaSafetensors *st)
+{
+	for (int i = 0; i < model->n_tensors; i++)
+		if (model->tensors[i].module == LXMERT_HEAD)
+			return vqa_st_find(st, model->tensors[i].name) != NULL;
+	return false;
+}
+
 /*
- * vqa_import_safetensors(model, weights_file, config, vocab_file) -> model
+ * The checkpoint's own answer head, HuggingFace's, with its labels: its
+ * hidden layers are copied and the rows of its output layer transferred
+ * by answer to the model's head (LXMERT's load_lxmert_qa). Returns how many
+ * rows were transferred.
+ */
+static int
+TransferCheckpointHead(LxmertModel *model, ArrayType *labels, const VqaSafetensors *st,
+					   const char *path, int checkpoint_answers, ArrayType *qa_labels)
+{
+	int			H2 = 2 * model->config.hidden_size;
+	int			shape_w[2] = {checkpoint_answers, H2};
+	int			shape_b[1] = {checkpoint_answers};
+	float	   *weight = palloc_extended(sizeof(float) * (size_t) checkpoint_answers * H2,
+										 MCXT_ALLOC_HUGE);
+	float	   *bias = palloc(sizeof(float) * checkpoint_answers);
+
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const LxmertTensor *t = &model->tensors[i];
+
+		if (t->module == LXMERT_HEAD && strncmp(t->name, "answer_head.logit_fc.3.", 23) != 0)
+			vqa_st_read_f32(st, CheckpointTensor(st, path, t->name, t->ndim, t->shape, true),
+							model->params + t->offset);
+	}
+	vqa_st_read_f32(st, CheckpointTensor(st, path, "answer_head.logit_fc.3.weight", 2, shape_w, true),
+					weight);
+	vqa_st_read_f32(st, CheckpointTensor(st, path, "answer_head.logit_fc.3.bias", 1, shape_b, true),
+					bias);
+	return TransferHeadRows(model, labels, weight, bias, qa_labels);
+}
+
+/*
+ * vqa_import_safetensors(model, weights_file, config, vocab_file, dataset,
+ *						  qa_labels_file) -> model
  */
 Datum
 vqa_import_safetensors(PG_FUNCTION_ARGS)
 {
 	char	   *name = RequireTextArg(fcinfo, 0, "model");
 	char	   *path = RequireTextArg(fcinfo, 1, "weights_file");
+	char	   *dataset = PG_ARGISNULL(4) ? NULL : RequireTextArg(fcinfo, 4, "dataset");
+	char	   *labels_path = PG_ARGISNULL(5) ? NULL : RequireTextArg(fcinfo, 5, "qa_labels_file");
 	LxmertConfig config;
+	int			checkpoint_answers;
 	StoredModelInfo info = {0};
+	ArrayType  *qa_labels = NULL;
+	ArrayType  *labels = NULL;
 	VqaSafetensors *volatile st;
 	LxmertModel *volatile model;
+	volatile int transferred = -1;
 	char		err[256];
 
 	if (PG_ARGISNULL(2))
@@ -319,11 +431,45 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 				 errmsg("config must not be null"),
 				 errhint("Pass the checkpoint's config.json as jsonb.")));
 	ParseConfig(PG_GETARG_JSONB_P(2), &config);
+	checkpoint_answers = config.num_qa_labels;
 	RequireReadServerFiles();
 	RequireFileExists(path);
+	if (labels_path)
+	{
+		qa_labels = ReadAnswerListFile(labels_path);
+		if (ArrayGetNItems(ARR_NDIM(qa_labels), ARR_DIMS(qa_labels)) != checkpoint_answers)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("qa_labels_file \"%s\" has %d answers, but the config's num_qa_labels is %d",
+							labels_path, ArrayGetNItems(ARR_NDIM(qa_labels), ARR_DIMS(qa_labels)),
+							checkpoint_answers),
+					 errhint("The label list names the rows of the checkpoint's own answer head.")));
+		if (dataset && config.answer_head != LXMERT_HEAD_LXMERT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("qa_labels_file transfers rows of HuggingFace's answer head, "
+							"not of a \"simple_classifier\" head"),
+					 errhint("Leave qa_labels_file out: a simple_classifier head for a dataset starts fresh.")));
+	}
 
 	SPI_connect();
 	RequireNewModelName(name);
+	if (dataset)
+	{
+		int64		dataset_id = RequireDataset(dataset);
+
+		if (PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a model imported for a dataset needs its vocab_file"),
+					 errhint("Give the checkpoint's WordPiece vocab.txt: the model tokenizes the "
+							 "dataset's questions with it.")));
+		labels = DatasetAnswerLabels(dataset_id, dataset);
+		config.num_qa_labels = ArrayGetNItems(ARR_NDIM(labels), ARR_DIMS(labels));
+		info.dataset_id = dataset_id;
+	}
+	else
+		labels = qa_labels;
 	if (!PG_ARGISNULL(3))
 	{
 		VqaVocab   *vocab = LoadVocabFile(text_to_cstring(PG_GETARG_TEXT_PP(3)));
@@ -355,8 +501,26 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 	model = NULL;
 	PG_TRY();
 	{
+		/* a checkpoint vqaprune wrote says what it was */
+		if (labels == NULL)
+			labels = MetadataLabels(st, path, config.num_qa_labels);
+		if (info.tokenizer_vocab == NULL)
+			info.tokenizer_vocab = MetadataVocab(st, path, config.vocab_size);
 		model = NewCoreModel(&config);
-		FillFromCheckpoint(model, st, path);
+		if (dataset == NULL && !HasHead(model, st))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" has no %s answer head", path,
+							config.answer_head == LXMERT_HEAD_LXMERT ? "HuggingFace" : "simple_classifier"),
+					 errhint("Pass a dataset: the model then gets a fresh answer head for its answers.")));
+		FillFromCheckpoint(model, st, path, dataset == NULL);
+		if (dataset)
+		{
+			lxmert_init_head(model, 0, LXMERT_INITIALIZER_RANGE);
+			if (qa_labels)
+				transferred = TransferCheckpointHead(model, labels, st, path, checkpoint_answers,
+													 qa_labels);
+		}
 	}
 	PG_CATCH();
 	{
@@ -369,18 +533,75 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 
 	info.name = name;
 	info.stage = 0;
+	info.answer_vocab = labels ? PointerGetDatum(labels) : (Datum) 0;
 	{
 		StringInfoData options;
 
 		initStringInfo(&options);
 		appendStringInfoString(&options, "{\"imported_from\": ");
 		escape_json(&options, path);
+		if (labels_path)
+		{
+			appendStringInfoString(&options, ", \"qa_labels_file\": ");
+			escape_json(&options, labels_path);
+		}
+		if (transferred >= 0)
+			appendStringInfo(&options, ", \"transferred_answers\": %d", transferred);
 		appendStringInfoChar(&options, '}');
 		info.options_json = options.data;
 	}
+	if (transferred >= 0)
+		ereport(NOTICE,
+				(errmsg("transferred %d of the %d answers of dataset \"%s\" from the checkpoint's head",
+						transferred, config.num_qa_labels, dataset)));
 	StoreAndFree(model, &info);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+/*
+ * The answer labels (a JSON list) and the WordPiece vocabulary (vocab.txt
+ * text) of a stored model, as metadata of its checkpoint, so that importing
+ * the file again gives the same model; transformers ignores them.
+ */
+static void
+WriteModelMetadata(VqaStWriter *writer, int64 model_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	char	   *vocab;
+	bool		isnull;
+	Datum		labels;
+
+	if (SpiRun("SELECT tokenizer_vocab, answer_vocab FROM vqaprune.models WHERE model_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "model " INT64_FORMAT " disappeared", model_id);
+	vocab = SpiText(0, 1);
+	labels = SpiValue(0, 2, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		int			n;
+		StringInfoData json;
+
+		deconstruct_array(DatumGetArrayTypeP(labels), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &n);
+		initStringInfo(&json);
+		appendStringInfoChar(&json, '[');
+		for (int i = 0; i < n; i++)
+		{
+			char	   *label = TextDatumGetCString(elems[i]);
+
+			if (i > 0)
+				appendStringInfoString(&json, ", ");
+			escape_json(&json, pg_server_to_any(label, strlen(label), PG_UTF8));
+		}
+		appendStringInfoChar(&json, ']');
+		vqa_st_writer_set_metadata(writer, METADATA_ANSWER_LABELS, json.data);
+	}
+	if (vocab)
+		vqa_st_writer_set_metadata(writer, METADATA_TOKENIZER_VOCAB,
+								   pg_server_to_any(vocab, strlen(vocab), PG_UTF8));
 }
 
 /*
@@ -435,6 +656,7 @@ vqa_export_safetensors(PG_FUNCTION_ARGS)
 								vqa_st_writer_error(writer))));
 		}
 		vqa_st_writer_set_metadata(writer, "format", "pt");
+		WriteModelMetadata(writer, model_id);
 		if (vqa_st_writer_save(writer, path, err, sizeof(err)) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),

@@ -636,3 +636,24 @@ PrepareEvaluation(LxmertModel *model)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	cached_sparse_density = density;
 }
+
+/* Stores a core model and frees it, on success or error. */
+int64
+StoreAndFree(LxmertModel *model, const StoredModelInfo *info)
+{
+	LxmertModel *volatile m = model;
+	int64		id;
+
+	PG_TRY();
+	{
+		id = StoreModel(m, info);
+	}
+	PG_CATCH();
+	{
+		lxmert_free(m);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	lxmert_free(m);
+	return id;
+}

@@ -29,7 +29,7 @@ static const char *const OPTION_NAMES[] = {
 	"name", "dataset", "scope", "allocation",
 	"epochs", "batch_size", "lr", "optimizer", "weight_decay", "max_grad_norm", "seed",
 	"dropout", "eval_split", "lmh_entropy_weight", "lpf_gamma", "reset_steps", "init",
-	"init_scale", "threshold",
+	"init_scale", "threshold", "bce_scale", "keep_best",
 };
 #define N_COMMON_OPTIONS 4
 
@@ -45,6 +45,7 @@ typedef struct PruneOptions
 	bool		random_init;
 	float		init_scale;
 	float		threshold;
+	bool		keep_best;
 } PruneOptions;
 
 /* model_mask_lmh_70, model_magnitude_70, or with module targets model_mask_lmh_60_4_60 */
@@ -128,6 +129,11 @@ ReadOptions(Jsonb *options, const char *model, const char *loss, bool mask_train
 				 errmsg("unknown init \"%s\"", init),
 				 errhint("Use \"magnitude\" or \"random\".")));
 	o->random_init = strcmp(init, "random") == 0;
+	o->keep_best = OptionBool(options, "keep_best", false);
+	if (o->keep_best && o->common.eval_split == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep_best needs an eval_split to choose the best epoch on")));
 	if (o->reset_steps < 0 || !(o->init_scale > 0) || !isfinite(o->threshold))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -204,8 +210,9 @@ OptionsJson(const PruneOptions *o, const VqaSparsityPlan *plan, bool mask_traini
 		appendStringInfoString(&buf, ", ");
 		AppendTrainOptions(&buf, &o->common, dropout);
 		appendStringInfo(&buf, ", \"reset_steps\": %d, \"init\": \"%s\", \"init_scale\": %g, "
-						 "\"threshold\": %g", o->reset_steps,
-						 o->random_init ? "random" : "magnitude", o->init_scale, o->threshold);
+						 "\"threshold\": %g, \"keep_best\": %s", o->reset_steps,
+						 o->random_init ? "random" : "magnitude", o->init_scale, o->threshold,
+						 o->keep_best ? "true" : "false");
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -306,9 +313,10 @@ vqa_prune(PG_FUNCTION_ARGS)
 			run = (TrainingRun) {
 				.function = "vqa_prune", .name = o.name, .model = core, .trainer = trainer,
 				.epochs = train_config->epochs, .eval = eval, .eval_split = o.common.eval_split,
+				.keep_best = o.keep_best,
 			};
-			RunTraining(&run, &metrics);
-			if (vqa_trainer_finish_masks(trainer) != 0)
+			/* the best epoch's mask is final; otherwise the last scores make it */
+			if (!RunTraining(&run, &metrics) && vqa_trainer_finish_masks(trainer) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("the mask scores are not finite"),

@@ -36,6 +36,7 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 const char *optimizer_default)
 {
 	char	   *optimizer;
+	char	   *bce_scale;
 
 	o->train.epochs = OptionInt(options, "epochs", epochs);
 	o->train.batch_size = OptionInt(options, "batch_size", batch_size);
@@ -57,6 +58,14 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 errmsg("unknown optimizer \"%s\"", optimizer),
 				 errhint("Use \"adam\" or \"adamw\".")));
 	o->train.adamw = strcmp(optimizer, "adamw") == 0;
+	bce_scale = OptionText(options, "bce_scale", "answers");
+	if (strcmp(bce_scale, "answers") != 0 && strcmp(bce_scale, "mean") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown bce_scale \"%s\"", bce_scale),
+				 errhint("Use \"answers\" (the mean times the number of answers, as LXMERT and the "
+						 "paper's authors scale it) or \"mean\".")));
+	o->train.bce_mean = strcmp(bce_scale, "mean") == 0;
 	if (o->train.epochs < 1 || o->train.batch_size < 1 || !(o->train.lr > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -76,11 +85,12 @@ AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
 {
 	appendStringInfo(buf, "\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
 					 "\"weight_decay\": %g, \"max_grad_norm\": %g, \"seed\": %llu, \"dropout\": %g, "
-					 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g",
+					 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g, \"bce_scale\": \"%s\"",
 					 o->train.epochs, o->train.batch_size, o->train.lr,
 					 o->train.adamw ? "adamw" : "adam", o->train.weight_decay,
 					 o->train.max_grad_norm, (unsigned long long) o->train.seed, dropout,
-					 o->train.loss_options.lmh_entropy_weight, o->train.loss_options.lpf_gamma);
+					 o->train.loss_options.lmh_entropy_weight, o->train.loss_options.lpf_gamma,
+					 o->train.bce_mean ? "mean" : "answers");
 	if (o->eval_split)
 	{
 		appendStringInfoString(buf, ", \"eval_split\": ");
@@ -166,7 +176,7 @@ ReportPhase(const char *function, const char *name, const char *phase)
 	pgstat_report_activity(STATE_RUNNING, psprintf("%s %s: %s", function, name, phase));
 }
 
-void
+bool
 RunTraining(const TrainingRun *run, StringInfo metrics)
 {
 	LxmertModel *model = run->model;
@@ -176,6 +186,8 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 	VqaBatchBuffers *volatile eval_buf = NULL;
 	float	   *volatile eval_logits = NULL;
 	float	   *volatile best_params = NULL;
+	float	   *volatile best_mask = NULL;
+	volatile bool restored = false;
 
 	PG_TRY();
 	{
@@ -240,7 +252,11 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				}
 			}
 			if (run->eval)
+			{
+				if (vqa_trainer_finish_masks(trainer) != 0)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 				eval_accuracy = EvalAccuracy(model, run->eval, eval_buf, eval_logits);
+			}
 			appendStringInfo(metrics, "%s{\"epoch\": %d, \"loss\": %.6f, \"train_accuracy\": %.4f",
 							 epoch > 1 ? ", " : "", epoch, loss_sum / seen, 100.0 * score_sum / seen);
 			if (run->eval)
@@ -259,6 +275,12 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				if (best_params == NULL)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 				memcpy(best_params, model->params, sizeof(float) * model->n_params);
+				if (model->mask && best_mask == NULL)
+					best_mask = malloc(sizeof(float) * model->n_params);
+				if (model->mask && best_mask == NULL)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+				if (model->mask)
+					memcpy(best_mask, model->mask, sizeof(float) * model->n_params);
 			}
 		}
 		/* the core's own training speed, to compare with the call's */
@@ -267,8 +289,11 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 		if (best_params)
 		{
 			memcpy(model->params, best_params, sizeof(float) * model->n_params);
+			if (best_mask)
+				memcpy(model->mask, best_mask, sizeof(float) * model->n_params);
 			lxmert_refresh_mask(model);
 			appendStringInfo(metrics, ", \"best_eval_accuracy\": %.4f", best);
+			restored = true;
 		}
 	}
 	PG_FINALLY();
@@ -276,8 +301,10 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 		vqa_batch_buffers_free(eval_buf);
 		free(eval_logits);
 		free(best_params);
+		free(best_mask);
 	}
 	PG_END_TRY();
+	return restored;
 }
 
 int64

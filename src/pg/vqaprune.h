@@ -9,6 +9,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "vqaprune/examples.h"
@@ -47,6 +48,8 @@ extern int64 RequireDataset(const char *name);
 extern int64 CreateDataset(const char *name, const char *source,
 						   int min_answer_count, const char *options_json);
 extern void RebuildAnswers(int64 dataset_id);	/* answers.c */
+/* The answers of an answer-list file as text[]; an error names the file. */
+extern ArrayType *ReadAnswerListFile(const char *path);	/* answers.c */
 
 extern bytea *FloatsToBytea(const float *values, size_t n);
 extern void ByteaToFloats(float *out, const char *data, size_t n);
@@ -100,8 +103,20 @@ extern int64 RequireModel(const char *name, char **config_json);
 extern void RequireNewModelName(const char *name);
 extern LxmertModel *NewCoreModel(const LxmertConfig *config);
 extern int64 StoreModel(const LxmertModel *model, const StoredModelInfo *info);
+extern int64 StoreAndFree(LxmertModel *model, const StoredModelInfo *info);
 extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
 extern void PrepareEvaluation(LxmertModel *model);
+
+/* answer_head.c */
+/* The answer labels of a dataset, in answer id order; an error if it has none. */
+extern ArrayType *DatasetAnswerLabels(int64 dataset_id, const char *dataset);
+/*
+ * Copies into the rows of the model's output layer (HuggingFace's head),
+ * labelled `labels`, the rows of an old one labelled `old_labels` with the
+ * same string; returns how many.
+ */
+extern int	TransferHeadRows(LxmertModel *model, ArrayType *labels, const float *old_weight,
+							 const float *old_bias, ArrayType *old_labels);
 
 /* examples_load.c */
 extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
@@ -135,7 +150,7 @@ typedef struct TrainingRun
 	int			epochs;
 	VqaExamples *eval;			/* NULL: no evaluation per epoch */
 	const char *eval_split;
-	bool		keep_best;		/* keep the weights of the best eval epoch */
+	bool		keep_best;		/* keep the weights (and mask) of the best eval epoch */
 } TrainingRun;
 
 extern void ParseLoss(const char *loss, VqaTrainConfig *train);
@@ -149,7 +164,13 @@ extern void RequireMatchingAnswers(int64 model_id, const char *model, int64 data
 extern void RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 dataset_id,
 								 const char *dataset);
 extern void ReportPhase(const char *function, const char *name, const char *phase);
-extern void RunTraining(const TrainingRun *run, StringInfo metrics);
+/*
+ * Runs the epochs, with an evaluation after each if run->eval. In mask
+ * training the mask is made from the scores before each evaluation, as it
+ * would be stored. Returns whether it restored the best epoch's weights
+ * (and mask) for keep_best.
+ */
+extern bool RunTraining(const TrainingRun *run, StringInfo metrics);
 extern int64 StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info,
 							   const char *metrics_json);
 

@@ -496,6 +496,10 @@ MALFORMED = [
      '"features" value 30 is infinite`'),
     ('duplicate_images.tsv', 'LXMERT layout, images 1..6, then image 2 again',
      '6 images, then `line 7 (image 2): image 2 appears twice in the file`'),
+    ('answers_empty.txt', 'an empty answer list file', 'no answers'),
+    ('answers_duplicate.json', 'a JSON list of answers with "yes" twice',
+     '"yes" at 0 and 2'),
+    ('answers_not_strings.json', 'a JSON list of numbers', 'element 0 is not a string'),
 ]
 
 
@@ -576,6 +580,11 @@ def main():
     write('inf_features.tsv', ''.join(lxmert_line(i) for i in range(1, 5)) +
           lxmert_line(5, features=feats))
     write('duplicate_images.tsv', ''.join(lxmert_line(i) for i in range(1, 7)) + lxmert_line(2))
+
+    # Answer lists
+    write('answers_empty.txt', '')
+    write_json('answers_duplicate.json', ['yes', 'no', 'yes'])
+    write_json('answers_not_strings.json', [1, 2, 3])
 
     # README
     vocab, mc_counts = vocabulary()

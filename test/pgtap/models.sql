@@ -25,16 +25,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- the bytes of one tensor of a safetensors file
-CREATE FUNCTION pg_temp.st_bytes(path text, tensor text) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-	f bytea := pg_read_binary_file(path);
-	n integer := get_byte(f, 0) + get_byte(f, 1) * 256 + get_byte(f, 2) * 65536;
-	off jsonb := (convert_from(substring(f FROM 9 FOR n), 'UTF8')::jsonb)->tensor->'data_offsets';
-BEGIN
-	RETURN substring(f FROM 9 + n + (off->>0)::integer FOR (off->>1)::integer - (off->>0)::integer);
-END
-$$;
+\ir helpers/safetensors.psql
 -- an int64 tensor as a rows x cols int[]
 CREATE FUNCTION pg_temp.st_ints(path text, tensor text, cols integer) RETURNS integer[] LANGUAGE sql AS $$
 	SELECT array_agg(r ORDER BY i) FROM (

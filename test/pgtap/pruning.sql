@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(62);
+SELECT plan(65);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -203,7 +203,17 @@ SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', '
 	'22023: options must be a JSON object', 'pipeline options that are not an object');
 SELECT is(pg_temp.error_of($$SELECT vqa_pipeline('base', 'prune_synth', 'lpf', 'lmh', 0.5, options => '{"stage3": {}}')$$),
 	'22023: options for stage 3 given without a stage 3 loss', 'stage 3 options without a stage 3 loss');
+SELECT is(pg_temp.error_of($$SELECT vqa_prune('full', 'lmh', 0.5, 'mask', '{"keep_best": true, "name": "x"}')$$),
+	'22023: keep_best needs an eval_split to choose the best epoch on', 'keep_best without an eval split');
 SELECT is((SELECT count(*) FROM vqaprune.models), (SELECT n FROM model_count) + 1, 'no model was stored');
+
+-- keep_best: the epoch best on the eval split is the one stored, at the target sparsity
+SELECT lives_ok($$SELECT vqa_prune('full', 'lmh', 0.5, 'mask', '{"epochs": 3, "batch_size": 64, "lr": 1e-2,
+	"eval_split": "val", "keep_best": true, "name": "best_mask"}')$$, 'mask training keeps its best epoch');
+SELECT ok((SELECT (metrics->>'best_eval_accuracy')::float8 = (SELECT max((e->>'eval_accuracy')::float8)
+		FROM jsonb_array_elements(metrics->'epochs') e)
+	AND abs((sparsity->>'overall')::float8 - 0.5) < 0.01
+	FROM vqaprune.models WHERE name = 'best_mask'), 'the best epoch''s accuracy, at the target sparsity');
 
 SELECT * FROM finish();
 ROLLBACK;

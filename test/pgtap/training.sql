@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(43);
+SELECT plan(46);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -130,6 +130,20 @@ SELECT is(pg_temp.error_of($$SELECT vqa_drop_dataset('train_synth')$$),
 	'2BP01: dataset "train_synth" is used by model "small"', 'a dataset with models is not dropped');
 SELECT is(pg_temp.error_of($$SELECT vqa_evaluate('small_bce', 'train_synth', 'nosuch')$$),
 	'42704: dataset "train_synth" has no split "nosuch"', 'evaluating an unknown split');
+
+-- bce_scale: a mean BCE is the summed one over the answers; Adam without clipping
+-- takes (nearly) the same steps at either scale
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "scale_answers", "epochs": 1, "max_grad_norm": 0}');
+	SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "scale_mean", "epochs": 1, "max_grad_norm": 0, "bce_scale": "mean"}')$$,
+	'BCE scaled both ways');
+SELECT ok((SELECT abs((a.metrics->'epochs'->0->>'loss')::float8
+		- (b.metrics->'epochs'->0->>'loss')::float8 * (a.config->>'num_qa_labels')::int)
+		< 1e-3 * (a.metrics->'epochs'->0->>'loss')::float8
+	AND b.options->>'bce_scale' = 'mean' AND a.options->>'bce_scale' = 'answers'
+	FROM vqaprune.models a, vqaprune.models b WHERE a.name = 'scale_answers' AND b.name = 'scale_mean'),
+	'the mean loss is the summed loss divided by the answers, within 0.1%');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"bce_scale": "sum"}')$$),
+	'22023: unknown bce_scale "sum"', 'an unknown bce_scale');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -657,6 +657,28 @@ config_from_json(void **state)
 	assert_int_equal(lxmert_config_parse(json, &back, err, sizeof(err)), 0);
 	assert_memory_equal(&c, &back, sizeof(c));
 	free(json);
+
+	/* the question encoding: defaults, the authors' values, a round trip, errors */
+	assert_int_equal(c.question_tokens, 20);
+	assert_true(c.special_tokens && c.attention_mask);
+	assert_int_equal(lxmert_config_parse("{\"max_position_embeddings\": 12}", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.question_tokens, 12);
+	assert_int_equal(lxmert_config_parse("{\"answer_head\": \"simple_classifier\", \"question_tokens\": 14, "
+										 "\"special_tokens\": false, \"attention_mask\": false}",
+										 &c, err, sizeof(err)), 0);
+	assert_int_equal(c.question_tokens, 14);
+	assert_false(c.special_tokens || c.attention_mask);
+	json = lxmert_config_to_json(&c);
+	assert_non_null(strstr(json, "\"question_tokens\": 14"));
+	assert_non_null(strstr(json, "\"special_tokens\": false"));
+	assert_int_equal(lxmert_config_parse(json, &back, err, sizeof(err)), 0);
+	assert_memory_equal(&c, &back, sizeof(c));
+	free(json);
+	assert_int_equal(lxmert_config_parse("{\"special_tokens\": 0}", &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "config key \"special_tokens\" must be true or false");
+	assert_int_equal(lxmert_config_parse("{\"question_tokens\": 600}", &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "invalid LXMERT config: question_tokens must be at least 1 (2 with "
+						"special tokens) and at most max_position_embeddings");
 }
 
 /* The layout: theta_pr is exactly the paper's prunable set. */

@@ -192,6 +192,23 @@ specials_are_looked_up_by_name(void **state)
 	}
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(mask[i], 1);
+
+	/* the paper authors' encoding: no specials, the pieces cut to the length */
+	assert_int_equal(vqa_tokenize_plain(v, "Hello world", 8, ids, mask), 2);
+	assert_int_equal(ids[0], 104);
+	assert_int_equal(ids[1], 100);
+	for (int i = 2; i < 8; i++)
+	{
+		assert_int_equal(ids[i], 0);
+		assert_int_equal(mask[i], 0);
+	}
+	assert_int_equal(mask[0] + mask[1], 2);
+	assert_int_equal(vqa_tokenize_plain(v, "hello hello hello", 2, ids, mask), 2);
+	assert_int_equal(ids[0], 104);
+	assert_int_equal(ids[1], 104);
+	assert_int_equal(vqa_tokenize_plain(v, "", 3, ids, NULL), 0);
+	assert_int_equal(ids[0], 0);
+	assert_int_equal(vqa_tokenize_plain(v, "hello", 0, ids, mask), -1);
 	vqa_vocab_free(v);
 }
 
