@@ -33,6 +33,12 @@ CREATE FUNCTION vqa_load_answers(dataset text, answers_file text) RETURNS intege
 COMMENT ON FUNCTION vqa_load_answers(text, text) IS
 	'replaces a dataset''s answer vocabulary with a given list (NULL: derive it again); returns its size';
 
+CREATE FUNCTION vqa_encode_question(model text, question text) RETURNS integer[]
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION vqa_encode_question(text, text) IS
+	'the input ids and attention mask (2 x question_tokens) a model is given for a question';
+
 DO $$
 DECLARE
 	f text;

@@ -47,6 +47,12 @@ typedef struct VqaTrainConfig
 	 * as BCEWithLogitsLoss gives it.
 	 */
 	int			bce_mean;
+	/*
+	 * 1: the loss's own parameters (LMH's gate and smoothing, PoE's
+	 * smoothing) keep their initial values and stay out of the clipping
+	 * norm, as the paper authors' optimizer leaves them out.
+	 */
+	int			fixed_loss_params;
 } VqaTrainConfig;
 
 /*

@@ -382,7 +382,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	{
 		double		aux_sum = 0.0;
 
-		for (size_t i = 0; i < t->n_aux; i++)
+		for (size_t i = 0; !t->config.fixed_loss_params && i < t->n_aux; i++)
 			aux_sum += (double) t->aux_grad[i] * t->aux_grad[i];
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			aux_sum += (double) t->qo->grads[i] * t->qo->grads[i];
@@ -415,8 +415,9 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 							   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
 			return VQA_STEP_OUT_OF_MEMORY;
 	}
-	vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
-				  ADAM_EPS, 0.0f, t->steps);
+	if (!t->config.fixed_loss_params)
+		vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
+					  ADAM_EPS, 0.0f, t->steps);
 	if (t->qo)
 		vqa_adam_step(t->qo->params, t->qo->grads, t->qo_m, t->qo_v, t->qo->n_params, lr,
 					  BETA1, BETA2, ADAM_EPS, 0.0f, t->steps);

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -19,6 +20,8 @@
 #include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/tokenizer.h"
+
+PG_FUNCTION_INFO_V1(vqa_encode_question);
 
 #define MAX_EXAMPLE_BYTES ((size_t) 8 << 30)
 #define QUESTIONS "vqaprune.questions"
@@ -345,12 +348,14 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 			TypeSlot	key = {{0}};
 			Datum		ids,
 						scores;
+			char	   *question = SpiRequiredTextIn(questions, r, 3, QUESTIONS);
 
 			ex->question_ids[r] = DatumGetInt64(SpiRequiredIn(questions, r, 1, QUESTIONS));
 			ex->image_of[r] = ((ImageSlot *) hash_search(images, &image_id, HASH_FIND, NULL))->row;
 			strlcpy(key.name, SpiRequiredTextIn(questions, r, 4, QUESTIONS), sizeof(key.name));
 			ex->type_of[r] = ((TypeSlot *) hash_search(types, key.name, HASH_FIND, NULL))->index;
-			if (EncodeQuestion(vocab, config, SpiRequiredTextIn(questions, r, 3, QUESTIONS),
+			if (EncodeQuestion(vocab, config,
+							   (char *) pg_server_to_any(question, strlen(question), PG_UTF8),
 							   ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			for (int k = 0; k < seq_len; k++)
@@ -391,4 +396,63 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	PG_END_TRY();
 	vqa_vocab_free(vocab);
 	return ex;
+}
+
+/*
+ * vqa_encode_question(model, question) -> 2 x question_tokens integer[]:
+ * the input ids and the attention mask the model is given for a question,
+ * as training and evaluation encode it (the model's tokenizer and config).
+ */
+Datum
+vqa_encode_question(PG_FUNCTION_ARGS)
+{
+	char	   *model = RequireTextArg(fcinfo, 0, "model");
+	char	   *question;
+	char	   *config_json;
+	int64		model_id;
+	LxmertConfig config;
+	char		err[256];
+	VqaVocab   *volatile vocab;
+	int32	   *ids;
+	Datum	   *elems;
+	int			T;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *result;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("question must not be null")));
+	question = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SPI_connect();
+	model_id = RequireModel(model, &config_json);
+	if (lxmert_config_parse(config_json, &config, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the config of model \"%s\" in vqaprune.models is invalid: %s", model, err)));
+	T = config.question_tokens;
+	vocab = ModelVocab(model_id, model);
+	ids = MemoryContextAlloc(caller, sizeof(int32) * 2 * T);
+	PG_TRY();
+	{
+		char	   *utf8 = (char *) pg_server_to_any(question, strlen(question), PG_UTF8);
+
+		if (EncodeQuestion(vocab, &config, utf8, ids, ids + T) < 0)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	PG_FINALLY();
+	{
+		vqa_vocab_free(vocab);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	elems = palloc(sizeof(Datum) * 2 * T);
+	for (int i = 0; i < 2 * T; i++)
+		elems[i] = Int32GetDatum(ids[i]);
+	dims[0] = 2;
+	dims[1] = T;
+	result = construct_md_array(elems, NULL, 2, dims, lbs, INT4OID, 4, true, TYPALIGN_INT);
+	PG_RETURN_ARRAYTYPE_P(result);
 }

@@ -33,7 +33,7 @@ typedef struct FinetuneOptions
 static const char *const OPTION_NAMES[] = {
 	"name", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "warmup",
 	"warmup_epochs", "max_grad_norm", "seed", "dropout", "eval_split", "keep_best",
-	"lmh_entropy_weight", "lpf_gamma", "bce_scale",
+	"lmh_entropy_weight", "lpf_gamma", "bce_scale", "loss_params",
 };
 
 /* The paper's Stage 1 defaults (methods-reference 1.2), overridden by the options. */
@@ -42,7 +42,7 @@ ReadOptions(Jsonb *options, const char *model, const char *loss, FinetuneOptions
 {
 	RequireKnownOptions(options, OPTION_NAMES, lengthof(OPTION_NAMES));
 	o->name = OptionText(options, "name", psprintf("%s_%s", model, loss));
-	ReadTrainOptions(options, &o->common, 20, 64, "adam");
+	ReadTrainOptions(options, &o->common, 20, 64, "adam", "train");
 	o->warmup_steps = OptionInt(options, "warmup", -1);
 	o->warmup_epochs = OptionNumber(options, "warmup_epochs", o->common.train.epochs / 4.0);
 	o->keep_best = OptionBool(options, "keep_best", false);

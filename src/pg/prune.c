@@ -29,7 +29,7 @@ static const char *const OPTION_NAMES[] = {
 	"name", "dataset", "scope", "allocation",
 	"epochs", "batch_size", "lr", "optimizer", "weight_decay", "max_grad_norm", "seed",
 	"dropout", "eval_split", "lmh_entropy_weight", "lpf_gamma", "reset_steps", "init",
-	"init_scale", "threshold", "bce_scale", "keep_best",
+	"init_scale", "threshold", "bce_scale", "keep_best", "loss_params",
 };
 #define N_COMMON_OPTIONS 4
 
@@ -117,7 +117,7 @@ ReadOptions(Jsonb *options, const char *model, const char *loss, bool mask_train
 	if (!mask_training)
 		return;
 	/* the paper's Stage 2 (methods-reference 1.3) */
-	ReadTrainOptions(options, &o->common, 20, 256, "adamw");
+	ReadTrainOptions(options, &o->common, 20, 256, "adamw", "fixed");
 	o->common.train.warmup_steps = 0;
 	o->reset_steps = OptionInt(options, "reset_steps", 100);
 	o->init_scale = (float) OptionNumber(options, "init_scale", 0.02);

@@ -33,10 +33,11 @@ ParseLoss(const char *loss, VqaTrainConfig *train)
 
 void
 ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
-				 const char *optimizer_default)
+				 const char *optimizer_default, const char *loss_params_default)
 {
 	char	   *optimizer;
 	char	   *bce_scale;
+	char	   *loss_params;
 
 	o->train.epochs = OptionInt(options, "epochs", epochs);
 	o->train.batch_size = OptionInt(options, "batch_size", batch_size);
@@ -66,6 +67,13 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 errhint("Use \"answers\" (the mean times the number of answers, as LXMERT and the "
 						 "paper's authors scale it) or \"mean\".")));
 	o->train.bce_mean = strcmp(bce_scale, "mean") == 0;
+	loss_params = OptionText(options, "loss_params", loss_params_default);
+	if (strcmp(loss_params, "train") != 0 && strcmp(loss_params, "fixed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown loss_params \"%s\"", loss_params),
+				 errhint("Use \"train\" or \"fixed\" (the paper authors' code never updates them).")));
+	o->train.fixed_loss_params = strcmp(loss_params, "fixed") == 0;
 	if (o->train.epochs < 1 || o->train.batch_size < 1 || !(o->train.lr > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -85,12 +93,14 @@ AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
 {
 	appendStringInfo(buf, "\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
 					 "\"weight_decay\": %g, \"max_grad_norm\": %g, \"seed\": %llu, \"dropout\": %g, "
-					 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g, \"bce_scale\": \"%s\"",
+					 "\"lmh_entropy_weight\": %g, \"lpf_gamma\": %g, \"bce_scale\": \"%s\", "
+					 "\"loss_params\": \"%s\"",
 					 o->train.epochs, o->train.batch_size, o->train.lr,
 					 o->train.adamw ? "adamw" : "adam", o->train.weight_decay,
 					 o->train.max_grad_norm, (unsigned long long) o->train.seed, dropout,
 					 o->train.loss_options.lmh_entropy_weight, o->train.loss_options.lpf_gamma,
-					 o->train.bce_mean ? "mean" : "answers");
+					 o->train.bce_mean ? "mean" : "answers",
+					 o->train.fixed_loss_params ? "fixed" : "train");
 	if (o->eval_split)
 	{
 		appendStringInfoString(buf, ", \"eval_split\": ");

@@ -155,7 +155,7 @@ typedef struct TrainingRun
 
 extern void ParseLoss(const char *loss, VqaTrainConfig *train);
 extern void ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
-							 const char *optimizer_default);
+							 const char *optimizer_default, const char *loss_params_default);
 extern void AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout);
 extern VqaExamples *TrainingExamples(int64 dataset_id, const char *dataset, const char *split,
 									 int64 model_id, const char *model, const LxmertConfig *config);

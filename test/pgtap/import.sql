@@ -15,7 +15,7 @@
 \set config_file :pre '/config.json'
 \set exported :data '/exported_for_dataset.safetensors'
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 SELECT set_config('vqaprune_test.pre', :'pre', true);
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
@@ -151,6 +151,13 @@ SELECT lives_ok(format($$SELECT vqa_import_safetensors('sc', %L, %L, %L, 'ps')$$
 	"special_tokens": false, "attention_mask": false}', :'vocab'), 'the authors'' model imports for a dataset');
 SELECT lives_ok($$SELECT vqa_finetune('sc', 'ps', 'bce', '{"epochs": 1, "batch_size": 32, "name": "sc_bce"}')$$,
 	'and fine-tunes');
+SELECT is(vqa_encode_question('sc', 'What color is the cat?'),
+	ARRAY[ARRAY[5, 6, 7, 8, 19, 18, 0, 0, 0, 0, 0, 0, 0, 0], array_fill(1, ARRAY[14])],
+	'its questions: 14 word pieces without [CLS] and [SEP], padding attended');
+SELECT is(vqa_encode_question('pt', 'What color is the cat?'),
+	ARRAY[ARRAY[2, 5, 6, 7, 8, 19, 18, 3] || array_fill(0, ARRAY[12]),
+		  array_fill(1, ARRAY[8]) || array_fill(0, ARRAY[12])],
+	'HuggingFace''s: [CLS] pieces [SEP], 20 ids, padding masked');
 
 -- export and import again: the same labels, vocabulary and logits
 SELECT cmp_ok(vqa_export_safetensors('pt', :'exported'), '>', 0::bigint, 'the model exports');

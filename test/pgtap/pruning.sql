@@ -7,7 +7,7 @@
 \set weights :fixtures/hf-lxmert/tiny/model.safetensors
 \set config_file :fixtures/hf-lxmert/tiny/config.json
 BEGIN;
-SELECT plan(65);
+SELECT plan(66);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -214,6 +214,8 @@ SELECT ok((SELECT (metrics->>'best_eval_accuracy')::float8 = (SELECT max((e->>'e
 		FROM jsonb_array_elements(metrics->'epochs') e)
 	AND abs((sparsity->>'overall')::float8 - 0.5) < 0.01
 	FROM vqaprune.models WHERE name = 'best_mask'), 'the best epoch''s accuracy, at the target sparsity');
+SELECT is((SELECT options->>'loss_params' FROM vqaprune.models WHERE name = 'best_mask'), 'fixed',
+	'mask training keeps the loss''s own parameters fixed, as the paper''s code does');
 
 SELECT * FROM finish();
 ROLLBACK;
