@@ -316,13 +316,14 @@ MetadataLabels(const VqaSafetensors *st, const char *path, int answers)
 	list = vqa_answer_list_parse(json, strlen(json), err, sizeof(err));
 	if (list == NULL || vqa_answer_list_count(list) != answers)
 	{
-		n = list ? vqa_answer_list_count(list) : 0;
+		const char *why = list ? psprintf("has %d labels for %d answers",
+										  vqa_answer_list_count(list), answers) : err;
+
 		vqa_answer_list_free(list);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid safetensors file \"%s\": metadata \"%s\" %s", path,
-						METADATA_ANSWER_LABELS,
-						list ? psprintf("has %d labels for %d answers", n, answers) : err)));
+						METADATA_ANSWER_LABELS, why)));
 	}
 	n = vqa_answer_list_count(list);
 	elems = palloc(sizeof(Datum) * n);

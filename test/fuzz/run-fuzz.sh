@@ -7,6 +7,7 @@
 #   vqa_json      question, annotation and results JSON (the loaders)
 #   features_tsv  region feature TSV files and their base64 (vqa_load_features)
 #   vocab         WordPiece vocab.txt files, and the tokenizer over them
+#   answer_list   answer-list files naming a model's answer classes
 #
 # Usage: run-fuzz.sh [HARNESS...]   (default: all)
 # Seeds are read from test/fuzz/corpus/HARNESS/ and never written; what a
@@ -42,12 +43,13 @@ sources()
 		vqa_json) echo "$core/vqa_json.c $core/error.c -lyajl" ;;
 		features_tsv) echo "$core/features_tsv.c $core/base64.c $core/error.c -lm" ;;
 		vocab) echo "$core/tokenizer.c $core/error.c -lutf8proc" ;;
+		answer_list) echo "$core/answer_list.c $core/error.c -lyajl" ;;
 		*) return 1 ;;
 	esac
 }
 
 command -v "$cc" >/dev/null 2>&1 || skip "$cc not found (Debian: clang-14, libclang-rt-14-dev)"
-harnesses=${*:-safetensors vqa_json features_tsv vocab}
+harnesses=${*:-safetensors vqa_json features_tsv vocab answer_list}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuzz.XXXXXX") || exit 1
 total_runs=0
 count=0
