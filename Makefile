@@ -8,6 +8,7 @@
 #   make fuzz       every file parser's fuzzer, 5 minutes each (FUZZ_SECONDS to change)
 #   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
+#   make results-authors  both, for the paper authors' model (about 15 minutes)
 
 EXTENSION = vqaprune
 EXTVERSION = 0.4.0
@@ -68,7 +69,7 @@ test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(COR
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench fuzz results results-pruning deps
+.PHONY: unitcheck test demo bench fuzz results results-pruning results-authors deps
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -93,3 +94,6 @@ results:
 
 results-pruning:
 	./test/scripts/run-results-pruning.sh
+
+results-authors:
+	./test/scripts/run-results-authors.sh
