@@ -6,9 +6,10 @@
  * pooled output and of the gate and smoothing parameters), backward, clip
  * everything to max_grad_norm together, then an Adam or AdamW update at the
  * scheduled learning rate. LMH's gate w . h + b and smoothing s, and PoE's
- * smoothing, are trained with the model (the paper's code leaves them out of
- * its optimizer by mistake); they belong to the training run, not to the
- * model, since only the main logits are used at evaluation. So does the
+ * smoothing, are trained with the model unless fixed_loss_params keeps
+ * them at their initial values, as the paper's code does (its optimizer
+ * leaves them out); they belong to the training run, not to the model,
+ * since only the main logits are used at evaluation. So does the
  * question-only branch of the original RUBi and LPF (rubi_qo, lpf_qo), which
  * reads the language stream's [CLS] output after the language layers, with
  * no gradient back into them.
