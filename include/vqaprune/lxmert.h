@@ -194,7 +194,8 @@ typedef struct LxmertModel
 	LxmertTensor *tensors;
 	size_t		n_params;
 	float	   *params;			/* the weights */
-	float	   *grads;			/* dL/d(weights used in the forward pass) */
+	float	   *grads;			/* dL/d(weights used in the forward pass); made by the
+								 * first lxmert_zero_grad */
 	float	   *mask;			/* NULL, or 1/0 per parameter: forward uses params * mask */
 	float	   *masked;			/* params * mask, when mask is set */
 	float	   *adam_m;			/* allocated by the first update */
@@ -206,6 +207,13 @@ typedef struct LxmertModel
 	uint64_t	dropout_seed;
 	uint64_t	dropout_step;
 	int			training;		/* dropout on */
+	/*
+	 * Set by a host that only evaluates: the forward pass keeps nothing for
+	 * a backward pass (two buffers per kind of layer, reused layer by layer;
+	 * no dropout masks, no backward scratch), so lxmert_backward and the
+	 * per-layer hidden states are not available. Not with training.
+	 */
+	int			forward_only;
 	/*
 	 * Called on the calling thread between layers, forward and backward, with
 	 * no worker busy: a host may stop a long pass there (a PostgreSQL backend
@@ -267,15 +275,20 @@ int			lxmert_forward(LxmertModel *model, const LxmertBatch *batch,
 const float *lxmert_language_state(const LxmertModel *model, int index);
 const float *lxmert_vision_state(const LxmertModel *model, int index);
 
-void		lxmert_zero_grad(LxmertModel *model);
+/* Zeroes the gradients, allocating them the first time; -1 if out of memory. */
+int			lxmert_zero_grad(LxmertModel *model);
 
 /*
  * Backward pass of the last forward from dlogits (B x A) and, if not NULL,
  * dpooled (B x H, a loss's gradient of the pooled output, as LMH's gate
  * has), accumulated into grads. lxmert_bce_grad gives dlogits of the VQA
- * loss.
+ * loss. Returns -1 (doing nothing) without lxmert_zero_grad's gradients or
+ * after a forward_only pass.
  */
-void		lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled);
+int			lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled);
+
+/* Bytes of the activation arena, as large as the largest batch made it. */
+size_t		lxmert_activation_bytes(const LxmertModel *model);
 
 /* The pooled output (B x H, after tanh) of the last forward pass. */
 const float *lxmert_pooled(const LxmertModel *model);

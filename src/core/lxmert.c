@@ -381,6 +381,7 @@ struct LxmertActivations
 	float	   *dprobs,
 			   *pdrop;			/* Tmax x Tmax per worker thread */
 	int			threads;		/* worker threads the scratch is sized for */
+	int			forward_only;	/* laid out for the forward pass alone */
 	float	   *dhead,
 			   *dhead2,
 			   *dpool;			/* B x 2H, B x 2H, B x H */
@@ -450,8 +451,9 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
 	int			nh = c->num_attention_heads;
-	int			hd = c->hidden_dropout_prob > 0;
-	int			ad = c->attention_probs_dropout_prob > 0;
+	int			fo = acts->forward_only;
+	int			hd = c->hidden_dropout_prob > 0 && !fo;
+	int			ad = c->attention_probs_dropout_prob > 0 && !fo;
 	size_t		Ml = (size_t) B * T;
 	size_t		Mv = (size_t) B * N;
 	size_t		Mmax = Ml > Mv ? Ml : Mv;
@@ -474,19 +476,36 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 	acts->box_norm = take(&a, Mv * H);
 	acts->visn_out = take(&a, Mv * H);
 	acts->visn_keep = take_mask(&a, Mv * H, hd);
+	/* forward only: layer i reads layer i - 1 alone, so two buffers take turns */
 	for (int i = 0; i < c->l_layers; i++)
 	{
+		if (fo && i >= 2)
+		{
+			acts->l[i] = acts->l[i % 2];
+			continue;
+		}
 		attention_acts(&a, &acts->l[i].att, B, T, T, H, nh, ad, hd);
 		ffn_acts(&a, &acts->l[i].ffn, Ml, H, I, hd);
 	}
 	for (int i = 0; i < c->r_layers; i++)
 	{
+		if (fo && i >= 2)
+		{
+			acts->r[i] = acts->r[i % 2];
+			continue;
+		}
 		attention_acts(&a, &acts->r[i].att, B, N, N, H, nh, ad, hd);
 		ffn_acts(&a, &acts->r[i].ffn, Mv, H, I, hd);
 	}
 	for (int i = 0; i < c->x_layers; i++)
 	{
 		XLayerActs *x = &acts->x[i];
+
+		if (fo && i >= 2)
+		{
+			*x = acts->x[i % 2];
+			continue;
+		}
 
 		attention_acts(&a, &x->lang_cross, B, T, N, H, nh, ad, hd);
 		attention_acts(&a, &x->visn_cross, B, N, T, H, nh, ad, hd);
@@ -509,9 +528,11 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 
 		acts->head_w0 = take(&a, w0);
 		acts->head_w3 = take(&a, w3);
-		acts->head_keep = take_mask(&a, (size_t) B * 2 * H, 1);
-		acts->head_dw = take(&a, w3 > w0 ? w3 : w0);
+		acts->head_keep = take_mask(&a, (size_t) B * 2 * H, !fo);
+		acts->head_dw = fo ? NULL : take(&a, w3 > w0 ? w3 : w0);
 	}
+	if (fo)
+		return a.used;
 	for (int i = 0; i < 4; i++)
 	{
 		acts->dl[i] = take(&a, Ml * H);
@@ -552,6 +573,7 @@ activations_reserve(LxmertModel *model, int B, int T, int N)
 			return -1;
 	}
 	acts->threads = vqa_parallel_threads();
+	acts->forward_only = model->forward_only;
 	need = activations_layout(acts, c, B, T, N, NULL);
 	if (need > acts->capacity)
 	{
@@ -1381,7 +1403,8 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 	const float *lang;
 	const float *visn;
 
-	if (B < 1 || T < 1 || N < 1 || T > c->max_position_embeddings)
+	if (B < 1 || T < 1 || N < 1 || T > c->max_position_embeddings ||
+		(model->forward_only && model->training))
 		return -1;
 	for (size_t i = 0; i < Ml; i++)
 		if (batch->input_ids[i] < 0 || batch->input_ids[i] >= c->vocab_size ||
@@ -1498,8 +1521,8 @@ lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_la
 }
 
 /* The dropout masks of the forward pass are reused, not drawn again. */
-void
-lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
+static void
+backward_pass(LxmertModel *model, const float *dlogits, const float *dpooled)
 {
 	const LxmertConfig *c = &model->config;
 	const LxmertWeights *w = &model->weights;
@@ -1628,6 +1651,15 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 		}
 }
 
+int
+lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
+{
+	if (model->acts == NULL || model->acts->forward_only || model->grads == NULL)
+		return -1;
+	backward_pass(model, dlogits, dpooled);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Model life cycle                                                       */
 /* ---------------------------------------------------------------------- */
@@ -1703,11 +1735,9 @@ lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
 	model->n_params = lxmert_layout(model, NULL, &table_pass);
 	weights_free(&table_pass);
 	model->params = alloc_floats(model->n_params);
-	model->grads = alloc_floats(model->n_params);
-	if (model->params == NULL || model->grads == NULL)
+	if (model->params == NULL)
 		goto oom;
 	weights_point(model, &model->weights, model->params);
-	weights_point(model, &model->grad_weights, model->grads);
 	return model;
 
 oom:
@@ -1846,6 +1876,12 @@ lxmert_vision_state(const LxmertModel *model, int index)
 		: model->acts->x[index - c->r_layers].visn_ffn.out;
 }
 
+size_t
+lxmert_activation_bytes(const LxmertModel *model)
+{
+	return model->acts ? model->acts->capacity * sizeof(float) : 0;
+}
+
 const float *
 lxmert_pooled(const LxmertModel *model)
 {
@@ -1869,10 +1905,19 @@ lxmert_scale_grads(LxmertModel *model, float scale)
 		model->grads[i] *= scale;
 }
 
-void
+int
 lxmert_zero_grad(LxmertModel *model)
 {
+	if (model->grads == NULL)
+	{
+		/* evaluation never needs them: a base model's are 0.85 GB */
+		model->grads = alloc_floats(model->n_params);
+		if (model->grads == NULL)
+			return -1;
+		weights_point(model, &model->grad_weights, model->grads);
+	}
 	memset(model->grads, 0, sizeof(float) * model->n_params);
+	return 0;
 }
 
 void

@@ -104,6 +104,7 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	if (t == NULL)
 		goto oom;
 	t->model = model;
+	model->forward_only = 0;	/* an evaluated model trains: keep what backward needs */
 	t->train = train;
 	t->config = *config;
 	t->buf = vqa_batch_buffers_new(train, B);
@@ -373,8 +374,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
 	*examples = count;
 
-	lxmert_zero_grad(model);
-	lxmert_backward(model, t->dlogits, grad.hidden);
+	if (lxmert_zero_grad(model) != 0 || lxmert_backward(model, t->dlogits, grad.hidden) != 0)
+		return VQA_STEP_OUT_OF_MEMORY;
 	if (t->config.masker)
 		mask_training_grads(model);
 

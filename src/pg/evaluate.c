@@ -20,7 +20,6 @@
 
 PG_FUNCTION_INFO_V1(vqa_evaluate);
 
-#define EVAL_BATCH 256
 
 /* The model's answer labels, in the order of its logits. */
 static Datum *
@@ -88,11 +87,11 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 	{
 		RowInserter ins;
 		Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID};
-		int		   *idx = palloc(sizeof(int) * EVAL_BATCH);
+		int		   *idx = palloc(sizeof(int) * vqaprune_eval_batch_size);
 
 		ex = LoadExamples(dataset_id, dataset, split, model_id, model, &core->config, false);
-		buf = vqa_batch_buffers_new(ex, EVAL_BATCH);
-		logits = malloc(sizeof(float) * EVAL_BATCH * core->config.num_qa_labels);
+		buf = vqa_batch_buffers_new(ex, vqaprune_eval_batch_size);
+		logits = malloc(sizeof(float) * vqaprune_eval_batch_size * core->config.num_qa_labels);
 		if (buf == NULL || logits == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		(void) SpiRun("INSERT INTO vqaprune.runs (dataset_id, split, label, source, model_id) "
@@ -108,9 +107,10 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 
 		SetComputeThreads();
 		core->training = 0;
-		for (int start = 0; start < ex->n; start += EVAL_BATCH)
+		core->forward_only = 1;
+		for (int start = 0; start < ex->n; start += vqaprune_eval_batch_size)
 		{
-			int			count = Min(EVAL_BATCH, ex->n - start);
+			int			count = Min(vqaprune_eval_batch_size, ex->n - start);
 			LxmertBatch batch;
 
 			CHECK_FOR_INTERRUPTS();

@@ -803,6 +803,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 	logits = MemoryContextAlloc(caller, sizeof(float) * B * c->num_qa_labels);
 	SetComputeThreads();
 	model->training = 0;
+	model->forward_only = 1;
 	if (lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

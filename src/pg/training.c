@@ -16,7 +16,6 @@
 #include "spi_checked.h"
 #include "vqaprune.h"
 
-#define EVAL_BATCH 256
 
 void
 ParseLoss(const char *loss, VqaTrainConfig *train)
@@ -168,11 +167,14 @@ EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, fl
 {
 	double		score = 0.0;
 
+	/* the training arena stays as it is: evaluation keeps nothing for backward */
+	model->forward_only = 1;
 	for (int start = 0; start < ex->n; start += buf->capacity)
 	{
 		CHECK_FOR_INTERRUPTS();
 		score += vqa_soft_score(model, ex, start, Min(buf->capacity, ex->n - start), buf, logits);
 	}
+	model->forward_only = 0;
 	return 100.0 * score / ex->n;
 }
 
@@ -208,8 +210,8 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 
 		if (run->eval)
 		{
-			eval_buf = vqa_batch_buffers_new(run->eval, EVAL_BATCH);
-			eval_logits = malloc(sizeof(float) * EVAL_BATCH * model->config.num_qa_labels);
+			eval_buf = vqa_batch_buffers_new(run->eval, vqaprune_eval_batch_size);
+			eval_logits = malloc(sizeof(float) * vqaprune_eval_batch_size * model->config.num_qa_labels);
 			if (eval_buf == NULL || eval_logits == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		}

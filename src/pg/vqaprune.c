@@ -26,6 +26,7 @@ int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
 double		vqaprune_sparse_density = 0.35;
 int			vqaprune_max_jobs = 2;
+int			vqaprune_eval_batch_size = 64;
 
 void		_PG_init(void);
 
@@ -55,6 +56,14 @@ _PG_init(void)
 							 0.35, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("vqaprune.eval_batch_size",
+							"Sets the examples per forward pass of an evaluation.",
+							"vqa_evaluate and the evaluations of a training run's eval_split; "
+							"activation memory grows with it.",
+							&vqaprune_eval_batch_size,
+							64, 1, 65536,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.max_jobs",
 							"Sets how many vqaprune jobs run at once in a database.",
 							"Further jobs wait in the queue. Each job computes with the "

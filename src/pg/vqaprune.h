@@ -23,6 +23,9 @@ extern int	vqaprune_threads;
 /* GUC vqaprune.verbose: a NOTICE per training epoch */
 extern bool vqaprune_verbose;
 
+/* GUC vqaprune.eval_batch_size: examples per forward pass of an evaluation */
+extern int	vqaprune_eval_batch_size;
+
 /* GUC vqaprune.max_jobs: background jobs running at once in a database */
 extern int	vqaprune_max_jobs;
 

@@ -163,14 +163,17 @@ main(int argc, char **argv)
 	{
 		if (step == warmup)
 			t0 = bench_now();
-		lxmert_zero_grad(model);
-		if (lxmert_forward(model, &in, logits, targets, &loss) != 0)
+		if (lxmert_zero_grad(model) != 0 || lxmert_forward(model, &in, logits, targets, &loss) != 0)
 		{
 			fprintf(stderr, "forward failed\n");
 			return 1;
 		}
 		lxmert_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
-		lxmert_backward(model, dlogits, NULL);
+		if (lxmert_backward(model, dlogits, NULL) != 0)
+		{
+			fprintf(stderr, "backward failed\n");
+			return 1;
+		}
 		lxmert_adam_update(model, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step + 1);
 	}
 	step_s = (bench_now() - t0) / steps;

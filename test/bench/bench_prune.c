@@ -8,13 +8,17 @@
  *     sparsity by magnitude, dense against the sparse kernels of a compacted
  *     model (every pruned linear weight sparse): ms per batch, the speed-up,
  *     and the largest logit difference.
+ *   --forward: evaluation of the dense model, the training forward pass
+ *     (activations kept for backward) against the forward pass alone
+ *     (forward_only: buffers reused layer by layer): ms per batch, the
+ *     activation arena of each, and the largest logit difference.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
  *     against dense float32, by the same layout: the kept values packed in
  *     chunks of a million (float_pack.h), one mask bit per prunable weight,
  *     dense tensors outside theta_pr. Random normal weights: trained ones
  *     pack about as well (the high bytes, sign and exponent, do).
  *
- * Usage: bench_prune --shape base|tiny --train|--eval|--storage
+ * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--storage
  *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
  */
 #include <cblas.h>
@@ -170,7 +174,7 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--train") == 0 || strcmp(argv[i], "--eval") == 0 ||
-			strcmp(argv[i], "--storage") == 0)
+			strcmp(argv[i], "--forward") == 0 || strcmp(argv[i], "--storage") == 0)
 			what = argv[i] + 2;
 		else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0)
 			shape = argv[++i];
@@ -185,7 +189,7 @@ main(int argc, char **argv)
 	}
 	if (what == NULL)
 	{
-		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--storage [options]\n");
+		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--storage [options]\n");
 		return 2;
 	}
 	openblas_set_num_threads(threads);
@@ -222,8 +226,9 @@ main(int argc, char **argv)
 		sparsity = sparsity >= 0 ? sparsity : (strcmp(what, "eval") == 0 ? 0.9 : 0.7);
 		vqa_prunable_counts(model, counts);
 		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
-		if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
-			lxmert_set_mask(model, mask) != 0)
+		if (mask == NULL || (strcmp(what, "forward") != 0 &&
+							 (vqa_magnitude_mask(model, &plan, mask) != 0 ||
+							  lxmert_set_mask(model, mask) != 0)))
 			return 1;
 		for (int i = 0; i < model->n_tensors; i++)
 			if (model->tensors[i].prunable)
@@ -292,6 +297,27 @@ main(int argc, char **argv)
 				pos[i] = (float) vqa_rng_uniform(&rng);
 			model->training = 0;
 			dense_ms = forward_ms(model, &in, dense, reps);
+			if (strcmp(what, "forward") == 0)
+			{
+				LxmertModel *alone = new_model(&config);
+				double		alone_ms;
+
+				memcpy(alone->params, model->params, sizeof(float) * model->n_params);
+				alone->forward_only = 1;
+				alone_ms = forward_ms(alone, &in, sparse, reps);
+				for (int i = 0; i < batch * config.num_qa_labels; i++)
+					diff = fmax(diff, fabs(dense[i] - sparse[i]));
+				printf("vqaprune forward shape=%s batch=%d threads=%d training_forward_ms=%.1f "
+					   "forward_only_ms=%.1f speedup=%.2f training_acts_mb=%.1f "
+					   "forward_only_acts_mb=%.1f memory_ratio=%.3f max_logit_diff=%.2g\n",
+					   shape, batch, threads, dense_ms, alone_ms, dense_ms / alone_ms,
+					   lxmert_activation_bytes(model) / 1e6, lxmert_activation_bytes(alone) / 1e6,
+					   (double) lxmert_activation_bytes(alone) / lxmert_activation_bytes(model), diff);
+				lxmert_free(alone);
+				free(mask);
+				lxmert_free(model);
+				return 0;
+			}
 			if (lxmert_use_sparse(model, 1.0) != 0)
 				return 1;
 			sparse_ms = forward_ms(model, &in, sparse, reps);

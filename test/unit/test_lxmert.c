@@ -243,9 +243,9 @@ bce_step(LxmertModel *model, const FixtureInputs *in, float *logits)
 	float		loss;
 
 	assert_int_equal(lxmert_forward(model, &in->batch, logits, in->target, &loss), 0);
-	lxmert_zero_grad(model);
+	assert_int_equal(lxmert_zero_grad(model), 0);
 	lxmert_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
-	lxmert_backward(model, dlogits, NULL);
+	assert_int_equal(lxmert_backward(model, dlogits, NULL), 0);
 	free(dlogits);
 	return loss;
 }
@@ -427,8 +427,8 @@ check_finite_differences(LxmertAnswerHead head)
 	random_setup_head(&r, 42, head);
 	vqa_rng_seed(&rng, 7);
 	random_loss(&r);
-	lxmert_zero_grad(r.model);
-	lxmert_backward(r.model, r.weights, NULL);
+	assert_int_equal(lxmert_zero_grad(r.model), 0);
+	assert_int_equal(lxmert_backward(r.model, r.weights, NULL), 0);
 
 	for (int i = 0; i < r.model->n_tensors; i++)
 	{
@@ -554,8 +554,8 @@ score_gradient_matches_finite_differences(void **state)
 				mask[r.model->tensors[i].offset + j] = vqa_rng_uniform(&rng) < 0.3 ? 0.0f : 1.0f;
 	assert_int_equal(lxmert_set_mask(r.model, mask), 0);
 	random_loss(&r);
-	lxmert_zero_grad(r.model);
-	lxmert_backward(r.model, r.weights, NULL);
+	assert_int_equal(lxmert_zero_grad(r.model), 0);
+	assert_int_equal(lxmert_backward(r.model, r.weights, NULL), 0);
 	memcpy(dweight, r.model->grads, sizeof(float) * r.model->n_params);
 	lxmert_score_grad(r.model);
 
@@ -632,6 +632,65 @@ dropout_is_seeded(void **state)
 	random_loss(&r);
 	assert_memory_equal(r.logits, e, sizeof(e));
 	random_free(&r);
+}
+
+/*
+ * Forward only: the same logits, bit for bit, from a fraction of the
+ * activation memory (two buffers per kind of layer), and no backward.
+ */
+static void
+forward_only_keeps_nothing_for_backward(void **state)
+{
+	for (int head = 0; head < 2; head++)
+	{
+		LxmertConfig c = {
+			.vocab_size = 11, .hidden_size = 8, .num_attention_heads = 2,
+			.intermediate_size = 12, .l_layers = 4, .r_layers = 3, .x_layers = 5,
+			.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 7,
+			.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+			.hidden_dropout_prob = 0.1f, .attention_probs_dropout_prob = 0.1f,
+			.answer_head = (LxmertAnswerHead) head,
+		};
+		char		err[256];
+		LxmertModel *full = lxmert_new(&c, err, sizeof(err));
+		LxmertModel *fo = lxmert_new(&c, err, sizeof(err));
+		int32_t		ids[3 * 6],
+					mask[3 * 6];
+		float		feats[3 * 4 * 5],
+					pos[3 * 4 * 4];
+		float		a[3 * 7],
+					b[3 * 7],
+					d[3 * 7] = {0};
+		LxmertBatch batch = {3, 6, 4, ids, mask, NULL, feats, pos};
+		VqaRng		rng;
+
+		assert_non_null(full);
+		assert_non_null(fo);
+		vqa_rng_seed(&rng, 7);
+		for (int i = 0; i < 18; i++)
+		{
+			ids[i] = (int32_t) (vqa_rng_uniform(&rng) * 11) % 11;
+			mask[i] = i % 6 < 4 + i / 6 % 2;
+		}
+		for (int i = 0; i < 60; i++)
+			feats[i] = (float) vqa_rng_normal(&rng);
+		for (int i = 0; i < 48; i++)
+			pos[i] = (float) vqa_rng_uniform(&rng);
+		lxmert_init_random(full, 3, 0.5f);
+		memcpy(fo->params, full->params, sizeof(float) * full->n_params);
+		fo->forward_only = 1;
+		assert_int_equal(lxmert_forward(full, &batch, a, NULL, NULL), 0);
+		assert_int_equal(lxmert_forward(fo, &batch, b, NULL, NULL), 0);
+		assert_memory_equal(a, b, sizeof(a));
+		assert_null(fo->grads);
+		assert_true(lxmert_activation_bytes(fo) * 2 < lxmert_activation_bytes(full));
+		assert_int_equal(lxmert_zero_grad(fo), 0);
+		assert_int_equal(lxmert_backward(fo, d, NULL), -1);
+		fo->training = 1;
+		assert_int_equal(lxmert_forward(fo, &batch, b, NULL, NULL), -1);
+		lxmert_free(full);
+		lxmert_free(fo);
+	}
 }
 
 static void
@@ -717,6 +776,7 @@ run_lxmert_tests(int *n_tests)
 		cmocka_unit_test(simple_classifier_matches_pytorch),
 		cmocka_unit_test(score_gradient_matches_finite_differences),
 		cmocka_unit_test(dropout_is_seeded),
+		cmocka_unit_test(forward_only_keeps_nothing_for_backward),
 		cmocka_unit_test(config_from_json),
 		cmocka_unit_test(prunable_set_is_theta_pr),
 	};
