@@ -290,6 +290,13 @@ int			lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpo
 /* Bytes of the activation arena, as large as the largest batch made it. */
 size_t		lxmert_activation_bytes(const LxmertModel *model);
 
+/*
+ * Bytes the activation arena needs for a batch of B questions of T tokens
+ * and N boxes, with the worker threads of now; 0 if out of memory.
+ */
+size_t		lxmert_activation_bytes_for(const LxmertConfig *config, int B, int T, int N,
+										int forward_only);
+
 /* The pooled output (B x H, after tanh) of the last forward pass. */
 const float *lxmert_pooled(const LxmertModel *model);
 

@@ -53,6 +53,13 @@ typedef struct VqaTrainConfig
 	 * norm, as the paper authors' optimizer leaves them out.
 	 */
 	int			fixed_loss_params;
+	/*
+	 * Examples per forward and backward pass (0: batch_size): a step adds
+	 * up its micro-batches' gradients, weighted by their size, before one
+	 * update, so memory follows the micro-batch and the update the batch.
+	 * It must divide batch_size.
+	 */
+	int			micro_batch_size;
 } VqaTrainConfig;
 
 /*

@@ -1882,6 +1882,25 @@ lxmert_activation_bytes(const LxmertModel *model)
 	return model->acts ? model->acts->capacity * sizeof(float) : 0;
 }
 
+size_t
+lxmert_activation_bytes_for(const LxmertConfig *config, int B, int T, int N, int forward_only)
+{
+	LxmertActivations acts = {0};
+	size_t		floats = 0;
+
+	acts.threads = vqa_parallel_threads();
+	acts.forward_only = forward_only;
+	acts.l = calloc(config->l_layers > 0 ? config->l_layers : 1, sizeof(BertLayerActs));
+	acts.r = calloc(config->r_layers > 0 ? config->r_layers : 1, sizeof(BertLayerActs));
+	acts.x = calloc(config->x_layers > 0 ? config->x_layers : 1, sizeof(XLayerActs));
+	if (acts.l && acts.r && acts.x)
+		floats = activations_layout(&acts, config, B, T, N, NULL);
+	free(acts.l);
+	free(acts.r);
+	free(acts.x);
+	return floats * sizeof(float);
+}
+
 const float *
 lxmert_pooled(const LxmertModel *model)
 {

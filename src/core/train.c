@@ -44,7 +44,8 @@ struct VqaTrainer
 	/* the loss's own parameters: LMH gate (H), gate bias, LMH smoothing, PoE smoothing */
 	size_t		n_aux;
 	float	   *aux,
-			   *aux_grad,
+			   *aux_grad,		/* of the step, summed over its micro-batches */
+			   *aux_chunk,		/* of one micro-batch */
 			   *aux_m,
 			   *aux_v;
 	VqaQoBranch *qo;			/* rubi_qo, lpf_qo */
@@ -57,6 +58,7 @@ struct VqaTrainer
 	int			position;		/* in order */
 	int			steps;
 	int			steps_per_epoch;
+	int			micro_batch;	/* examples per forward and backward pass */
 	VqaRng		rng;
 };
 
@@ -86,13 +88,22 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	VqaTrainer *t;
 	int			H = model->config.hidden_size;
 	int			A = model->config.num_qa_labels;
-	int			B = config->batch_size;
+	int			B = config->micro_batch_size > 0 ? config->micro_batch_size : config->batch_size;
 
 	if (config->epochs < 1 || config->batch_size < 1 || !(config->lr > 0) ||
 		config->warmup_steps < 0 || !(config->weight_decay >= 0))
 	{
 		snprintf(errbuf, errlen, "epochs, batch_size and lr must be positive, "
 				 "warmup and weight_decay not negative");
+		return NULL;
+	}
+	if (config->micro_batch_size < 0 || config->batch_size % B != 0 ||
+		(config->question_only && B != config->batch_size))
+	{
+		snprintf(errbuf, errlen, config->question_only
+				 ? "micro_batch_size is not available with a question-only branch"
+				 : "micro_batch_size %d does not divide batch_size %d",
+				 config->micro_batch_size, config->batch_size);
 		return NULL;
 	}
 	if (train->n < 1 || train->answers != A)
@@ -114,10 +125,12 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	t->n_aux = (size_t) H + 3;
 	t->aux = calloc(t->n_aux, sizeof(float));
 	t->aux_grad = calloc(t->n_aux, sizeof(float));
+	t->aux_chunk = calloc(t->n_aux, sizeof(float));
+	t->micro_batch = B;
 	t->aux_m = calloc(t->n_aux, sizeof(float));
 	t->aux_v = calloc(t->n_aux, sizeof(float));
 	t->order = malloc(sizeof(int) * train->n);
-	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad ||
+	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad || !t->aux_chunk ||
 		!t->aux_m || !t->aux_v || !t->order)
 		goto oom;
 	vqa_rng_seed(&t->rng, config->seed);
@@ -294,41 +307,30 @@ vqa_trainer_finish_masks(VqaTrainer *t)
 	return 0;
 }
 
-/* Scales a step's loss and every gradient of it, before the backward pass. */
-static void
-scale_loss(VqaTrainer *t, int count, float scale, double *loss, float *dhidden)
-{
-	size_t		n = (size_t) count * t->model->config.num_qa_labels;
-
-	*loss *= scale;
-	for (size_t i = 0; i < n; i++)
-		t->dlogits[i] *= scale;
-	for (size_t i = 0; dhidden && i < (size_t) count * t->model->config.hidden_size; i++)
-		dhidden[i] *= scale;
-	for (size_t i = 0; i < t->n_aux; i++)
-		t->aux_grad[i] *= scale;
-	for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
-		t->qo->grads[i] *= scale;
-}
-
-int
-vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
+/*
+ * One micro-batch: examples order[position + from ..][0 .. count) of a step
+ * of `total` examples. Its loss and the gradients of the model and of the
+ * loss's own parameters are added in, weighted count / total, so that the
+ * micro-batches of a step sum to the full batch's mean loss (and, with
+ * bce_mean, divided by the answers). Dropout masks differ from one full
+ * pass's: they are drawn per forward pass.
+ */
+static int
+accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, double *score)
 {
 	LxmertModel *model = t->model;
 	const VqaExamples *ex = t->train;
 	int			H = model->config.hidden_size;
 	int			A = model->config.num_qa_labels;
-	int			count = ex->n - t->position < t->config.batch_size
-		? ex->n - t->position : t->config.batch_size;
+	float		scale = (float) count / total * (t->config.bce_mean ? 1.0f / A : 1.0f);
 	LxmertBatch batch;
 	VqaLossInput in;
 	VqaLossGrad grad;
 	VqaLmhParams lmh;
 	VqaLossOptions options = t->config.loss_options;
-	float		lr = vqa_trainer_lr(t);
-	double		norm;
+	double		chunk_loss;
 
-	vqa_examples_batch(ex, t->order + t->position, count, t->buf, &batch);
+	vqa_examples_batch(ex, t->order + t->position + from, count, t->buf, &batch);
 	model->training = 1;
 	if (lxmert_forward(model, &batch, t->logits, NULL, NULL) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
@@ -346,36 +348,72 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	lmh.gate_b = t->aux[H];
 	lmh.smooth = t->aux[H + 1];
 	options.poe_smooth = t->aux[H + 2];
-	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	memset(t->aux_chunk, 0, sizeof(float) * t->n_aux);
 	grad.logits = t->dlogits;
 	grad.hidden = !t->qo && vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
-	grad.gate_w = t->aux_grad;
-	grad.gate_b = &t->aux_grad[H];
-	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_grad[H + 2] : &t->aux_grad[H + 1];
+	grad.gate_w = t->aux_chunk;
+	grad.gate_b = &t->aux_chunk[H];
+	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_chunk[H + 2] : &t->aux_chunk[H + 1];
 	if (t->qo)
 	{
 		const float *lang = lxmert_language_state(model, model->config.l_layers - 1);
 
 		for (int b = 0; b < count; b++)
 			memcpy(t->q_emb + (size_t) b * H, lang + (size_t) b * ex->seq_len * H, sizeof(float) * H);
+		/* one chunk per step (vqa_trainer_new): the branch's gradients are the step's */
 		memset(t->qo->grads, 0, sizeof(float) * t->qo->n_params);
-		*loss = vqa_qo_loss(t->qo, t->config.qo_kind, options.lpf_gamma, 1.0f, count, t->logits,
-							t->q_emb, t->buf->max_label, t->dlogits);
+		chunk_loss = vqa_qo_loss(t->qo, t->config.qo_kind, options.lpf_gamma, 1.0f, count,
+								 t->logits, t->q_emb, t->buf->max_label, t->dlogits);
+		for (size_t i = 0; scale != 1.0f && i < (size_t) count * A; i++)
+			t->dlogits[i] *= scale;
+		for (size_t i = 0; scale != 1.0f && i < t->qo->n_params; i++)
+			t->qo->grads[i] *= scale;
 	}
 	else
-		*loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
-	if (!isfinite(*loss))
+	{
+		chunk_loss = vqa_loss(t->config.loss, &options, &in, &lmh, &grad);
+		for (size_t i = 0; scale != 1.0f && i < (size_t) count * A; i++)
+			t->dlogits[i] *= scale;
+		for (size_t i = 0; scale != 1.0f && grad.hidden && i < (size_t) count * H; i++)
+			grad.hidden[i] *= scale;
+	}
+	if (!isfinite(chunk_loss))
 		return VQA_STEP_NOT_FINITE;
-	if (t->config.bce_mean)
-		scale_loss(t, count, 1.0f / A, loss, grad.hidden);
-
-	*score = 0.0;
+	*loss += chunk_loss * scale;
+	for (size_t i = 0; i < t->n_aux; i++)
+		t->aux_grad[i] += scale * t->aux_chunk[i];
 	for (int b = 0; b < count; b++)
 		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
-	*examples = count;
-
-	if (lxmert_zero_grad(model) != 0 || lxmert_backward(model, t->dlogits, grad.hidden) != 0)
+	if (lxmert_backward(model, t->dlogits, grad.hidden) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
+	return 1;
+}
+
+int
+vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
+{
+	LxmertModel *model = t->model;
+	const VqaExamples *ex = t->train;
+	int			count = ex->n - t->position < t->config.batch_size
+		? ex->n - t->position : t->config.batch_size;
+	int			micro = t->micro_batch;
+	float		lr = vqa_trainer_lr(t);
+	double		norm;
+
+	*loss = 0.0;
+	*score = 0.0;
+	*examples = count;
+	if (lxmert_zero_grad(model) != 0)
+		return VQA_STEP_OUT_OF_MEMORY;
+	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	for (int from = 0; from < count; from += micro)
+	{
+		int			rc = accumulate_chunk(t, from, count - from < micro ? count - from : micro,
+										  count, loss, score);
+
+		if (rc != 1)
+			return rc;
+	}
 	if (t->config.masker)
 		mask_training_grads(model);
 
@@ -444,6 +482,7 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->dhidden);
 	free(t->aux);
 	free(t->aux_grad);
+	free(t->aux_chunk);
 	free(t->aux_m);
 	free(t->aux_v);
 	vqa_qo_free(t->qo);

@@ -33,7 +33,7 @@ typedef struct FinetuneOptions
 static const char *const OPTION_NAMES[] = {
 	"name", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "warmup",
 	"warmup_epochs", "max_grad_norm", "seed", "dropout", "eval_split", "keep_best",
-	"lmh_entropy_weight", "lpf_gamma", "bce_scale", "loss_params",
+	"lmh_entropy_weight", "lpf_gamma", "bce_scale", "loss_params", "micro_batch_size",
 };
 
 /* The paper's Stage 1 defaults (methods-reference 1.2), overridden by the options. */
@@ -125,10 +125,11 @@ vqa_finetune(PG_FUNCTION_ARGS)
 			eval = TrainingExamples(dataset_id, dataset, o.common.eval_split, model_id, model, &config);
 		train_config->warmup_steps = o.warmup_steps >= 0 ? o.warmup_steps
 			: (int) (o.warmup_epochs * ((train->n + train_config->batch_size - 1) / train_config->batch_size));
+		SetComputeThreads();
+		ChooseMicroBatch(&o.common, &config, train);
 		trainer = vqa_trainer_new(core, train, train_config, err, sizeof(err));
 		if (trainer == NULL)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));
-		SetComputeThreads();
 
 		run = (TrainingRun) {
 			.function = "vqa_finetune", .name = o.name, .model = core, .trainer = trainer,

@@ -29,7 +29,7 @@ static const char *const OPTION_NAMES[] = {
 	"name", "dataset", "scope", "allocation",
 	"epochs", "batch_size", "lr", "optimizer", "weight_decay", "max_grad_norm", "seed",
 	"dropout", "eval_split", "lmh_entropy_weight", "lpf_gamma", "reset_steps", "init",
-	"init_scale", "threshold", "bce_scale", "keep_best", "loss_params",
+	"init_scale", "threshold", "bce_scale", "keep_best", "loss_params", "micro_batch_size",
 };
 #define N_COMMON_OPTIONS 4
 
@@ -307,6 +307,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 			train = TrainingExamples(dataset_id, o.dataset, "train", model_id, model, &config);
 			if (o.common.eval_split)
 				eval = TrainingExamples(dataset_id, o.dataset, o.common.eval_split, model_id, model, &config);
+			ChooseMicroBatch(&o.common, &config, train);
 			trainer = vqa_trainer_new(core, train, train_config, err, sizeof(err));
 			if (trainer == NULL)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));

@@ -30,6 +30,16 @@ ParseLoss(const char *loss, VqaTrainConfig *train)
 				 errhint("Losses: bce, lmh, rubi, lpf, poe, rubi_qo, lpf_qo.")));
 }
 
+/* The largest divisor of n that is at most limit (1 at least). */
+static int
+LargestDivisorAtMost(int n, int limit)
+{
+	for (int d = Min(n, limit); d > 1; d--)
+		if (n % d == 0)
+			return d;
+	return 1;
+}
+
 void
 ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 const char *optimizer_default, const char *loss_params_default)
@@ -73,6 +83,15 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 errmsg("unknown loss_params \"%s\"", loss_params),
 				 errhint("Use \"train\" or \"fixed\" (the paper authors' code never updates them).")));
 	o->train.fixed_loss_params = strcmp(loss_params, "fixed") == 0;
+	o->train.micro_batch_size = OptionInt(options, "micro_batch_size", 0);
+	if (o->train.micro_batch_size < 0 ||
+		(o->train.micro_batch_size > 0 && o->train.batch_size % o->train.micro_batch_size != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("micro_batch_size %d does not divide batch_size %d",
+						o->train.micro_batch_size, o->train.batch_size),
+				 errhint("Give a divisor of batch_size, such as %d.",
+						 LargestDivisorAtMost(o->train.batch_size, Max(o->train.micro_batch_size, 1)))));
 	if (o->train.epochs < 1 || o->train.batch_size < 1 || !(o->train.lr > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -88,6 +107,34 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 }
 
 void
+ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
+{
+	size_t		budget = (size_t) vqaprune_train_memory << 20;
+	int			B = o->train.batch_size;
+	size_t		one;
+
+	if (o->train.micro_batch_size > 0 || vqaprune_train_memory == 0)
+		return;
+	one = lxmert_activation_bytes_for(config, 1, train->seq_len, train->num_boxes, 0);
+	if (one == 0)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (one > budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("vqaprune.train_memory (%d MB) is too small for one example, which needs %zu MB",
+						vqaprune_train_memory, (one >> 20) + 1),
+				 errhint("Raise vqaprune.train_memory, or set it to 0 to train whole batches.")));
+	/* the largest micro-batch that divides the batch and fits */
+	for (int m = B; m >= 1; m--)
+		if (B % m == 0 &&
+			lxmert_activation_bytes_for(config, m, train->seq_len, train->num_boxes, 0) <= budget)
+		{
+			o->train.micro_batch_size = m;
+			return;
+		}
+}
+
+void
 AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
 {
 	appendStringInfo(buf, "\"epochs\": %d, \"batch_size\": %d, \"lr\": %g, \"optimizer\": \"%s\", "
@@ -100,6 +147,8 @@ AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
 					 o->train.loss_options.lmh_entropy_weight, o->train.loss_options.lpf_gamma,
 					 o->train.bce_mean ? "mean" : "answers",
 					 o->train.fixed_loss_params ? "fixed" : "train");
+	if (o->train.micro_batch_size > 0)
+		appendStringInfo(buf, ", \"micro_batch_size\": %d", o->train.micro_batch_size);
 	if (o->eval_split)
 	{
 		appendStringInfoString(buf, ", \"eval_split\": ");

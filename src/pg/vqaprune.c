@@ -27,6 +27,7 @@ bool		vqaprune_verbose = false;
 double		vqaprune_sparse_density = 0.35;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
+int			vqaprune_train_memory = 0;
 
 void		_PG_init(void);
 
@@ -63,6 +64,15 @@ _PG_init(void)
 							&vqaprune_eval_batch_size,
 							64, 1, 65536,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("vqaprune.train_memory",
+							"Sets the activation memory a training step may use.",
+							"A training call without micro_batch_size runs each batch as the "
+							"largest micro-batches, dividing the batch, whose activations fit. "
+							"0: whole batches.",
+							&vqaprune_train_memory,
+							0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.max_jobs",
 							"Sets how many vqaprune jobs run at once in a database.",

@@ -26,6 +26,9 @@ extern bool vqaprune_verbose;
 /* GUC vqaprune.eval_batch_size: examples per forward pass of an evaluation */
 extern int	vqaprune_eval_batch_size;
 
+/* GUC vqaprune.train_memory: MB of activations a training step may use (0: any) */
+extern int	vqaprune_train_memory;
+
 /* GUC vqaprune.max_jobs: background jobs running at once in a database */
 extern int	vqaprune_max_jobs;
 
@@ -160,6 +163,8 @@ extern void ParseLoss(const char *loss, VqaTrainConfig *train);
 extern void ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 							 const char *optimizer_default, const char *loss_params_default);
 extern void AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout);
+/* With vqaprune.train_memory and no micro_batch_size: the micro-batch that fits it. */
+extern void ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train);
 extern VqaExamples *TrainingExamples(int64 dataset_id, const char *dataset, const char *split,
 									 int64 model_id, const char *model, const LxmertConfig *config);
 extern void RequireMatchingAnswers(int64 model_id, const char *model, int64 dataset_id,

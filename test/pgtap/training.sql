@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(46);
+SELECT plan(51);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -144,6 +144,23 @@ SELECT ok((SELECT abs((a.metrics->'epochs'->0->>'loss')::float8
 	'the mean loss is the summed loss divided by the answers, within 0.1%');
 SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"bce_scale": "sum"}')$$),
 	'22023: unknown bce_scale "sum"', 'an unknown bce_scale');
+
+-- micro-batches: the same training in smaller passes; a memory budget picks them
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "whole", "epochs": 1, "dropout": 0}');
+	SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "micro", "epochs": 1, "dropout": 0, "micro_batch_size": 16}')$$,
+	'a batch of 64 as four micro-batches of 16');
+SELECT ok((SELECT abs((a.metrics->'epochs'->0->>'loss')::float8 - (b.metrics->'epochs'->0->>'loss')::float8)
+		< 1e-2 * (a.metrics->'epochs'->0->>'loss')::float8 AND (b.options->>'micro_batch_size')::int = 16
+	FROM vqaprune.models a, vqaprune.models b WHERE a.name = 'whole' AND b.name = 'micro'),
+	'trains as the whole batch does (first-epoch loss within 1%)');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"micro_batch_size": 24}')$$),
+	'22023: micro_batch_size 24 does not divide batch_size 64', 'a micro-batch that does not divide the batch');
+SET vqaprune.train_memory = '1MB';
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "budget", "epochs": 1}')$$,
+	'a memory budget');
+SELECT ok((SELECT (options->>'micro_batch_size')::int BETWEEN 1 AND 32 AND 64 % (options->>'micro_batch_size')::int = 0
+	FROM vqaprune.models WHERE name = 'budget'), 'picks a smaller micro-batch that divides the batch');
+RESET vqaprune.train_memory;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,7 +1,7 @@
 /*
  * test_prune.c: sparsity plans (the paper's Eq. 10 and module splits),
  * exact-k selection against a stable sort, magnitude masks, mask scores and
- * their threshold resets, and mask training steps.
+ * their threshold resets, mask training steps, and micro-batched steps.
  */
 #include "unit.h"
 
@@ -423,6 +423,108 @@ mask_training_trains_scores_and_head_only(void **state)
 	lxmert_free(model);
 }
 
+/*
+ * The gradients (after clipping) and the loss of one step of batch 8, run as
+ * micro-batches of `micro`.
+ */
+static float *
+grads_of_a_step(int micro, VqaLossKind loss, int mask_training, double *step_loss)
+{
+	LxmertModel *model = small_model(9);
+	VqaExamples *ex = tiny_examples(model);
+	VqaTrainConfig config = {0};
+	VqaTrainer *trainer;
+	char		err[256];
+	float	   *out = malloc(sizeof(float) * model->n_params);
+	double		score;
+	int			count;
+
+	/* dropout draws per forward pass: off, so micro-batches see what one pass sees */
+	model->config.hidden_dropout_prob = model->config.attention_probs_dropout_prob = 0.0f;
+	config.epochs = 1;
+	config.batch_size = 8;
+	config.micro_batch_size = micro;
+	config.lr = 1e-2f;
+	config.adamw = 1;
+	config.max_grad_norm = 1.0f;
+	config.seed = 1;
+	config.loss = loss;
+	vqa_loss_default_options(&config.loss_options);
+	if (mask_training)
+	{
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+		VqaSparsityPlan plan;
+
+		vqa_prunable_counts(model, counts);
+		assert_int_equal(vqa_plan_sparsity(counts, 0.5, none, &plan, err, sizeof(err)), 0);
+		config.masker = vqa_masker_new(model, &plan, 0.01f);
+		assert_non_null(config.masker);
+		assert_int_equal(vqa_masker_init_magnitude(config.masker, 0.02f), 0);
+	}
+	trainer = vqa_trainer_new(model, ex, &config, err, sizeof(err));
+	assert_non_null(trainer);
+	assert_int_equal(vqa_trainer_step(trainer, step_loss, &score, &count), 1);
+	memcpy(out, model->grads, sizeof(float) * model->n_params);
+	vqa_trainer_free(trainer);
+	vqa_masker_free(config.masker);
+	vqa_examples_free(ex);
+	lxmert_free(model);
+	return out;
+}
+
+/*
+ * Micro-batches give the full batch's gradients, up to float summation
+ * order (so its update, but for Adam's normalisation of gradients that are
+ * zero up to rounding), for fine-tuning with BCE and LMH and for mask
+ * training (score gradients); a micro-batch that does not divide the batch
+ * is refused.
+ */
+static void
+micro_batches_give_the_full_batch_gradients(void **state)
+{
+	const VqaLossKind losses[2] = {VQA_LOSS_BCE, VQA_LOSS_LMH};
+
+	for (int mask_training = 0; mask_training < 2; mask_training++)
+		for (int k = 0; k < 2; k++)
+			for (int micro = 1; micro <= 4; micro *= 2)
+			{
+				LxmertModel *shape = small_model(9);
+				double		full_loss,
+							micro_loss;
+				float	   *full = grads_of_a_step(0, losses[k], mask_training, &full_loss);
+				float	   *part = grads_of_a_step(micro, losses[k], mask_training, &micro_loss);
+				double		largest = 0.0,
+							worst = 0.0;
+
+				for (size_t i = 0; i < shape->n_params; i++)
+				{
+					largest = fmax(largest, fabs(full[i]));
+					worst = fmax(worst, fabs(full[i] - part[i]));
+				}
+				print_message("micro-batches of %d (%s, %s): worst gradient difference %.2g of %.2g, "
+							  "loss %.7f / %.7f\n", micro, vqa_loss_name(losses[k]),
+							  mask_training ? "mask training" : "fine-tuning", worst, largest,
+							  full_loss, micro_loss);
+				assert_true(largest > 0 && worst <= 1e-5 * largest);
+				assert_true(fabs(full_loss - micro_loss) <= 1e-6 * fabs(full_loss));
+				free(full);
+				free(part);
+				lxmert_free(shape);
+			}
+	{
+		LxmertModel *model = small_model(9);
+		VqaExamples *ex = tiny_examples(model);
+		VqaTrainConfig config = {.epochs = 1, .batch_size = 8, .micro_batch_size = 3, .lr = 1e-3f};
+		char		err[256];
+
+		assert_null(vqa_trainer_new(model, ex, &config, err, sizeof(err)));
+		assert_string_equal(err, "micro_batch_size 3 does not divide batch_size 8");
+		vqa_examples_free(ex);
+		lxmert_free(model);
+	}
+}
+
 int
 run_prune_tests(int *n_tests)
 {
@@ -435,6 +537,7 @@ run_prune_tests(int *n_tests)
 		cmocka_unit_test(magnitude_masks_keep_the_largest_weights),
 		cmocka_unit_test(threshold_reset_restores_the_target),
 		cmocka_unit_test(mask_training_trains_scores_and_head_only),
+		cmocka_unit_test(micro_batches_give_the_full_batch_gradients),
 	};
 
 	return UNIT_GROUP(prune, tests, n_tests);
