@@ -66,6 +66,9 @@ SELECT vqa_load_features('cp', :'f_bottomup');
 SELECT count(*) AS cp_questions FROM vqaprune.questions JOIN vqaprune.datasets USING (dataset_id)
  WHERE name = 'cp';
 
--- vqa_floats reads float32 bytes only
+-- vqa_floats reads float32 bytes, or float16 ones
 SELECT vqa_floats('\x0000803f00000040'::bytea);
 SELECT vqa_floats('\x010203'::bytea);
+SELECT vqa_floats('\x003c00c0ff7b'::bytea, 'float16');
+SELECT vqa_floats('\x003c00'::bytea, 'float16');
+SELECT vqa_floats('\x003c'::bytea, 'float64');

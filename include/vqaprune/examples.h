@@ -25,7 +25,8 @@ typedef struct VqaExamples
 	int32_t    *input_ids;		/* n x seq_len */
 	int32_t    *attention_mask; /* n x seq_len */
 	int32_t    *image_of;		/* n: row of the question's image */
-	float	   *features;		/* n_images x num_boxes x feature_dim */
+	float	   *features;		/* n_images x num_boxes x feature_dim, or NULL */
+	uint16_t   *features_half;	/* the same as IEEE half, for features stored so */
 	float	   *boxes;			/* n_images x num_boxes x pos_dim */
 	int32_t    *type_of;		/* n: question type */
 	float	   *priors;			/* n_types x answers */
@@ -34,9 +35,13 @@ typedef struct VqaExamples
 	float	   *target_scores;
 } VqaExamples;
 
-/* Allocates every array (zeroed); NULL when memory runs out. */
+/*
+ * Allocates every array (zeroed), the features as float32 or, with
+ * half_features, as IEEE half (batches convert them); NULL when memory runs
+ * out.
+ */
 VqaExamples *vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
-							  int answers, int n_types, size_t n_targets);
+							  int answers, int n_types, size_t n_targets, int half_features);
 void		vqa_examples_free(VqaExamples *ex);
 
 /* Buffers of one batch of at most `capacity` examples. */

@@ -4,12 +4,15 @@
  * Images are stored once and gathered per batch, because several questions
  * share an image; targets are stored sparse (a handful of answers per
  * question out of thousands) and made dense per batch; the prior p_b is
- * stored once per question type.
+ * stored once per question type. Features stored as IEEE half stay half in
+ * memory and become float32 per batch.
  */
 #include "vqaprune/examples.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "vqaprune/half.h"
 
 static void *
 zalloc(size_t count, size_t size)
@@ -19,7 +22,7 @@ zalloc(size_t count, size_t size)
 
 VqaExamples *
 vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
-				 int answers, int n_types, size_t n_targets)
+				 int answers, int n_types, size_t n_targets, int half_features)
 {
 	VqaExamples *ex = zalloc(1, sizeof(VqaExamples));
 
@@ -37,7 +40,10 @@ vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_di
 	ex->input_ids = zalloc((size_t) n * seq_len, sizeof(int32_t));
 	ex->attention_mask = zalloc((size_t) n * seq_len, sizeof(int32_t));
 	ex->image_of = zalloc(n, sizeof(int32_t));
-	ex->features = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(float));
+	if (half_features)
+		ex->features_half = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(uint16_t));
+	else
+		ex->features = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(float));
 	ex->boxes = zalloc((size_t) n_images * num_boxes * 4, sizeof(float));
 	ex->type_of = zalloc(n, sizeof(int32_t));
 	ex->priors = zalloc((size_t) n_types * answers, sizeof(float));
@@ -45,7 +51,7 @@ vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_di
 	ex->target_ids = zalloc(n_targets, sizeof(int32_t));
 	ex->target_scores = zalloc(n_targets, sizeof(float));
 	if (!ex->question_ids || !ex->input_ids || !ex->attention_mask || !ex->image_of ||
-		!ex->features || !ex->boxes || !ex->type_of || !ex->priors || !ex->target_start ||
+		!(ex->features || ex->features_half) || !ex->boxes || !ex->type_of || !ex->priors || !ex->target_start ||
 		!ex->target_ids || !ex->target_scores)
 	{
 		vqa_examples_free(ex);
@@ -64,6 +70,7 @@ vqa_examples_free(VqaExamples *ex)
 	free(ex->attention_mask);
 	free(ex->image_of);
 	free(ex->features);
+	free(ex->features_half);
 	free(ex->boxes);
 	free(ex->type_of);
 	free(ex->priors);
@@ -141,8 +148,12 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 
 		memcpy(buf->input_ids + b * T, ex->input_ids + i * T, sizeof(int32_t) * T);
 		memcpy(buf->attention_mask + b * T, ex->attention_mask + i * T, sizeof(int32_t) * T);
-		memcpy(buf->features + b * image_floats, ex->features + image * image_floats,
-			   sizeof(float) * image_floats);
+		if (ex->features_half)
+			vqa_float_from_half(ex->features_half + image * image_floats,
+								buf->features + b * image_floats, image_floats);
+		else
+			memcpy(buf->features + b * image_floats, ex->features + image * image_floats,
+				   sizeof(float) * image_floats);
 		memcpy(buf->boxes + b * box_floats, ex->boxes + image * box_floats,
 			   sizeof(float) * box_floats);
 		memcpy(buf->prior + b * A, ex->priors + (size_t) ex->type_of[i] * A, sizeof(float) * A);

@@ -144,7 +144,7 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 	Portal		portal;
 	int			filled = 0;
 
-	portal = SpiOpen("SELECT image_id, num_boxes, feature_dim, boxes, features "
+	portal = SpiOpen("SELECT image_id, num_boxes, feature_dim, boxes, features, features_half "
 					 "FROM vqaprune.images WHERE dataset_id = $1 AND image_id IN "
 					 "(SELECT image_id FROM vqaprune.questions "
 					 "WHERE dataset_id = $1 AND split = $2)",
@@ -158,24 +158,31 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 			int			dim = DatumGetInt32(SpiRequired(r, 3, IMAGES));
 			bytea	   *box_data = DatumGetByteaPP(SpiRequired(r, 4, IMAGES));
 			bytea	   *feature_data = DatumGetByteaPP(SpiRequired(r, 5, IMAGES));
+			bool		half = DatumGetBool(SpiRequired(r, 6, IMAGES));
 			ImageSlot  *slot = hash_search(images, &image_id, HASH_FIND, NULL);
 
 			if (slot == NULL || VARSIZE_ANY_EXHDR(box_data) != (size_t) boxes * 4 * sizeof(float) ||
-				VARSIZE_ANY_EXHDR(feature_data) != (size_t) boxes * dim * sizeof(float))
+				VARSIZE_ANY_EXHDR(feature_data) != (size_t) boxes * dim * (half ? 2 : 4))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("row (dataset_id " INT64_FORMAT ", image_id " INT64_FORMAT
 								") of vqaprune.images is corrupted: its boxes and features do not "
 								"hold %d boxes of %d floats", dataset_id, image_id, boxes, dim)));
-			if (boxes != ex->num_boxes || dim != ex->feature_dim)
+			if (boxes != ex->num_boxes || dim != ex->feature_dim || half != (ex->features_half != NULL))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("image " INT64_FORMAT " of dataset \"%s\" has %d boxes of %d features, "
-								"but the split's first image has %d of %d",
-								image_id, dataset, boxes, dim, ex->num_boxes, ex->feature_dim),
-						 errhint("Every image of a split needs the same box count and feature size.")));
-			ByteaToFloats(ex->features + (size_t) slot->row * boxes * dim, VARDATA_ANY(feature_data),
-						  (size_t) boxes * dim);
+						 errmsg("image " INT64_FORMAT " of dataset \"%s\" has %d boxes of %d %s features, "
+								"but the split's first image has %d of %d %s",
+								image_id, dataset, boxes, dim, half ? "float16" : "float32",
+								ex->num_boxes, ex->feature_dim, ex->features_half ? "float16" : "float32"),
+						 errhint("Every image of a split needs the same box count, feature size "
+								 "and storage.")));
+			if (half)
+				HalfBytesToHalfs(ex->features_half + (size_t) slot->row * boxes * dim,
+								 VARDATA_ANY(feature_data), (size_t) boxes * dim);
+			else
+				ByteaToFloats(ex->features + (size_t) slot->row * boxes * dim,
+							  VARDATA_ANY(feature_data), (size_t) boxes * dim);
 			ByteaToFloats(ex->boxes + (size_t) slot->row * boxes * 4, VARDATA_ANY(box_data),
 						  (size_t) boxes * 4);
 			filled++;
@@ -188,15 +195,19 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 		elog(ERROR, "read %d of the %d images of the split", filled, ex->n_images);
 }
 
-/* Box count and feature size of the split's images; an error if one has none. */
+/*
+ * Box count, feature size and storage (half or not) of the split's images;
+ * an error if one has none.
+ */
 static void
-ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes, int *dim)
+ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes, int *dim,
+		   bool *half)
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
 	bool		isnull;
 
-	if (SpiRun("SELECT q.question_id, q.image_id, i.num_boxes, i.feature_dim "
+	if (SpiRun("SELECT q.question_id, q.image_id, i.num_boxes, i.feature_dim, i.features_half "
 			   "FROM vqaprune.questions q LEFT JOIN vqaprune.images i "
 			   "USING (dataset_id, image_id) WHERE q.dataset_id = $1 AND q.split = $2 "
 			   "ORDER BY i.image_id IS NOT NULL, q.question_id LIMIT 1",
@@ -212,6 +223,7 @@ ImageShape(int64 dataset_id, const char *dataset, const char *split, int *boxes,
 						SpiText(0, 1), dataset, SpiText(0, 2)),
 				 errhint("Load the split's image features with vqa_load_features.")));
 	*dim = DatumGetInt32(SpiRequired(0, 4, IMAGES));
+	*half = DatumGetBool(SpiRequired(0, 5, IMAGES));
 	if (*boxes < 1 || *dim < 1 || *boxes > 65536 || *dim > 65536)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -265,6 +277,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	uint64		n;
 	int			boxes,
 				dim;
+	bool		half;
 	int			seq_len = config->question_tokens;
 	HASHCTL		image_ctl = {0};
 	HASHCTL		type_ctl = {0};
@@ -274,7 +287,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	volatile int n_images = 0;
 	volatile int n_types = 0;
 
-	ImageShape(dataset_id, dataset, split, &boxes, &dim);
+	ImageShape(dataset_id, dataset, split, &boxes, &dim, &half);
 	if (dim != config->visual_feat_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -322,7 +335,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 											config->num_qa_labels, model, dataset);
 		}
 	}
-	if ((size_t) n_images * boxes * (dim + 4) * sizeof(float) > MAX_EXAMPLE_BYTES)
+	if ((size_t) n_images * boxes * (dim * (half ? 2 : 4) + 4 * sizeof(float)) > MAX_EXAMPLE_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the features of split \"%s\" of dataset \"%s\" take more than 8 GB",
@@ -335,7 +348,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 
 		vocab = ModelVocab(model_id, model);
 		ex = vqa_examples_new((int) n, seq_len, n_images, boxes, dim, config->num_qa_labels,
-							  n_types, n_targets);
+							  n_types, n_targets, half);
 		if (ex == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -17,7 +17,7 @@ PG_FUNCTION_INFO_V1(vqa_synthetic);
 
 /*
  * vqa_synthetic(dataset, images, seed, boxes, feature_dim,
- *				 questions_per_image, min_answer_count) -> questions made
+ *				 questions_per_image, min_answer_count, storage) -> questions made
  */
 Datum
 vqa_synthetic(PG_FUNCTION_ARGS)
@@ -26,6 +26,7 @@ vqa_synthetic(PG_FUNCTION_ARGS)
 	VqaSyntheticConfig config;
 	int32		seed = PG_GETARG_INT32(2);
 	int32		min_answer_count = PG_GETARG_INT32(6);
+	bool		half = ParseFeatureStorage(fcinfo, 7);
 	VqaSynthetic *volatile gen;
 	char		errbuf[256];
 	char		options[256];
@@ -62,9 +63,9 @@ vqa_synthetic(PG_FUNCTION_ARGS)
 					 errhint("Choose another name, or remove it with vqa_drop_dataset.")));
 		snprintf(options, sizeof(options),
 				 "{\"images\": %d, \"seed\": %d, \"boxes\": %d, \"feature_dim\": %d, "
-				 "\"questions_per_image\": %d}",
+				 "\"questions_per_image\": %d, \"storage\": \"%s\"}",
 				 config.images, seed, config.boxes, config.feature_dim,
-				 config.questions_per_image);
+				 config.questions_per_image, half ? "float16" : "float32");
 		dataset_id = CreateDataset(dataset, "synthetic", min_answer_count, options);
 		ImageInserterInit(&images);
 		QuestionInserterInit(&questions);
@@ -73,7 +74,7 @@ vqa_synthetic(PG_FUNCTION_ARGS)
 		{
 			CHECK_FOR_INTERRUPTS();
 			InsertImage(&images, dataset_id, image.image_id, image.image_w, image.image_h,
-						image.num_boxes, image.feature_dim, image.boxes, image.features);
+						image.num_boxes, image.feature_dim, image.boxes, image.features, half);
 			for (int i = 0; i < image.n_questions; i++)
 			{
 				const VqaSyntheticQuestion *q = &image.questions[i];

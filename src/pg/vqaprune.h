@@ -59,6 +59,9 @@ extern ArrayType *ReadAnswerListFile(const char *path);	/* answers.c */
 
 extern bytea *FloatsToBytea(const float *values, size_t n);
 extern void ByteaToFloats(float *out, const char *data, size_t n);
+/* n little-endian IEEE half values of stored bytes into out, as they are or as floats (features.c) */
+extern void HalfBytesToHalfs(uint16 *out, const char *data, size_t n);
+extern void HalfBytesToFloats(float *out, const char *data, size_t n);
 
 extern void RowInserterInit(RowInserter *ins, const char *sql, int nargs, Oid *argtypes);
 extern uint64 RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls);
@@ -67,7 +70,9 @@ extern uint64 RowInserterExec(RowInserter *ins, Datum *values, const bool *nulls
 extern void ImageInserterInit(RowInserter *ins);
 extern bool InsertImage(RowInserter *ins, int64 dataset_id, int64 image_id,
 						int image_w, int image_h, int num_boxes, int feature_dim,
-						const float *boxes, const float *features);
+						const float *boxes, const float *features, bool half);
+/* A storage argument, 'float32' (the default, for NULL) or 'float16': whether it is half. */
+extern bool ParseFeatureStorage(FunctionCallInfo fcinfo, int argno);
 
 typedef struct QuestionRow
 {

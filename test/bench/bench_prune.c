@@ -58,7 +58,7 @@ random_examples(const LxmertConfig *c, int n, int tokens, int boxes)
 {
 	int			images = n / 4 > 0 ? n / 4 : 1;
 	VqaExamples *ex = vqa_examples_new(n, tokens, images, boxes, c->visual_feat_dim,
-									   c->num_qa_labels, 1, (size_t) n);
+									   c->num_qa_labels, 1, (size_t) n, 0);
 	VqaRng		rng;
 
 	vqa_rng_seed(&rng, 3);

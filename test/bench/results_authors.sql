@@ -45,7 +45,7 @@ BEGIN
 	PERFORM vqa_evaluate(model, 'synth', split) FROM runs, unnest(ARRAY['val', 'test']) split;
 END
 $$;
-\echo | pipeline, the authors' model | seeds | ID (val) overall | OOD (test) overall | OOD yes/no | OOD number | OOD other |
+\echo | pipeline (the authors model) | seeds | ID (val) overall | OOD (test) overall | OOD yes/no | OOD number | OOD other |
 \echo |---|---|---|---|---|---|---|
 SELECT format('| %s | %s | %s | %s | %s | %s | %s |', r.pipeline, count(DISTINCT r.seed),
 			  round(avg(v.overall)::numeric, 2) || coalesce(' ± ' || round(stddev_samp(v.overall)::numeric, 2), ''),

@@ -146,13 +146,13 @@ SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', 
 	'22023: unknown bce_scale "sum"', 'an unknown bce_scale');
 
 -- micro-batches: the same training in smaller passes; a memory budget picks them
-SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "whole", "epochs": 1, "dropout": 0}');
-	SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "micro", "epochs": 1, "dropout": 0, "micro_batch_size": 16}')$$,
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "whole", "epochs": 1, "dropout": 0, "lr": 1e-7}');
+	SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "micro", "epochs": 1, "dropout": 0, "lr": 1e-7, "micro_batch_size": 16}')$$,
 	'a batch of 64 as four micro-batches of 16');
 SELECT ok((SELECT abs((a.metrics->'epochs'->0->>'loss')::float8 - (b.metrics->'epochs'->0->>'loss')::float8)
-		< 1e-2 * (a.metrics->'epochs'->0->>'loss')::float8 AND (b.options->>'micro_batch_size')::int = 16
+		< 1e-3 * (a.metrics->'epochs'->0->>'loss')::float8 AND (b.options->>'micro_batch_size')::int = 16
 	FROM vqaprune.models a, vqaprune.models b WHERE a.name = 'whole' AND b.name = 'micro'),
-	'trains as the whole batch does (first-epoch loss within 1%)');
+	'the same losses as whole batches (an epoch''s mean within 1e-3; lr 1e-7 keeps the runs together)');
 SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"micro_batch_size": 24}')$$),
 	'22023: micro_batch_size 24 does not divide batch_size 64', 'a micro-batch that does not divide the batch');
 SET vqaprune.train_memory = '1MB';

@@ -314,7 +314,7 @@ tiny_examples(const LxmertModel *model)
 				T = 6,
 				N = 3;
 	VqaExamples *ex = vqa_examples_new(n, T, 3, N, c->visual_feat_dim, c->num_qa_labels, 2,
-									   (size_t) n);
+									   (size_t) n, 0);
 	VqaRng		rng;
 
 	assert_non_null(ex);
