@@ -9,6 +9,8 @@
 #   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 #   make results-authors  both, for the paper authors' model (about 15 minutes)
+#   make masker-compare   mask training in vqaprune and in a PyTorch port of the
+#                         authors' masker, per-epoch curves side by side (about 40 minutes)
 
 EXTENSION = vqaprune
 EXTVERSION = 0.4.0
@@ -69,7 +71,7 @@ test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(COR
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench fuzz results results-pruning results-authors deps
+.PHONY: unitcheck test demo bench fuzz results results-pruning results-authors masker-compare deps
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -97,3 +99,6 @@ results-pruning:
 
 results-authors:
 	./test/scripts/run-results-authors.sh
+
+masker-compare:
+	./test/scripts/run-masker-compare.sh

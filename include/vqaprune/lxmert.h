@@ -241,7 +241,11 @@ const char *lxmert_config_check(const LxmertConfig *config);
 /* Allocates a model with zeroed parameters; NULL with errbuf on failure. */
 LxmertModel *lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen);
 
-/* Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed. */
+/*
+ * Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed; a
+ * simple_classifier head as the authors' code leaves it: directions uniform
+ * in +-1/sqrt(fan_in), gains their norms, biases 0.
+ */
 void		lxmert_init_random(LxmertModel *model, uint64_t seed, float std);
 
 /* The same for the answer head's tensors only: a fresh head on a given body. */

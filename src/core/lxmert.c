@@ -1746,21 +1746,33 @@ oom:
 	return NULL;
 }
 
-/* weight_norm starts from W = v: the gain is the direction's norm. */
+/*
+ * The authors' head as their code leaves it: HuggingFace's _init_weights
+ * zeroes the biases but writes its N(0, 0.02) into the weight that
+ * weight_norm recomputes from g and v, so v keeps nn.Linear's own init,
+ * uniform in +-1/sqrt(fan_in), and the gain is v's norm (W = v).
+ */
 static void
-init_weight_norm_gain(LxmertModel *model, const char *prefix)
+init_weight_norm_linear(LxmertModel *model, const char *prefix, VqaRng *rng)
 {
 	char		name[96];
 	const LxmertTensor *g,
 			   *v;
-	double		sq = 0.0;
+	float	   *pv;
+	double		bound,
+				sq = 0.0;
 
 	snprintf(name, sizeof(name), "%s.weight_g", prefix);
 	g = lxmert_find_tensor(model, name);
 	snprintf(name, sizeof(name), "%s.weight_v", prefix);
 	v = lxmert_find_tensor(model, name);
+	pv = model->params + v->offset;
+	bound = 1.0 / sqrt((double) v->shape[1]);
 	for (size_t i = 0; i < v->numel; i++)
-		sq += (double) model->params[v->offset + i] * model->params[v->offset + i];
+	{
+		pv[i] = (float) (bound * (2.0 * vqa_rng_uniform(rng) - 1.0));
+		sq += (double) pv[i] * pv[i];
+	}
 	model->params[g->offset] = (float) sqrt(sq);
 }
 
@@ -1790,8 +1802,8 @@ init_tensors(LxmertModel *model, uint64_t seed, float std, int head_only)
 	}
 	if (model->config.answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
 	{
-		init_weight_norm_gain(model, "classifier.main.0");
-		init_weight_norm_gain(model, "classifier.main.3");
+		init_weight_norm_linear(model, "classifier.main.0", &rng);
+		init_weight_norm_linear(model, "classifier.main.3", &rng);
 	}
 	lxmert_refresh_mask(model);
 }

@@ -459,12 +459,6 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 	{
 		int64		dataset_id = RequireDataset(dataset);
 
-		if (PG_ARGISNULL(3))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("a model imported for a dataset needs its vocab_file"),
-					 errhint("Give the checkpoint's WordPiece vocab.txt: the model tokenizes the "
-							 "dataset's questions with it.")));
 		labels = DatasetAnswerLabels(dataset_id, dataset);
 		config.num_qa_labels = ArrayGetNItems(ARR_NDIM(labels), ARR_DIMS(labels));
 		info.dataset_id = dataset_id;
@@ -507,6 +501,12 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 			labels = MetadataLabels(st, path, config.num_qa_labels);
 		if (info.tokenizer_vocab == NULL)
 			info.tokenizer_vocab = MetadataVocab(st, path, config.vocab_size);
+		if (dataset && info.tokenizer_vocab == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a model imported for a dataset needs its vocab_file"),
+					 errhint("Give the checkpoint's WordPiece vocab.txt: the model tokenizes the "
+							 "dataset's questions with it.")));
 		model = NewCoreModel(&config);
 		if (dataset == NULL && !HasHead(model, st))
 			ereport(ERROR,

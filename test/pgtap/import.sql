@@ -15,7 +15,7 @@
 \set config_file :pre '/config.json'
 \set exported :data '/exported_for_dataset.safetensors'
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 
 SELECT set_config('vqaprune_test.pre', :'pre', true);
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
@@ -166,6 +166,14 @@ SELECT lives_ok(format('SELECT vqa_import_safetensors(%L, %L, %L)', 'pt_again', 
 SELECT ok((SELECT a.answer_vocab = b.answer_vocab AND a.tokenizer_vocab = b.tokenizer_vocab
 	FROM vqaprune.models a, vqaprune.models b WHERE a.name = 'pt' AND b.name = 'pt_again'),
 	'with its answer labels and vocabulary, from the file''s metadata');
+SELECT lives_ok(format($$SELECT vqa_import_safetensors('pt_sc', %L, %L, dataset => 'ps')$$, :'exported',
+	(SELECT config || '{"answer_head": "simple_classifier"}' FROM vqaprune.models WHERE name = 'pt')),
+	'an exported model imports for a dataset with another head, without a vocab_file');
+SELECT ok((SELECT a.tokenizer_vocab = b.tokenizer_vocab FROM vqaprune.models a, vqaprune.models b
+	WHERE a.name = 'pt' AND b.name = 'pt_sc')
+	AND pg_temp.stored('pt_sc', 'encoder.x_layers.0.lang_output.dense.weight')
+	  = pg_temp.stored('pt', 'encoder.x_layers.0.lang_output.dense.weight'),
+	'keeping the body and the vocabulary of the file''s metadata');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -765,6 +765,68 @@ prunable_set_is_theta_pr(void **state)
 	lxmert_free(m);
 }
 
+/*
+ * A fresh authors' head as their code leaves it: directions uniform in
+ * +-1/sqrt(fan_in) (mean 0, variance bound^2 / 3 within sampling error),
+ * gains their norms (so W = v), biases 0.
+ */
+static void
+simple_classifier_starts_as_the_authors_code(void **state)
+{
+	LxmertConfig c = {
+		.vocab_size = 11, .hidden_size = 32, .num_attention_heads = 2,
+		.intermediate_size = 12, .l_layers = 1, .r_layers = 1, .x_layers = 1,
+		.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 50,
+		.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
+		.answer_head = LXMERT_HEAD_SIMPLE_CLASSIFIER,
+	};
+	const char *const layers[] = {"classifier.main.0", "classifier.main.3"};
+	char		err[256];
+	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+
+	assert_non_null(model);
+	lxmert_init_random(model, 7, 0.02f);
+	for (int l = 0; l < 2; l++)
+	{
+		char		name[64];
+		const LxmertTensor *v,
+				   *g,
+				   *b;
+		double		bound,
+					sum = 0.0,
+					sq = 0.0,
+					mean,
+					var;
+		float		largest = 0.0f;
+
+		snprintf(name, sizeof(name), "%s.weight_v", layers[l]);
+		v = lxmert_find_tensor(model, name);
+		snprintf(name, sizeof(name), "%s.weight_g", layers[l]);
+		g = lxmert_find_tensor(model, name);
+		snprintf(name, sizeof(name), "%s.bias", layers[l]);
+		b = lxmert_find_tensor(model, name);
+		bound = 1.0 / sqrt((double) v->shape[1]);
+		for (size_t i = 0; i < v->numel; i++)
+		{
+			float		x = model->params[v->offset + i];
+
+			sum += x;
+			sq += (double) x * x;
+			largest = fmaxf(largest, fabsf(x));
+		}
+		mean = sum / v->numel;
+		var = sq / v->numel - mean * mean;
+		assert_true(largest <= bound);
+		/* the sample mean's and variance's standard errors are bound/sqrt(3n) and about 0.9 bound^2/(3 sqrt(n)) */
+		assert_true(fabs(mean) <= 5 * bound / sqrt(3.0 * v->numel));
+		assert_true(fabs(var - bound * bound / 3) <= 5 * 0.9 * bound * bound / (3 * sqrt((double) v->numel)));
+		assert_true(fabs(model->params[g->offset] - sqrt(sq)) <= 1e-5 * sqrt(sq));
+		for (size_t i = 0; i < b->numel; i++)
+			assert_true(model->params[b->offset + i] == 0.0f);
+	}
+	lxmert_free(model);
+}
+
 int
 run_lxmert_tests(int *n_tests)
 {
@@ -774,6 +836,7 @@ run_lxmert_tests(int *n_tests)
 		cmocka_unit_test(gradients_match_finite_differences),
 		cmocka_unit_test(simple_classifier_gradients_match_finite_differences),
 		cmocka_unit_test(simple_classifier_matches_pytorch),
+		cmocka_unit_test(simple_classifier_starts_as_the_authors_code),
 		cmocka_unit_test(score_gradient_matches_finite_differences),
 		cmocka_unit_test(dropout_is_seeded),
 		cmocka_unit_test(forward_only_keeps_nothing_for_backward),
