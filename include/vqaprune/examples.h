@@ -1,7 +1,9 @@
 /*
- * examples.h: a dataset split in memory, ready to be cut into batches for
- * LXMERT: tokenised questions, each question's image features, soft targets,
- * the question-type prior p_b and the argmax label of each question.
+ * examples.h: a dataset split, ready to be cut into batches for LXMERT:
+ * tokenised questions, each question's image features, soft targets, the
+ * question-type prior p_b and the argmax label of each question. Everything
+ * is in memory, except the features of a split too large for that: those
+ * come from a feature source, one image at a time.
  */
 #ifndef VQAPRUNE_EXAMPLES_H
 #define VQAPRUNE_EXAMPLES_H
@@ -10,6 +12,22 @@
 #include <stdint.h>
 
 #include "vqaprune/lxmert.h"
+
+/*
+ * Where the features of a split not held in memory come from (in the server,
+ * a temporary file). read copies the num_boxes x feature_dim values of image
+ * row `image` as they are stored (float32, or IEEE half) into dest: 0, or -1
+ * with a message in errbuf. prefetch says an image will be read soon; close
+ * releases the context.
+ */
+typedef struct VqaFeatureSource
+{
+	void	   *context;
+	int			(*read) (void *context, int image, void *dest, char *errbuf, size_t errlen);
+	void		(*prefetch) (void *context, int image);
+	void		(*close) (void *context);
+	char		error[256];		/* why the last read failed */
+} VqaFeatureSource;
 
 typedef struct VqaExamples
 {
@@ -25,8 +43,10 @@ typedef struct VqaExamples
 	int32_t    *input_ids;		/* n x seq_len */
 	int32_t    *attention_mask; /* n x seq_len */
 	int32_t    *image_of;		/* n: row of the question's image */
+	int			half_features;	/* features stored as IEEE half, in memory or in the source */
 	float	   *features;		/* n_images x num_boxes x feature_dim, or NULL */
 	uint16_t   *features_half;	/* the same as IEEE half, for features stored so */
+	VqaFeatureSource *source;	/* features not in memory (both arrays NULL), or NULL */
 	float	   *boxes;			/* n_images x num_boxes x pos_dim */
 	int32_t    *type_of;		/* n: question type */
 	float	   *priors;			/* n_types x answers */
@@ -42,7 +62,19 @@ typedef struct VqaExamples
  */
 VqaExamples *vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
 							  int answers, int n_types, size_t n_targets, int half_features);
+
+/*
+ * The same without features in memory: batches read them from a copy of
+ * source, which the examples then own (vqa_examples_free closes it). On
+ * NULL the caller still owns source's context.
+ */
+VqaExamples *vqa_examples_new_sourced(int n, int seq_len, int n_images, int num_boxes,
+									  int feature_dim, int answers, int n_types, size_t n_targets,
+									  int half_features, const VqaFeatureSource *source);
 void		vqa_examples_free(VqaExamples *ex);
+
+/* Bytes of the float32 features of a batch of `rows` examples. */
+size_t		vqa_examples_batch_feature_bytes(const VqaExamples *ex, int rows);
 
 /* Buffers of one batch of at most `capacity` examples. */
 typedef struct VqaBatchBuffers
@@ -51,6 +83,7 @@ typedef struct VqaBatchBuffers
 	int32_t    *input_ids;
 	int32_t    *attention_mask;
 	float	   *features;
+	uint16_t   *half_image;		/* one image as read from a half source, or NULL */
 	float	   *boxes;
 	float	   *targets;		/* capacity x answers, dense */
 	float	   *prior;			/* capacity x answers, dense */
@@ -62,10 +95,20 @@ void		vqa_batch_buffers_free(VqaBatchBuffers *buf);
 
 /*
  * Gathers examples idx[0 .. count-1] into buf and points batch at it.
- * count must not exceed buf->capacity.
+ * count must not exceed buf->capacity. 0, or -1 if the feature source
+ * failed (ex->source->error says why).
  */
-void		vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
+int			vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
 							   VqaBatchBuffers *buf, LxmertBatch *batch);
+
+/* What a training step (train.h) returns when its batch could not be read. */
+#define VQA_STEP_READ_FAILED (-3)
+
+/*
+ * Asks the feature source for the images of examples idx[0 .. count-1],
+ * which a later batch will read; nothing for features in memory.
+ */
+void		vqa_examples_prefetch(const VqaExamples *ex, const int *idx, int count);
 
 /* Index of the largest of n values (the first of ties). */
 int			vqa_argmax(const float *values, int n);

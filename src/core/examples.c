@@ -1,11 +1,14 @@
 /*
- * examples.c: batches of a dataset split held in memory.
+ * examples.c: batches of a dataset split.
  *
  * Images are stored once and gathered per batch, because several questions
  * share an image; targets are stored sparse (a handful of answers per
  * question out of thousands) and made dense per batch; the prior p_b is
  * stored once per question type. Features stored as IEEE half stay half in
- * memory and become float32 per batch.
+ * memory and become float32 per batch. The features of a split too large
+ * for memory stay with a feature source, and a batch reads only its own
+ * images from it, as stored, converting them the same way: the batches are
+ * the same bits either way.
  */
 #include "vqaprune/examples.h"
 
@@ -20,11 +23,13 @@ zalloc(size_t count, size_t size)
 	return calloc(count > 0 ? count : 1, size);
 }
 
-VqaExamples *
-vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
-				 int answers, int n_types, size_t n_targets, int half_features)
+/* in_memory 0: no feature arrays (the caller sets a source) */
+static VqaExamples *
+examples_alloc(int n, int seq_len, int n_images, int num_boxes, int feature_dim, int answers,
+			   int n_types, size_t n_targets, int half_features, int in_memory)
 {
 	VqaExamples *ex = zalloc(1, sizeof(VqaExamples));
+	size_t		feature_values = (size_t) n_images * num_boxes * feature_dim;
 
 	if (ex == NULL)
 		return NULL;
@@ -36,14 +41,15 @@ vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_di
 	ex->pos_dim = 4;
 	ex->answers = answers;
 	ex->n_types = n_types;
+	ex->half_features = half_features;
 	ex->question_ids = zalloc(n, sizeof(int64_t));
 	ex->input_ids = zalloc((size_t) n * seq_len, sizeof(int32_t));
 	ex->attention_mask = zalloc((size_t) n * seq_len, sizeof(int32_t));
 	ex->image_of = zalloc(n, sizeof(int32_t));
-	if (half_features)
-		ex->features_half = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(uint16_t));
-	else
-		ex->features = zalloc((size_t) n_images * num_boxes * feature_dim, sizeof(float));
+	if (in_memory && half_features)
+		ex->features_half = zalloc(feature_values, sizeof(uint16_t));
+	else if (in_memory)
+		ex->features = zalloc(feature_values, sizeof(float));
 	ex->boxes = zalloc((size_t) n_images * num_boxes * 4, sizeof(float));
 	ex->type_of = zalloc(n, sizeof(int32_t));
 	ex->priors = zalloc((size_t) n_types * answers, sizeof(float));
@@ -51,12 +57,41 @@ vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_di
 	ex->target_ids = zalloc(n_targets, sizeof(int32_t));
 	ex->target_scores = zalloc(n_targets, sizeof(float));
 	if (!ex->question_ids || !ex->input_ids || !ex->attention_mask || !ex->image_of ||
-		!(ex->features || ex->features_half) || !ex->boxes || !ex->type_of || !ex->priors || !ex->target_start ||
-		!ex->target_ids || !ex->target_scores)
+		(in_memory && !(ex->features || ex->features_half)) || !ex->boxes || !ex->type_of ||
+		!ex->priors || !ex->target_start || !ex->target_ids || !ex->target_scores)
 	{
 		vqa_examples_free(ex);
 		return NULL;
 	}
+	return ex;
+}
+
+VqaExamples *
+vqa_examples_new(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
+				 int answers, int n_types, size_t n_targets, int half_features)
+{
+	return examples_alloc(n, seq_len, n_images, num_boxes, feature_dim, answers, n_types,
+						  n_targets, half_features, 1);
+}
+
+VqaExamples *
+vqa_examples_new_sourced(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
+						 int answers, int n_types, size_t n_targets, int half_features,
+						 const VqaFeatureSource *source)
+{
+	VqaExamples *ex = examples_alloc(n, seq_len, n_images, num_boxes, feature_dim, answers,
+									 n_types, n_targets, half_features, 0);
+	VqaFeatureSource *copy = malloc(sizeof(VqaFeatureSource));
+
+	if (ex == NULL || copy == NULL)
+	{
+		vqa_examples_free(ex);
+		free(copy);
+		return NULL;
+	}
+	*copy = *source;
+	copy->error[0] = '\0';
+	ex->source = copy;
 	return ex;
 }
 
@@ -77,7 +112,18 @@ vqa_examples_free(VqaExamples *ex)
 	free(ex->target_start);
 	free(ex->target_ids);
 	free(ex->target_scores);
+	if (ex->source)
+	{
+		ex->source->close(ex->source->context);
+		free(ex->source);
+	}
 	free(ex);
+}
+
+size_t
+vqa_examples_batch_feature_bytes(const VqaExamples *ex, int rows)
+{
+	return (size_t) rows * ex->num_boxes * ex->feature_dim * sizeof(float);
 }
 
 VqaBatchBuffers *
@@ -91,11 +137,14 @@ vqa_batch_buffers_new(const VqaExamples *ex, int capacity)
 	buf->input_ids = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
 	buf->attention_mask = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
 	buf->features = zalloc((size_t) capacity * ex->num_boxes * ex->feature_dim, sizeof(float));
+	if (ex->source && ex->half_features)
+		buf->half_image = zalloc((size_t) ex->num_boxes * ex->feature_dim, sizeof(uint16_t));
 	buf->boxes = zalloc((size_t) capacity * ex->num_boxes * ex->pos_dim, sizeof(float));
 	buf->targets = zalloc((size_t) capacity * ex->answers, sizeof(float));
 	buf->prior = zalloc((size_t) capacity * ex->answers, sizeof(float));
 	buf->max_label = zalloc(capacity, sizeof(int32_t));
-	if (!buf->input_ids || !buf->attention_mask || !buf->features || !buf->boxes ||
+	if (!buf->input_ids || !buf->attention_mask || !buf->features ||
+		(ex->source && ex->half_features && !buf->half_image) || !buf->boxes ||
 		!buf->targets || !buf->prior || !buf->max_label)
 	{
 		vqa_batch_buffers_free(buf);
@@ -112,6 +161,7 @@ vqa_batch_buffers_free(VqaBatchBuffers *buf)
 	free(buf->input_ids);
 	free(buf->attention_mask);
 	free(buf->features);
+	free(buf->half_image);
 	free(buf->boxes);
 	free(buf->targets);
 	free(buf->prior);
@@ -130,7 +180,30 @@ vqa_argmax(const float *values, int n)
 	return best;
 }
 
-void
+/* The float32 features of image row `image` into dest: 0, or -1 if the source failed. */
+static int
+image_features(const VqaExamples *ex, int image, VqaBatchBuffers *buf, float *dest)
+{
+	size_t		image_floats = (size_t) ex->num_boxes * ex->feature_dim;
+	VqaFeatureSource *source = ex->source;
+
+	if (source == NULL && ex->features_half)
+		vqa_float_from_half(ex->features_half + image * image_floats, dest, image_floats);
+	else if (source == NULL)
+		memcpy(dest, ex->features + image * image_floats, sizeof(float) * image_floats);
+	else if (ex->half_features)
+	{
+		if (source->read(source->context, image, buf->half_image, source->error,
+						 sizeof(source->error)) != 0)
+			return -1;
+		vqa_float_from_half(buf->half_image, dest, image_floats);
+	}
+	else if (source->read(source->context, image, dest, source->error, sizeof(source->error)) != 0)
+		return -1;
+	return 0;
+}
+
+int
 vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuffers *buf,
 				   LxmertBatch *batch)
 {
@@ -148,12 +221,8 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 
 		memcpy(buf->input_ids + b * T, ex->input_ids + i * T, sizeof(int32_t) * T);
 		memcpy(buf->attention_mask + b * T, ex->attention_mask + i * T, sizeof(int32_t) * T);
-		if (ex->features_half)
-			vqa_float_from_half(ex->features_half + image * image_floats,
-								buf->features + b * image_floats, image_floats);
-		else
-			memcpy(buf->features + b * image_floats, ex->features + image * image_floats,
-				   sizeof(float) * image_floats);
+		if (image_features(ex, image, buf, buf->features + b * image_floats) != 0)
+			return -1;
 		memcpy(buf->boxes + b * box_floats, ex->boxes + image * box_floats,
 			   sizeof(float) * box_floats);
 		memcpy(buf->prior + b * A, ex->priors + (size_t) ex->type_of[i] * A, sizeof(float) * A);
@@ -177,4 +246,12 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 	batch->token_type_ids = NULL;
 	batch->visual_feats = buf->features;
 	batch->visual_pos = buf->boxes;
+	return 0;
+}
+
+void
+vqa_examples_prefetch(const VqaExamples *ex, const int *idx, int count)
+{
+	for (int b = 0; ex->source && b < count; b++)
+		ex->source->prefetch(ex->source->context, ex->image_of[idx[b]]);
 }

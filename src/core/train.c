@@ -330,7 +330,8 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	VqaLossOptions options = t->config.loss_options;
 	double		chunk_loss;
 
-	vqa_examples_batch(ex, t->order + t->position + from, count, t->buf, &batch);
+	if (vqa_examples_batch(ex, t->order + t->position + from, count, t->buf, &batch) != 0)
+		return VQA_STEP_READ_FAILED;
 	model->training = 1;
 	if (lxmert_forward(model, &batch, t->logits, NULL, NULL) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
@@ -406,6 +407,16 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	if (lxmert_zero_grad(model) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
 	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	/*
+	 * Features not in memory: this batch's reads (asked for by the previous
+	 * step, except in an epoch's first) and the next batch's proceed while
+	 * this one computes.
+	 */
+	if (t->position == 0)
+		vqa_examples_prefetch(ex, t->order, count);
+	vqa_examples_prefetch(ex, t->order + t->position + count,
+						  ex->n - t->position - count < t->config.batch_size
+						  ? ex->n - t->position - count : t->config.batch_size);
 	for (int from = 0; from < count; from += micro)
 	{
 		int			rc = accumulate_chunk(t, from, count - from < micro ? count - from : micro,
@@ -503,15 +514,16 @@ vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
 	int		   *idx = calloc(count > 0 ? count : 1, sizeof(int));
 	LxmertBatch batch;
 	double		score = 0.0;
+	int			gathered;
 
 	if (idx == NULL)
 		return NAN;
 	for (int b = 0; b < count; b++)
 		idx[b] = start + b;
-	vqa_examples_batch(ex, idx, count, buf, &batch);
+	gathered = vqa_examples_batch(ex, idx, count, buf, &batch);
 	free(idx);
 	model->training = 0;
-	if (lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
+	if (gathered != 0 || lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
 		return NAN;
 	for (int b = 0; b < count; b++)
 		score += buf->targets[(size_t) b * A + vqa_argmax(logits + (size_t) b * A, A)];

@@ -87,9 +87,19 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 	{
 		RowInserter ins;
 		Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID};
-		int		   *idx = palloc(sizeof(int) * vqaprune_eval_batch_size);
+		/* a batch and the next, whose features are asked for while it computes */
+		int		   *idx = palloc(sizeof(int) * 2 * vqaprune_eval_batch_size);
+		size_t		batch_bytes;
 
 		ex = LoadExamples(dataset_id, dataset, split, model_id, model, &core->config, false);
+		batch_bytes = vqa_examples_batch_feature_bytes(ex, vqaprune_eval_batch_size);
+		if (batch_bytes > (size_t) vqaprune_feature_memory << 20)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("vqaprune.feature_memory (%d MB) is too small for a batch of %d examples, "
+							"whose features take %zu MB", vqaprune_feature_memory,
+							vqaprune_eval_batch_size, (batch_bytes + (1 << 20) - 1) >> 20),
+					 errhint("Raise vqaprune.feature_memory, or lower vqaprune.eval_batch_size.")));
 		buf = vqa_batch_buffers_new(ex, vqaprune_eval_batch_size);
 		logits = malloc(sizeof(float) * vqaprune_eval_batch_size * core->config.num_qa_labels);
 		if (buf == NULL || logits == NULL)
@@ -111,12 +121,17 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 		for (int start = 0; start < ex->n; start += vqaprune_eval_batch_size)
 		{
 			int			count = Min(vqaprune_eval_batch_size, ex->n - start);
+			int			next = Min(vqaprune_eval_batch_size, ex->n - start - count);
 			LxmertBatch batch;
 
 			CHECK_FOR_INTERRUPTS();
-			for (int b = 0; b < count; b++)
+			for (int b = 0; b < count + next; b++)
 				idx[b] = start + b;
-			vqa_examples_batch(ex, idx, count, buf, &batch);
+			if (start == 0)
+				vqa_examples_prefetch(ex, idx, count);
+			if (vqa_examples_batch(ex, idx, count, buf, &batch) != 0)
+				ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("%s", ex->source->error)));
+			vqa_examples_prefetch(ex, idx + count, next);
 			if (lxmert_forward(core, &batch, logits, NULL, NULL) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),

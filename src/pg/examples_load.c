@@ -4,18 +4,37 @@
  * model's WordPiece vocabulary, the features of the split's images, soft
  * targets and the question-type prior.
  *
- * The split is held in memory (features included), which suits the embedded
- * benchmark and splits of up to a few GB of features; LoadExamples refuses
- * larger ones with a clear error rather than exhausting the server.
+ * Questions, targets, priors and boxes are held in memory: they are small.
+ * So are the features of a split that fit in vqaprune.feature_memory (as
+ * stored, float32 or half). A larger split's features are written once,
+ * while the images are read, to a temporary file of the call, image row
+ * after image row, and each batch reads its own images' rows from it, the
+ * next batch's asked for (posix_fadvise) while one computes. Batches are the
+ * same bits either way, so results do not depend on the setting.
+ *
+ * Why a file per call: it is written under the call's snapshot with the
+ * rest of the split, so it is consistent with the questions by construction
+ * and has nothing to invalidate; it goes with the examples (closed by
+ * vqa_examples_free, on error paths too) or with the backend. A persistent
+ * cache of features would save the write on later calls but would need an
+ * invalidation rule (keyed to the images' contents, checked per call, safe
+ * under concurrent loads and pg_dump restores). Streaming the images
+ * through SPI during training would keep a snapshot and a portal open for
+ * the whole run, and could not revisit images in a shuffled order without
+ * one query per batch.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/tablespace.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "spi_checked.h"
 #include "vqaprune.h"
@@ -23,7 +42,6 @@
 
 PG_FUNCTION_INFO_V1(vqa_encode_question);
 
-#define MAX_EXAMPLE_BYTES ((size_t) 8 << 30)
 #define QUESTIONS "vqaprune.questions"
 #define IMAGES "vqaprune.images"
 #define PRIORS "vqaprune.priors"
@@ -39,6 +57,87 @@ typedef struct TypeSlot
 	char		name[NAMEDATALEN * 2];	/* hash key */
 	int			index;
 } TypeSlot;
+
+/* The features of a split too large for memory: a temporary file of image rows. */
+typedef struct FeatureFile
+{
+	File		file;
+	size_t		row_bytes;		/* one image's features as stored, at most 1 GB (a bytea) */
+} FeatureFile;
+
+static int
+FeatureFileRead(void *context, int image, void *dest, char *errbuf, size_t errlen)
+{
+	FeatureFile *ff = context;
+	int			n = FileRead(ff->file, dest, (int) ff->row_bytes, (off_t) image * ff->row_bytes,
+							 PG_WAIT_EXTENSION);
+
+	if (n == (int) ff->row_bytes)
+		return 0;
+	if (n < 0)
+		snprintf(errbuf, errlen, "could not read image row %d of temporary file \"%s\": %m",
+				 image, FilePathName(ff->file));
+	else
+		snprintf(errbuf, errlen, "could not read image row %d of temporary file \"%s\": "
+				 "read only %d of %zu bytes", image, FilePathName(ff->file), n, ff->row_bytes);
+	return -1;
+}
+
+static void
+FeatureFilePrefetch(void *context, int image)
+{
+	FeatureFile *ff = context;
+
+	/* advice only: a failure costs a slower read, which reports errors itself */
+	(void) FilePrefetch(ff->file, (off_t) image * ff->row_bytes, (int) ff->row_bytes,
+						PG_WAIT_EXTENSION);
+}
+
+static void
+FeatureFileClose(void *context)
+{
+	FeatureFile *ff = context;
+
+	FileClose(ff->file);
+	free(ff);
+}
+
+/*
+ * Examples whose features will be written to a new temporary file; NULL if
+ * memory runs out. The file is inter-transaction: it belongs to the
+ * examples, not to a resource owner, so it lasts as long as they do across
+ * the transactions of a job, and the backend's exit removes it if nothing
+ * else does.
+ */
+static VqaExamples *
+FileBackedExamples(int n, int seq_len, int n_images, int boxes, int dim, int answers,
+				   int n_types, size_t n_targets, bool half)
+{
+	VqaFeatureSource source = {0};
+	FeatureFile *ff;
+	VqaExamples *ex;
+	File		file;
+
+	PrepareTempTablespaces();
+	file = OpenTemporaryFile(true);
+	ff = malloc(sizeof(FeatureFile));
+	if (ff == NULL)
+	{
+		FileClose(file);
+		return NULL;
+	}
+	ff->file = file;
+	ff->row_bytes = (size_t) boxes * dim * (half ? sizeof(uint16) : sizeof(float));
+	source.context = ff;
+	source.read = FeatureFileRead;
+	source.prefetch = FeatureFilePrefetch;
+	source.close = FeatureFileClose;
+	ex = vqa_examples_new_sourced(n, seq_len, n_images, boxes, dim, answers, n_types, n_targets,
+								  half, &source);
+	if (ex == NULL)
+		FeatureFileClose(ff);
+	return ex;
+}
 
 /* The model's WordPiece vocabulary, or an error saying the model has none. */
 static VqaVocab *
@@ -135,6 +234,10 @@ SelectQuestions(int64 dataset_id, const char *split)
 				  SPI_OK_SELECT, 2, argtypes, values, NULL, false, 0);
 }
 
+/*
+ * Reads the split's images: boxes into ex, features into ex or, for
+ * examples with a feature source, into its file at their image row.
+ */
 static void
 FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 		   const char *split)
@@ -143,6 +246,13 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
 	Portal		portal;
 	int			filled = 0;
+	FeatureFile *ff = ex->source ? ex->source->context : NULL;
+	void	   *row = ff ? palloc(ff->row_bytes) : NULL;
+	/* each detoasted image is freed before the next: loading holds one at a time */
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
+													  "vqaprune image row",
+													  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
 
 	portal = SpiOpen("SELECT image_id, num_boxes, feature_dim, boxes, features, features_half "
 					 "FROM vqaprune.images WHERE dataset_id = $1 AND image_id IN "
@@ -153,44 +263,72 @@ FillImages(VqaExamples *ex, HTAB *images, int64 dataset_id, const char *dataset,
 	{
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			int64		image_id = DatumGetInt64(SpiRequired(r, 1, IMAGES));
-			int			boxes = DatumGetInt32(SpiRequired(r, 2, IMAGES));
-			int			dim = DatumGetInt32(SpiRequired(r, 3, IMAGES));
-			bytea	   *box_data = DatumGetByteaPP(SpiRequired(r, 4, IMAGES));
-			bytea	   *feature_data = DatumGetByteaPP(SpiRequired(r, 5, IMAGES));
-			bool		half = DatumGetBool(SpiRequired(r, 6, IMAGES));
-			ImageSlot  *slot = hash_search(images, &image_id, HASH_FIND, NULL);
+			int64		image_id;
+			int			boxes,
+						dim;
+			bytea	   *box_data,
+					   *feature_data;
+			bool		half;
+			ImageSlot  *slot;
+			size_t		n;
 
+			old = MemoryContextSwitchTo(row_context);
+			image_id = DatumGetInt64(SpiRequired(r, 1, IMAGES));
+			boxes = DatumGetInt32(SpiRequired(r, 2, IMAGES));
+			dim = DatumGetInt32(SpiRequired(r, 3, IMAGES));
+			box_data = DatumGetByteaPP(SpiRequired(r, 4, IMAGES));
+			feature_data = DatumGetByteaPP(SpiRequired(r, 5, IMAGES));
+			half = DatumGetBool(SpiRequired(r, 6, IMAGES));
+			slot = hash_search(images, &image_id, HASH_FIND, NULL);
+			n = (size_t) boxes * dim;
 			if (slot == NULL || VARSIZE_ANY_EXHDR(box_data) != (size_t) boxes * 4 * sizeof(float) ||
-				VARSIZE_ANY_EXHDR(feature_data) != (size_t) boxes * dim * (half ? 2 : 4))
+				VARSIZE_ANY_EXHDR(feature_data) != n * (half ? 2 : 4))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("row (dataset_id " INT64_FORMAT ", image_id " INT64_FORMAT
 								") of vqaprune.images is corrupted: its boxes and features do not "
 								"hold %d boxes of %d floats", dataset_id, image_id, boxes, dim)));
-			if (boxes != ex->num_boxes || dim != ex->feature_dim || half != (ex->features_half != NULL))
+			if (boxes != ex->num_boxes || dim != ex->feature_dim || half != (bool) ex->half_features)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("image " INT64_FORMAT " of dataset \"%s\" has %d boxes of %d %s features, "
 								"but the split's first image has %d of %d %s",
 								image_id, dataset, boxes, dim, half ? "float16" : "float32",
-								ex->num_boxes, ex->feature_dim, ex->features_half ? "float16" : "float32"),
+								ex->num_boxes, ex->feature_dim, ex->half_features ? "float16" : "float32"),
 						 errhint("Every image of a split needs the same box count, feature size "
 								 "and storage.")));
-			if (half)
-				HalfBytesToHalfs(ex->features_half + (size_t) slot->row * boxes * dim,
-								 VARDATA_ANY(feature_data), (size_t) boxes * dim);
+			if (ff)
+			{
+				/* in host order, as a batch takes them */
+				if (half)
+					HalfBytesToHalfs(row, VARDATA_ANY(feature_data), n);
+				else
+					ByteaToFloats(row, VARDATA_ANY(feature_data), n);
+				if (FileWrite(ff->file, row, (int) ff->row_bytes, (off_t) slot->row * ff->row_bytes,
+							  PG_WAIT_EXTENSION) != (int) ff->row_bytes)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not write to temporary file \"%s\": %m",
+									FilePathName(ff->file))));
+			}
+			else if (half)
+				HalfBytesToHalfs(ex->features_half + (size_t) slot->row * n,
+								 VARDATA_ANY(feature_data), n);
 			else
-				ByteaToFloats(ex->features + (size_t) slot->row * boxes * dim,
-							  VARDATA_ANY(feature_data), (size_t) boxes * dim);
+				ByteaToFloats(ex->features + (size_t) slot->row * n, VARDATA_ANY(feature_data), n);
 			ByteaToFloats(ex->boxes + (size_t) slot->row * boxes * 4, VARDATA_ANY(box_data),
 						  (size_t) boxes * 4);
 			filled++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(row_context);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	MemoryContextDelete(row_context);
+	if (row)
+		pfree(row);
 	if (filled != ex->n_images)
 		elog(ERROR, "read %d of the %d images of the split", filled, ex->n_images);
 }
@@ -264,8 +402,9 @@ FillPriors(VqaExamples *ex, HTAB *types, int64 dataset_id)
 
 /*
  * The split of a dataset as examples for a model (its tokenizer, its visual
- * input size and its answer count). The caller frees the result with
- * vqa_examples_free, on error paths too.
+ * input size and its answer count), its features in memory or, beyond
+ * vqaprune.feature_memory, in a temporary file. The caller frees the result
+ * with vqa_examples_free, on error paths too.
  */
 VqaExamples *
 LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 model_id,
@@ -286,6 +425,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 	volatile size_t n_targets = 0;
 	volatile int n_images = 0;
 	volatile int n_types = 0;
+	bool		in_memory;
 
 	ImageShape(dataset_id, dataset, split, &boxes, &dim, &half);
 	if (dim != config->visual_feat_dim)
@@ -335,20 +475,20 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 											config->num_qa_labels, model, dataset);
 		}
 	}
-	if ((size_t) n_images * boxes * (dim * (half ? 2 : 4) + 4 * sizeof(float)) > MAX_EXAMPLE_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the features of split \"%s\" of dataset \"%s\" take more than 8 GB",
-						split, dataset),
-				 errdetail("Splits are held in memory during evaluation and training.")));
+	in_memory = (size_t) n_images * boxes * dim * (half ? sizeof(uint16) : sizeof(float))
+		<= (size_t) vqaprune_feature_memory << 20;
 
 	PG_TRY();
 	{
 		size_t		t = 0;
 
 		vocab = ModelVocab(model_id, model);
-		ex = vqa_examples_new((int) n, seq_len, n_images, boxes, dim, config->num_qa_labels,
-							  n_types, n_targets, half);
+		if (in_memory)
+			ex = vqa_examples_new((int) n, seq_len, n_images, boxes, dim, config->num_qa_labels,
+								  n_types, n_targets, half);
+		else
+			ex = FileBackedExamples((int) n, seq_len, n_images, boxes, dim, config->num_qa_labels,
+									n_types, n_targets, half);
 		if (ex == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -6,6 +6,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -106,8 +108,28 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 errmsg("dropout must be in [0, 1)")));
 }
 
-void
-ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
+/*
+ * Batches of `rows` examples hold their features as float32, whether the
+ * split's are in memory or in a file: vqaprune.feature_memory must hold
+ * one. `lower` names what else makes the batch smaller.
+ */
+static void
+RequireBatchFeatureMemory(const VqaExamples *ex, int rows, const char *lower)
+{
+	size_t		bytes = vqa_examples_batch_feature_bytes(ex, rows);
+
+	if (bytes > (size_t) vqaprune_feature_memory << 20)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("vqaprune.feature_memory (%d MB) is too small for a batch of %d examples, "
+						"whose features take %zu MB", vqaprune_feature_memory, rows,
+						(bytes + (1 << 20) - 1) >> 20),
+				 errhint("Raise vqaprune.feature_memory, or lower %s.", lower)));
+}
+
+/* The micro-batch that fits vqaprune.train_memory, if it is set and micro_batch_size is not. */
+static void
+FitMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
 {
 	size_t		budget = (size_t) vqaprune_train_memory << 20;
 	int			B = o->train.batch_size;
@@ -132,6 +154,16 @@ ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples 
 			o->train.micro_batch_size = m;
 			return;
 		}
+}
+
+/* Then the batch a pass takes must fit vqaprune.feature_memory. */
+void
+ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
+{
+	FitMicroBatch(o, config, train);
+	RequireBatchFeatureMemory(train, o->train.micro_batch_size > 0
+							  ? o->train.micro_batch_size : o->train.batch_size,
+							  "batch_size or micro_batch_size");
 }
 
 void
@@ -210,9 +242,13 @@ RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 datase
 				 errhint("The prior is learnt from the \"train\" split: load it first.")));
 }
 
-/* Mean soft-score accuracy (percent) of the model on examples. */
+/*
+ * Mean soft-score accuracy (percent) of the model on examples; next holds
+ * buf->capacity indices.
+ */
 static double
-EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, float *logits)
+EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, float *logits,
+			 int *next)
 {
 	double		score = 0.0;
 
@@ -220,8 +256,29 @@ EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, fl
 	model->forward_only = 1;
 	for (int start = 0; start < ex->n; start += buf->capacity)
 	{
+		int			count = Min(buf->capacity, ex->n - start);
+		int			n_next = Min(buf->capacity, ex->n - start - count);
+		double		batch_score;
+
 		CHECK_FOR_INTERRUPTS();
-		score += vqa_soft_score(model, ex, start, Min(buf->capacity, ex->n - start), buf, logits);
+		/* asked for before a batch computes: the first batch, and each next one */
+		if (start == 0)
+		{
+			for (int b = 0; b < count; b++)
+				next[b] = b;
+			vqa_examples_prefetch(ex, next, count);
+		}
+		for (int b = 0; b < n_next; b++)
+			next[b] = start + count + b;
+		vqa_examples_prefetch(ex, next, n_next);
+		batch_score = vqa_soft_score(model, ex, start, count, buf, logits);
+		if (isnan(batch_score) && ex->source && ex->source->error[0])
+			ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("%s", ex->source->error)));
+		if (isnan(batch_score))
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory for a forward pass of %d examples", count)));
+		score += batch_score;
 	}
 	model->forward_only = 0;
 	return 100.0 * score / ex->n;
@@ -256,11 +313,14 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 		TimestampTz last_report = 0;
 		double		step_seconds = 0.0;
 		int64		samples = 0;
+		int		   *eval_next = NULL;
 
 		if (run->eval)
 		{
+			RequireBatchFeatureMemory(run->eval, vqaprune_eval_batch_size, "vqaprune.eval_batch_size");
 			eval_buf = vqa_batch_buffers_new(run->eval, vqaprune_eval_batch_size);
 			eval_logits = malloc(sizeof(float) * vqaprune_eval_batch_size * model->config.num_qa_labels);
+			eval_next = palloc(sizeof(int) * vqaprune_eval_batch_size);
 			if (eval_buf == NULL || eval_logits == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		}
@@ -284,6 +344,12 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				step_start = GetCurrentTimestamp();
 				rc = vqa_trainer_step(trainer, &batch_loss, &batch_score, &count);
 				step_seconds += (GetCurrentTimestamp() - step_start) / 1e6;
+				if (rc == VQA_STEP_READ_FAILED)
+					ereport(ERROR,
+							(errcode(ERRCODE_IO_ERROR),
+							 errmsg("could not read the region features of training step %d (epoch %d) "
+									"from their temporary file",
+									vqa_trainer_step_count(trainer) + 1, epoch)));
 				if (rc == VQA_STEP_OUT_OF_MEMORY)
 					ereport(ERROR,
 							(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -316,7 +382,7 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 			{
 				if (vqa_trainer_finish_masks(trainer) != 0)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-				eval_accuracy = EvalAccuracy(model, run->eval, eval_buf, eval_logits);
+				eval_accuracy = EvalAccuracy(model, run->eval, eval_buf, eval_logits, eval_next);
 			}
 			appendStringInfo(metrics, "%s{\"epoch\": %d, \"loss\": %.6f, \"train_accuracy\": %.4f",
 							 epoch > 1 ? ", " : "", epoch, loss_sum / seen, 100.0 * score_sum / seen);

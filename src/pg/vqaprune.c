@@ -28,6 +28,7 @@ double		vqaprune_sparse_density = 0.35;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
 int			vqaprune_train_memory = 0;
+int			vqaprune_feature_memory = 4096;
 
 void		_PG_init(void);
 
@@ -72,6 +73,15 @@ _PG_init(void)
 							"0: whole batches.",
 							&vqaprune_train_memory,
 							0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("vqaprune.feature_memory",
+							"Sets the memory a split's region features may take.",
+							"Evaluation and training hold a split's features in memory up to "
+							"this size, and read a larger split's from a temporary file, one "
+							"batch at a time; a batch's features must fit.",
+							&vqaprune_feature_memory,
+							4096, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.max_jobs",

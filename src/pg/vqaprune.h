@@ -29,6 +29,9 @@ extern int	vqaprune_eval_batch_size;
 /* GUC vqaprune.train_memory: MB of activations a training step may use (0: any) */
 extern int	vqaprune_train_memory;
 
+/* GUC vqaprune.feature_memory: MB of region features a split holds in memory */
+extern int	vqaprune_feature_memory;
+
 /* GUC vqaprune.max_jobs: background jobs running at once in a database */
 extern int	vqaprune_max_jobs;
 
