@@ -317,6 +317,9 @@ void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
  */
 void		lxmert_score_grad(LxmertModel *model);
 
+/* Allocates the Adam moments (zeroed) if the model has none yet. 0, or -1 out of memory. */
+int			lxmert_reserve_adam(LxmertModel *model);
+
 /* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
 int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,
 							   float eps, float weight_decay, int t);

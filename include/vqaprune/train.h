@@ -105,6 +105,26 @@ float		vqa_trainer_lr(const VqaTrainer *trainer);
  */
 int			vqa_trainer_finish_masks(VqaTrainer *trainer);
 
+/*
+ * The trainer's whole state, for checkpoints: the model's weights, mask and
+ * Adam moments, the mask scores, thresholds and their moments, the loss's
+ * and the question-only branch's parameters and moments, the data order and
+ * position, the step count, and the shuffling and dropout RNG states. A
+ * trainer made with the same model, examples and config and given this
+ * state goes on exactly as the one that saved it. The bytes are for the
+ * machine that wrote them (native byte order).
+ */
+size_t		vqa_trainer_state_bytes(const VqaTrainer *trainer);
+void		vqa_trainer_save_state(const VqaTrainer *trainer, void *out);
+
+/*
+ * Restores a saved state, after checking that it is one, of this trainer's
+ * shape, with an order that is a permutation of the examples. 0, or -1 with
+ * a message (nothing is changed then).
+ */
+int			vqa_trainer_load_state(VqaTrainer *trainer, const void *in, size_t bytes,
+								   char *errbuf, size_t errlen);
+
 void		vqa_trainer_free(VqaTrainer *trainer);
 
 /*

@@ -1986,18 +1986,23 @@ adam_range(void *arg, size_t begin, size_t end, int worker)
 }
 
 int
+lxmert_reserve_adam(LxmertModel *model)
+{
+	if (model->adam_m == NULL)
+		model->adam_m = alloc_floats(model->n_params);
+	if (model->adam_v == NULL)
+		model->adam_v = alloc_floats(model->n_params);
+	return model->adam_m && model->adam_v ? 0 : -1;
+}
+
+int
 lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float eps,
 				   float weight_decay, int t)
 {
 	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay, t};
 
-	if (model->adam_m == NULL)
-	{
-		model->adam_m = alloc_floats(model->n_params);
-		model->adam_v = alloc_floats(model->n_params);
-		if (model->adam_m == NULL || model->adam_v == NULL)
-			return -1;
-	}
+	if (lxmert_reserve_adam(model) != 0)
+		return -1;
 	vqa_parallel_for(model->n_params, 1 << 16, adam_range, &j);
 	lxmert_refresh_mask(model);
 	return 0;

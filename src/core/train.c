@@ -482,6 +482,212 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	return 1;
 }
 
+#define STATE_MAGIC 0x53545156u	/* "VQTS" */
+#define STATE_VERSION 1u
+
+/* What a state holds and how large each part is: checked before anything is read. */
+typedef struct TrainerStateHeader
+{
+	uint32_t	magic;
+	uint32_t	version;
+	uint64_t	n_params;
+	uint64_t	n_aux;
+	uint64_t	n_qo;
+	int32_t		n_examples;
+	int32_t		n_tensors;
+	int32_t		has_mask;
+	int32_t		has_masker;
+	int32_t		steps;
+	int32_t		position;
+	uint64_t	dropout_seed;
+	uint64_t	dropout_step;
+	VqaRng		rng;
+} TrainerStateHeader;
+
+static void
+header_of(const VqaTrainer *t, TrainerStateHeader *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = STATE_MAGIC;
+	h->version = STATE_VERSION;
+	h->n_params = t->model->n_params;
+	h->n_aux = t->n_aux;
+	h->n_qo = t->qo ? t->qo->n_params : 0;
+	h->n_examples = t->train->n;
+	h->n_tensors = t->model->n_tensors;
+	h->has_mask = t->model->mask != NULL;
+	h->has_masker = t->config.masker != NULL;
+	h->steps = t->steps;
+	h->position = t->position;
+	h->dropout_seed = t->model->dropout_seed;
+	h->dropout_step = t->model->dropout_step;
+	h->rng = t->rng;
+}
+
+/* The float arrays of a state, in order, and their lengths. */
+static int
+state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
+{
+	LxmertModel *m = t->model;
+	int			k = 0;
+
+	arrays[k] = m->params;
+	lengths[k++] = m->n_params;
+	arrays[k] = m->adam_m;
+	lengths[k++] = m->n_params;
+	arrays[k] = m->adam_v;
+	lengths[k++] = m->n_params;
+	if (m->mask)
+	{
+		arrays[k] = m->mask;
+		lengths[k++] = m->n_params;
+	}
+	arrays[k] = t->aux;
+	lengths[k++] = t->n_aux;
+	arrays[k] = t->aux_m;
+	lengths[k++] = t->n_aux;
+	arrays[k] = t->aux_v;
+	lengths[k++] = t->n_aux;
+	if (t->qo)
+	{
+		arrays[k] = t->qo->params;
+		lengths[k++] = t->qo->n_params;
+		arrays[k] = t->qo_m;
+		lengths[k++] = t->qo->n_params;
+		arrays[k] = t->qo_v;
+		lengths[k++] = t->qo->n_params;
+	}
+	if (t->config.masker)
+	{
+		arrays[k] = t->config.masker->scores;
+		lengths[k++] = m->n_params;
+		arrays[k] = t->config.masker->thresholds;
+		lengths[k++] = (size_t) m->n_tensors;
+		arrays[k] = t->score_m;
+		lengths[k++] = m->n_params;
+		arrays[k] = t->score_v;
+		lengths[k++] = m->n_params;
+	}
+	return k;
+}
+
+#define MAX_STATE_ARRAYS 14
+
+size_t
+vqa_trainer_state_bytes(const VqaTrainer *t)
+{
+	float	   *arrays[MAX_STATE_ARRAYS];
+	size_t		lengths[MAX_STATE_ARRAYS];
+	size_t		bytes = sizeof(TrainerStateHeader) + sizeof(int) * (size_t) t->train->n;
+	int			k = state_arrays(t, arrays, lengths);
+
+	for (int i = 0; i < k; i++)
+		bytes += sizeof(float) * lengths[i];
+	return bytes;
+}
+
+void
+vqa_trainer_save_state(const VqaTrainer *t, void *out)
+{
+	float	   *arrays[MAX_STATE_ARRAYS];
+	size_t		lengths[MAX_STATE_ARRAYS];
+	int			k = state_arrays(t, arrays, lengths);
+	char	   *p = out;
+	TrainerStateHeader h;
+
+	header_of(t, &h);
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	memcpy(p, t->order, sizeof(int) * (size_t) t->train->n);
+	p += sizeof(int) * (size_t) t->train->n;
+	for (int i = 0; i < k; i++)
+	{
+		/* moments not made yet (no update so far) are zeros */
+		if (arrays[i])
+			memcpy(p, arrays[i], sizeof(float) * lengths[i]);
+		else
+			memset(p, 0, sizeof(float) * lengths[i]);
+		p += sizeof(float) * lengths[i];
+	}
+}
+
+int
+vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf, size_t errlen)
+{
+	LxmertModel *m = t->model;
+	float	   *arrays[MAX_STATE_ARRAYS];
+	size_t		lengths[MAX_STATE_ARRAYS];
+	TrainerStateHeader h,
+				mine;
+	const char *p = in;
+	const int  *order;
+	char	   *seen;
+	int			k;
+
+	if (bytes < sizeof(h))
+	{
+		snprintf(errbuf, errlen, "the training state is truncated");
+		return -1;
+	}
+	memcpy(&h, p, sizeof(h));
+	header_of(t, &mine);
+	if (h.magic != STATE_MAGIC || h.version != STATE_VERSION)
+	{
+		snprintf(errbuf, errlen, "the bytes are not a training state of this version");
+		return -1;
+	}
+	if (h.n_params != mine.n_params || h.n_aux != mine.n_aux || h.n_qo != mine.n_qo ||
+		h.n_examples != mine.n_examples || h.n_tensors != mine.n_tensors ||
+		h.has_mask != mine.has_mask || h.has_masker != mine.has_masker ||
+		bytes != vqa_trainer_state_bytes(t))
+	{
+		snprintf(errbuf, errlen, "the training state is of another model, data or method");
+		return -1;
+	}
+	if (h.steps < 0 || h.position < 0 || h.position >= h.n_examples)
+	{
+		snprintf(errbuf, errlen, "the training state's step %d or position %d is out of range",
+				 h.steps, h.position);
+		return -1;
+	}
+	order = (const int *) (p + sizeof(h));
+	seen = calloc((size_t) h.n_examples, 1);
+	if (seen == NULL || lxmert_reserve_adam(m) != 0)
+	{
+		free(seen);
+		snprintf(errbuf, errlen, "out of memory for training");
+		return -1;
+	}
+	for (int i = 0; i < h.n_examples; i++)
+	{
+		int			e;
+
+		memcpy(&e, order + i, sizeof(int));
+		if (e < 0 || e >= h.n_examples || seen[e]++)
+		{
+			free(seen);
+			snprintf(errbuf, errlen, "the training state's data order is not a permutation");
+			return -1;
+		}
+	}
+	free(seen);
+	memcpy(t->order, order, sizeof(int) * (size_t) h.n_examples);
+	p += sizeof(h) + sizeof(int) * (size_t) h.n_examples;
+	k = state_arrays(t, arrays, lengths);
+	for (int i = 0; i < k; i++)
+	{
+		memcpy(arrays[i], p, sizeof(float) * lengths[i]);
+		p += sizeof(float) * lengths[i];
+	}
+	t->steps = h.steps;
+	t->position = h.position;
+	t->rng = h.rng;
+	m->dropout_seed = h.dropout_seed;
+	m->dropout_step = h.dropout_step;
+	lxmert_refresh_mask(m);
+	return 0;
+}
+
 void
 vqa_trainer_free(VqaTrainer *t)
 {

@@ -73,9 +73,6 @@ static const char *const JOB_FUNCTIONS[] = {
 	"vqa_export_safetensors", "vqa_import_predictions",
 };
 
-/* The search_path of every statement run as another role: no lookup can be redirected. */
-#define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
-
 /* Whether a backend status entry is a vqaprune job worker in this database. */
 static bool
 IsJobWorker(const PgBackendStatus *be)
@@ -123,34 +120,6 @@ RoleHasWorker(Oid role)
 			return true;
 	}
 	return false;
-}
-
-typedef struct OwnerContext
-{
-	Oid			user;
-	int			sec_context;
-	int			guc_level;
-} OwnerContext;
-
-/* Runs the job table's bookkeeping as the extension's owner, unsteerably. */
-static void
-BecomeOwner(OwnerContext *saved)
-{
-	Oid			owner = ExtensionOwner();
-
-	GetUserIdAndSecContext(&saved->user, &saved->sec_context);
-	saved->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", PINNED_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-}
-
-static void
-RestoreUser(const OwnerContext *saved)
-{
-	SetUserIdAndSecContext(saved->user, saved->sec_context);
-	AtEOXact_GUC(true, saved->guc_level);
 }
 
 /* Marks running jobs of this database whose worker is gone as failed (crashed); as the owner. */

@@ -21,6 +21,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "ownership.h"
@@ -136,4 +137,27 @@ ExtensionSchemaName(void)
 
 	ExtensionFacts(&owner, &schema);
 	return get_namespace_name(schema);
+}
+
+/* The search_path of every statement run as another role: no lookup can be redirected. */
+#define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
+
+void
+BecomeOwner(OwnerContext *saved)
+{
+	Oid			owner = ExtensionOwner();
+
+	GetUserIdAndSecContext(&saved->user, &saved->sec_context);
+	saved->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", PINNED_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+RestoreUser(const OwnerContext *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec_context);
+	AtEOXact_GUC(true, saved->guc_level);
 }

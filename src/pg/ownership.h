@@ -15,4 +15,19 @@ extern Oid	ExtensionOwner(void);
 /* The schema of the extension's functions (a catalog lookup). */
 extern const char *ExtensionSchemaName(void);
 
+/*
+ * Bookkeeping run as the extension's owner (the job and checkpoint tables),
+ * unsteerably: a pinned search_path of pg_catalog and pg_temp, inside a
+ * security-restricted operation. RestoreUser undoes BecomeOwner.
+ */
+typedef struct OwnerContext
+{
+	Oid			user;
+	int			sec_context;
+	int			guc_level;
+} OwnerContext;
+
+extern void BecomeOwner(OwnerContext *saved);
+extern void RestoreUser(const OwnerContext *saved);
+
 #endif

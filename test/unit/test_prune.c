@@ -525,6 +525,166 @@ micro_batches_give_the_full_batch_gradients(void **state)
 	}
 }
 
+/*
+ * The parameters (and mask) after `steps` steps of a run of 3 epochs of
+ * batch 3 (so epochs end mid-batch-order and the order reshuffles), with
+ * dropout on; with stop_at > 0 the trainer is saved after stop_at steps,
+ * freed, and a new one, made from the starting model, goes on from the
+ * saved state.
+ */
+static float *
+params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
+{
+	LxmertModel *model = small_model(13);
+	LxmertModel *start = small_model(13);
+	VqaExamples *ex = tiny_examples(model);
+	VqaTrainConfig config = {0};
+	VqaSparsityPlan plan;
+	VqaTrainer *trainer;
+	char		err[256];
+	int			total;
+	float	   *out;
+
+	config.epochs = 3;
+	config.batch_size = 3;
+	config.lr = 1e-2f;
+	config.warmup_steps = 2;
+	config.adamw = mask_training;
+	config.max_grad_norm = 1.0f;
+	config.seed = 5;
+	config.loss = loss;
+	config.reset_steps = 2;
+	vqa_loss_default_options(&config.loss_options);
+	if (mask_training)
+	{
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+
+		vqa_prunable_counts(model, counts);
+		assert_int_equal(vqa_plan_sparsity(counts, 0.5, none, &plan, err, sizeof(err)), 0);
+	}
+	for (int part = 0; part < (stop_at > 0 ? 2 : 1); part++)
+	{
+		static void *saved;
+		static size_t saved_bytes;
+
+		if (mask_training)
+		{
+			config.masker = vqa_masker_new(model, &plan, 0.01f);
+			assert_non_null(config.masker);
+			assert_int_equal(vqa_masker_init_magnitude(config.masker, 0.02f), 0);
+		}
+		trainer = vqa_trainer_new(model, ex, &config, err, sizeof(err));
+		assert_non_null(trainer);
+		total = vqa_trainer_total_steps(trainer);
+		if (part == 1)
+		{
+			assert_int_equal(vqa_trainer_load_state(trainer, saved, saved_bytes, err, sizeof(err)), 0);
+			free(saved);
+		}
+		while (vqa_trainer_step_count(trainer) < (part == 0 && stop_at > 0 ? stop_at : total))
+		{
+			double		l,
+						sc;
+			int			c;
+
+			assert_int_equal(vqa_trainer_step(trainer, &l, &sc, &c), 1);
+		}
+		if (part == 0 && stop_at > 0)
+		{
+			saved_bytes = vqa_trainer_state_bytes(trainer);
+			saved = malloc(saved_bytes);
+			vqa_trainer_save_state(trainer, saved);
+			/* the run goes on from a fresh model: nothing survives but the state */
+			vqa_trainer_free(trainer);
+			vqa_masker_free(config.masker);
+			config.masker = NULL;
+			lxmert_set_mask(model, NULL);
+			memcpy(model->params, start->params, sizeof(float) * model->n_params);
+			free(model->adam_m);
+			free(model->adam_v);
+			model->adam_m = model->adam_v = NULL;
+		}
+	}
+	if (mask_training)
+		assert_int_equal(vqa_trainer_finish_masks(trainer), 0);
+	*n_out = model->n_params * (model->mask ? 2 : 1);
+	out = malloc(sizeof(float) * *n_out);
+	memcpy(out, model->params, sizeof(float) * model->n_params);
+	if (model->mask)
+		memcpy(out + model->n_params, model->mask, sizeof(float) * model->n_params);
+	vqa_trainer_free(trainer);
+	vqa_masker_free(config.masker);
+	vqa_examples_free(ex);
+	lxmert_free(model);
+	lxmert_free(start);
+	return out;
+}
+
+/*
+ * A run stopped and restored from its saved state ends with exactly the
+ * weights (and mask) of one left alone, whether it stops mid-epoch or at an
+ * epoch's end, for fine-tuning with BCE and LMH and for mask training; a
+ * state that is not one, of another shape, or with an order that is not a
+ * permutation is refused.
+ */
+static void
+a_restored_run_ends_as_one_left_alone(void **state)
+{
+	const VqaLossKind losses[2] = {VQA_LOSS_BCE, VQA_LOSS_LMH};
+	const int	stops[2] = {4, 3};	/* mid-epoch; at the end of the first epoch (8 examples, batch 3) */
+
+	for (int mask_training = 0; mask_training < 2; mask_training++)
+		for (int k = 0; k < 2; k++)
+			for (int s = 0; s < 2; s++)
+			{
+				size_t		n,
+							n2;
+				float	   *alone = params_after(losses[k], mask_training, 0, &n);
+				float	   *resumed = params_after(losses[k], mask_training, stops[s], &n2);
+
+				assert_int_equal(n, n2);
+				assert_memory_equal(alone, resumed, sizeof(float) * n);
+				free(alone);
+				free(resumed);
+			}
+	{
+		LxmertModel *model = small_model(13);
+		VqaExamples *ex = tiny_examples(model);
+		VqaTrainConfig config = {.epochs = 1, .batch_size = 4, .lr = 1e-3f, .seed = 1};
+		VqaTrainer *trainer;
+		char		err[256];
+		size_t		bytes;
+		char	   *saved;
+		size_t		order_at;
+		int			first;
+
+		vqa_loss_default_options(&config.loss_options);
+		trainer = vqa_trainer_new(model, ex, &config, err, sizeof(err));
+		assert_non_null(trainer);
+		bytes = vqa_trainer_state_bytes(trainer);
+		saved = malloc(bytes);
+		vqa_trainer_save_state(trainer, saved);
+		assert_int_equal(vqa_trainer_load_state(trainer, saved, bytes - 1, err, sizeof(err)), -1);
+		assert_string_equal(err, "the training state is of another model, data or method");
+		saved[0] ^= 1;
+		assert_int_equal(vqa_trainer_load_state(trainer, saved, bytes, err, sizeof(err)), -1);
+		assert_string_equal(err, "the bytes are not a training state of this version");
+		saved[0] ^= 1;
+		/* the order follows the header, before the floats: params and Adam's two moments, the loss's 3 x (H + 3) */
+		order_at = bytes - sizeof(float) * (3 * model->n_params + 3 * (size_t) (model->config.hidden_size + 3)) -
+			sizeof(int) * (size_t) ex->n;
+		memcpy(&first, saved + order_at, sizeof(int));
+		memcpy(saved + order_at + sizeof(int), &first, sizeof(int));
+		assert_int_equal(vqa_trainer_load_state(trainer, saved, bytes, err, sizeof(err)), -1);
+		assert_string_equal(err, "the training state's data order is not a permutation");
+		vqa_trainer_free(trainer);
+		free(saved);
+		vqa_examples_free(ex);
+		lxmert_free(model);
+	}
+}
+
 int
 run_prune_tests(int *n_tests)
 {
@@ -538,6 +698,7 @@ run_prune_tests(int *n_tests)
 		cmocka_unit_test(threshold_reset_restores_the_target),
 		cmocka_unit_test(mask_training_trains_scores_and_head_only),
 		cmocka_unit_test(micro_batches_give_the_full_batch_gradients),
+		cmocka_unit_test(a_restored_run_ends_as_one_left_alone),
 	};
 
 	return UNIT_GROUP(prune, tests, n_tests);
