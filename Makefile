@@ -13,7 +13,7 @@
 #                         authors' masker, per-epoch curves side by side (about 40 minutes)
 
 EXTENSION = vqaprune
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 
 MODULE_big = vqaprune
 CORE_SRCS = $(sort $(wildcard src/core/*.c))

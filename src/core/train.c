@@ -161,7 +161,7 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	for (int i = 0; i < train->n; i++)
 		t->order[i] = i;
 	vqa_rng_shuffle_int(&t->rng, t->order, train->n);
-	t->steps_per_epoch = (train->n + B - 1) / B;
+	t->steps_per_epoch = (train->n + config->batch_size - 1) / config->batch_size;
 	model->dropout_seed = config->seed;
 	model->dropout_step = 0;
 	if (config->masker)

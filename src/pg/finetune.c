@@ -34,6 +34,7 @@ static const char *const OPTION_NAMES[] = {
 	"name", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "warmup",
 	"warmup_epochs", "max_grad_norm", "seed", "dropout", "eval_split", "keep_best",
 	"lmh_entropy_weight", "lpf_gamma", "bce_scale", "loss_params", "micro_batch_size",
+	"checkpoint_minutes",
 };
 
 /* The paper's Stage 1 defaults (methods-reference 1.2), overridden by the options. */
@@ -76,6 +77,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 	VqaExamples *volatile train = NULL;
 	VqaExamples *volatile eval = NULL;
 	VqaTrainer *volatile trainer = NULL;
+	volatile bool suspended = false;
 	StringInfoData metrics;
 
 	if (PG_ARGISNULL(3))
@@ -134,25 +136,30 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		run = (TrainingRun) {
 			.function = "vqa_finetune", .name = o.name, .model = core, .trainer = trainer,
 			.epochs = train_config->epochs, .eval = eval, .eval_split = o.common.eval_split,
-			.keep_best = o.keep_best,
+			.keep_best = o.keep_best, .checkpoint_minutes = o.common.checkpoint_minutes,
+			.model_id = model_id, .dataset_id = dataset_id,
 		};
-		RunTraining(&run, &metrics);
-		appendStringInfoChar(&metrics, '}');
+		/* a job's segment that ended at a checkpoint stores nothing: the next one goes on */
+		suspended = RunTraining(&run, &metrics) == TRAINING_SUSPENDED;
+		if (!suspended)
+		{
+			appendStringInfoChar(&metrics, '}');
 
-		ReportPhase("vqa_finetune", o.name, "storing");
-		initStringInfo(&used);
-		appendStringInfoChar(&used, '{');
-		AppendTrainOptions(&used, &o.common, config.hidden_dropout_prob);
-		appendStringInfo(&used, ", \"warmup\": %d, \"keep_best\": %s}",
-						 train_config->warmup_steps, o.keep_best ? "true" : "false");
-		info.name = o.name;
-		info.dataset_id = dataset_id;
-		info.parent_id = model_id;
-		info.stage = source_stage == 2 ? 3 : 1;
-		info.loss = loss;
-		info.options_json = used.data;
-		info.sparsity_target = NAN;
-		StoreTrainedModel(core, &info, metrics.data);
+			ReportPhase("vqa_finetune", o.name, "storing");
+			initStringInfo(&used);
+			appendStringInfoChar(&used, '{');
+			AppendTrainOptions(&used, &o.common, config.hidden_dropout_prob);
+			appendStringInfo(&used, ", \"warmup\": %d, \"keep_best\": %s}",
+							 train_config->warmup_steps, o.keep_best ? "true" : "false");
+			info.name = o.name;
+			info.dataset_id = dataset_id;
+			info.parent_id = model_id;
+			info.stage = source_stage == 2 ? 3 : 1;
+			info.loss = loss;
+			info.options_json = used.data;
+			info.sparsity_target = NAN;
+			StoreTrainedModel(core, &info, metrics.data);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -163,5 +170,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	if (suspended)
+		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(o.name));
 }

@@ -53,6 +53,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "checkpoint.h"
 #include "ownership.h"
 #include "spi_checked.h"
 #include "vqaprune.h"
@@ -178,7 +179,7 @@ CallArgumentWalker(Node *node, void *context)
 	return raw_expression_tree_walker(node, CallArgumentWalker, context);
 }
 
-static void
+static const char *
 RequireJobCall(const char *call)
 {
 	List	   *stmts = raw_parser(call, RAW_PARSE_DEFAULT);
@@ -212,7 +213,7 @@ RequireJobCall(const char *call)
 	if (!allowed)
 		goto bad;
 	raw_expression_tree_walker((Node *) fc->args, CallArgumentWalker, NULL);
-	return;
+	return name;
 
 bad:
 	ereport(ERROR,
@@ -221,6 +222,16 @@ bad:
 			 errhint("For example: SELECT vqa_submit($$SELECT vqa_prune('m', 'lmh', 0.7)$$). "
 					 "Functions: vqa_finetune, vqa_prune, vqa_pipeline, vqa_evaluate, vqa_compact, "
 					 "the loaders and the importers.")));
+	return NULL;				/* not reached */
+}
+
+/* The calls that run in checkpointed segments (checkpoint.c). */
+static bool
+CheckpointingCall(const char *call)
+{
+	const char *name = RequireJobCall(call);
+
+	return strcmp(name, "vqa_finetune") == 0 || strcmp(name, "vqa_prune") == 0;
 }
 
 /* Starts a worker for a role's jobs in this database; false if no slot is free. */
@@ -286,13 +297,9 @@ RequireCanLogin(Oid role)
 				 errhint("Submit as a role with LOGIN.")));
 }
 
-/*
- * vqa_submit(call) -> job id
- */
-Datum
-vqa_submit(PG_FUNCTION_ARGS)
+int64
+SubmitJob(const char *call)
 {
-	char	   *call = RequireTextArg(fcinfo, 0, "call");
 	Oid			role = GetUserId();
 	OwnerContext saved;
 	Oid			argtypes[6] = {OIDOID, TEXTOID, OIDOID, TEXTOID, TEXTOID, INT4OID};
@@ -308,15 +315,28 @@ vqa_submit(PG_FUNCTION_ARGS)
 	values[3] = CStringGetTextDatum(get_database_name(MyDatabaseId));
 	values[4] = CStringGetTextDatum(call);
 	values[5] = Int32GetDatum(vqaprune_threads);
-	SPI_connect();
 	BecomeOwner(&saved);
 	SpiRun("INSERT INTO vqaprune.jobs (role_oid, role_name, database_oid, database_name, call, threads) "
 		   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING job_id",
 		   SPI_OK_INSERT_RETURNING, 6, argtypes, values, NULL, false, 1);
 	job_id = DatumGetInt64(SpiValue(0, 1, &isnull));
 	RestoreUser(&saved);
-	SPI_finish();
 	LaunchAfterCommit(role);
+	return job_id;
+}
+
+/*
+ * vqa_submit(call) -> job id
+ */
+Datum
+vqa_submit(PG_FUNCTION_ARGS)
+{
+	char	   *call = RequireTextArg(fcinfo, 0, "call");
+	int64		job_id;
+
+	SPI_connect();
+	job_id = SubmitJob(call);
+	SPI_finish();
 	PG_RETURN_INT64(job_id);
 }
 
@@ -368,6 +388,15 @@ ReadJob(int64 job_id, bool lock, JobRow *job)
 	if (isnull)
 		job->worker_pid = 0;
 	job->role = DatumGetObjectId(SpiValue(0, 4, &isnull));
+}
+
+char *
+JobStatus(int64 job_id, bool lock)
+{
+	JobRow		job;
+
+	ReadJob(job_id, lock, &job);
+	return job.status;
 }
 
 /*
@@ -543,12 +572,17 @@ FinishJob(int64 job_id, const char *status, const char *result, const char *sqls
 	RestoreUser(&saved);
 }
 
-/* Runs one job's call in one transaction: its results commit with its status, or not at all. */
-static void
-RunJob(int64 job_id, const char *call, int threads)
+/*
+ * Runs one job's call. Most calls run in one transaction: their results
+ * commit with their status, or not at all. Training calls run in segments
+ * (checkpoint.c): each commits a checkpoint and the call runs again from it,
+ * until the last one commits the model with the status.
+ */
+/* One transaction of a job's call; whether the job has ended. */
+static bool
+RunJobTransaction(int64 job_id, const char *call, int threads, MemoryContext job_context)
 {
-	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "vqaprune job",
-													  ALLOCSET_DEFAULT_SIZES);
+	volatile bool done = true;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -565,11 +599,18 @@ RunJob(int64 job_id, const char *call, int threads)
 	{
 		char	   *result = NULL;
 
+		if (CheckpointingCall(call))
+			BeginCheckpointSegment(job_id);
 		if (SPI_execute(call, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "job " INT64_FORMAT " did not run a SELECT", job_id);
-		if (SPI_processed == 1)
-			result = SpiText(0, 1);
-		FinishJob(job_id, "succeeded", result, NULL, NULL);
+		/* a segment that stopped at its checkpoint commits it; the call goes on in the next */
+		done = !EndCheckpointSegment();
+		if (done)
+		{
+			if (SPI_processed == 1)
+				result = SpiText(0, 1);
+			FinishJob(job_id, "succeeded", result, NULL, NULL);
+		}
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -579,6 +620,7 @@ RunJob(int64 job_id, const char *call, int threads)
 		ErrorData  *error;
 		bool		canceled;
 
+		(void) EndCheckpointSegment();
 		MemoryContextSwitchTo(job_context);
 		error = CopyErrorData();
 		FlushErrorState();
@@ -600,8 +642,20 @@ RunJob(int64 job_id, const char *call, int threads)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		RESUME_INTERRUPTS();
+		done = true;
 	}
 	PG_END_TRY();
+	return done;
+}
+
+static void
+RunJob(int64 job_id, const char *call, int threads)
+{
+	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "vqaprune job",
+													  ALLOCSET_DEFAULT_SIZES);
+
+	while (!RunJobTransaction(job_id, call, threads, job_context))
+		;
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextDelete(job_context);
 }

@@ -30,6 +30,7 @@ static const char *const OPTION_NAMES[] = {
 	"epochs", "batch_size", "lr", "optimizer", "weight_decay", "max_grad_norm", "seed",
 	"dropout", "eval_split", "lmh_entropy_weight", "lpf_gamma", "reset_steps", "init",
 	"init_scale", "threshold", "bce_scale", "keep_best", "loss_params", "micro_batch_size",
+	"checkpoint_minutes",
 };
 #define N_COMMON_OPTIONS 4
 
@@ -240,6 +241,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 	VqaExamples *volatile train = NULL;
 	VqaExamples *volatile eval = NULL;
 	VqaTrainer *volatile trainer = NULL;
+	volatile TrainingOutcome outcome = TRAINING_ENDED;
 	float	   *volatile mask = NULL;
 	StringInfoData metrics;
 
@@ -314,10 +316,12 @@ vqa_prune(PG_FUNCTION_ARGS)
 			run = (TrainingRun) {
 				.function = "vqa_prune", .name = o.name, .model = core, .trainer = trainer,
 				.epochs = train_config->epochs, .eval = eval, .eval_split = o.common.eval_split,
-				.keep_best = o.keep_best,
+				.keep_best = o.keep_best, .checkpoint_minutes = o.common.checkpoint_minutes,
+				.model_id = model_id, .dataset_id = dataset_id,
 			};
+			outcome = RunTraining(&run, &metrics);
 			/* the best epoch's mask is final; otherwise the last scores make it */
-			if (!RunTraining(&run, &metrics) && vqa_trainer_finish_masks(trainer) != 0)
+			if (outcome == TRAINING_ENDED && vqa_trainer_finish_masks(trainer) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("the mask scores are not finite"),
@@ -333,16 +337,20 @@ vqa_prune(PG_FUNCTION_ARGS)
 			appendStringInfoString(&metrics, "{}");
 		}
 
-		ReportPhase("vqa_prune", o.name, "storing");
-		info.name = o.name;
-		info.dataset_id = dataset_id;
-		info.parent_id = model_id;
-		info.stage = 2;
-		info.loss = mask_training ? loss : NULL;
-		info.method = method;
-		info.options_json = OptionsJson(&o, &plan, mask_training, config.hidden_dropout_prob);
-		info.sparsity_target = plan.overall;
-		StoreTrainedModel(core, &info, metrics.data);
+		/* a job's segment that ended at a checkpoint stores nothing: the next one goes on */
+		if (outcome != TRAINING_SUSPENDED)
+		{
+			ReportPhase("vqa_prune", o.name, "storing");
+			info.name = o.name;
+			info.dataset_id = dataset_id;
+			info.parent_id = model_id;
+			info.stage = 2;
+			info.loss = mask_training ? loss : NULL;
+			info.method = method;
+			info.options_json = OptionsJson(&o, &plan, mask_training, config.hidden_dropout_prob);
+			info.sparsity_target = plan.overall;
+			StoreTrainedModel(core, &info, metrics.data);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -355,5 +363,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	if (outcome == TRAINING_SUSPENDED)
+		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(o.name));
 }

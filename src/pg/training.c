@@ -15,6 +15,7 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
+#include "checkpoint.h"
 #include "spi_checked.h"
 #include "vqaprune.h"
 
@@ -58,6 +59,13 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 	o->train.seed = (uint64) OptionInt(options, "seed", 0);
 	o->dropout = OptionNumber(options, "dropout", -1.0);
 	o->eval_split = OptionText(options, "eval_split", NULL);
+	o->checkpoint_minutes = OptionNumber(options, "checkpoint_minutes", 30.0);
+	if (!(o->checkpoint_minutes > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("checkpoint_minutes must be positive"),
+				 errhint("A job commits a checkpoint at every epoch's end and every checkpoint_minutes "
+						 "(default 30).")));
 	vqa_loss_default_options(&o->train.loss_options);
 	o->train.loss_options.lmh_entropy_weight =
 		(float) OptionNumber(options, "lmh_entropy_weight", o->train.loss_options.lmh_entropy_weight);
@@ -294,25 +302,192 @@ ReportPhase(const char *function, const char *name, const char *phase)
 	pgstat_report_activity(STATE_RUNNING, psprintf("%s %s: %s", function, name, phase));
 }
 
-bool
+/*
+ * Where a run stands between steps: what its epochs so far reported and
+ * the sums of the epoch under way. With the trainer's state it is what a
+ * checkpoint holds.
+ */
+typedef struct RunProgress
+{
+	StringInfoData epochs_json;	/* the "epochs" entries so far */
+	double		best;			/* the best eval accuracy so far, -1 if none */
+	double		step_seconds;
+	int64		samples;
+	double		loss_sum;		/* of the epoch under way */
+	double		score_sum;
+	int			seen;
+	float	   *best_params;	/* keep_best: the best epoch's weights and mask (malloc) */
+	float	   *best_mask;
+} RunProgress;
+
+#define RUN_STATE_MAGIC 0x4e525156u /* "VQRN" */
+
+/* The checkpoint's header; then the epochs' JSON, the best weights and mask, the trainer's state. */
+typedef struct RunStateHeader
+{
+	uint32		magic;
+	uint32		metrics_len;
+	double		best;
+	double		step_seconds;
+	double		loss_sum;
+	double		score_sum;
+	int64		samples;
+	int32		seen;
+	int32		has_best_params;
+	int32		has_best_mask;
+	uint64		trainer_bytes;
+} RunStateHeader;
+
+/* Saves the run's whole state as the job's checkpoint, at `epochs_done` finished epochs. */
+static void
+CheckpointRun(const TrainingRun *run, const RunProgress *p, int epochs_done)
+{
+	LxmertModel *model = run->model;
+	Size		floats = sizeof(float) * model->n_params;
+	RunStateHeader h = {
+		.magic = RUN_STATE_MAGIC, .metrics_len = p->epochs_json.len, .best = p->best,
+		.step_seconds = p->step_seconds, .loss_sum = p->loss_sum, .score_sum = p->score_sum,
+		.samples = p->samples, .seen = p->seen, .has_best_params = p->best_params != NULL,
+		.has_best_mask = p->best_mask != NULL, .trainer_bytes = vqa_trainer_state_bytes(run->trainer),
+	};
+	Size		bytes = sizeof(h) + h.metrics_len + (h.has_best_params + h.has_best_mask) * floats +
+		h.trainer_bytes;
+	char	   *state = palloc_extended(bytes, MCXT_ALLOC_HUGE);
+	char	   *at = state;
+	CheckpointInfo info = {
+		.epoch = epochs_done, .step = vqa_trainer_step_count(run->trainer),
+		.total_steps = vqa_trainer_total_steps(run->trainer), .model_id = run->model_id,
+		.dataset_id = run->dataset_id,
+	};
+
+	ReportPhase(run->function, run->name, "checkpointing");
+	memcpy(at, &h, sizeof(h));
+	at += sizeof(h);
+	memcpy(at, p->epochs_json.data, h.metrics_len);
+	at += h.metrics_len;
+	if (p->best_params)
+	{
+		memcpy(at, p->best_params, floats);
+		at += floats;
+	}
+	if (p->best_mask)
+	{
+		memcpy(at, p->best_mask, floats);
+		at += floats;
+	}
+	vqa_trainer_save_state(run->trainer, at);
+	SaveCheckpoint(&info, state, bytes);
+	pfree(state);
+	MarkSegmentSuspended();
+}
+
+static void
+CorruptCheckpoint(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the checkpoint of job " INT64_FORMAT " does not fit this run: %s",
+					CheckpointJob(), why),
+			 errhint("vqa_drop_checkpoint(" INT64_FORMAT ") removes it.", CheckpointJob())));
+}
+
+/* Restores the job's checkpoint into the trainer and p, if it has one; whether it had. */
+static bool
+RestoreRun(const TrainingRun *run, RunProgress *p)
+{
+	LxmertModel *model = run->model;
+	Size		floats = sizeof(float) * model->n_params;
+	Size		bytes;
+	char	   *state = LoadCheckpoint(&bytes);
+	const char *at = state;
+	RunStateHeader h;
+	char		err[256];
+
+	if (state == NULL)
+		return false;
+	if (bytes < sizeof(h))
+		CorruptCheckpoint("it is truncated");
+	memcpy(&h, at, sizeof(h));
+	at += sizeof(h);
+	if (h.magic != RUN_STATE_MAGIC || h.seen < 0 || h.samples < 0 ||
+		h.has_best_params != (h.has_best_params != 0) || h.has_best_mask != (h.has_best_mask != 0) ||
+		h.trainer_bytes != vqa_trainer_state_bytes(run->trainer) ||
+		bytes != sizeof(h) + h.metrics_len + (h.has_best_params + h.has_best_mask) * floats +
+		h.trainer_bytes)
+		CorruptCheckpoint("its header does not match its size or this model");
+	appendBinaryStringInfo(&p->epochs_json, at, h.metrics_len);
+	at += h.metrics_len;
+	p->best = h.best;
+	p->step_seconds = h.step_seconds;
+	p->samples = h.samples;
+	p->loss_sum = h.loss_sum;
+	p->score_sum = h.score_sum;
+	p->seen = h.seen;
+	if (h.has_best_params)
+	{
+		p->best_params = malloc(floats);
+		if (p->best_params == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		memcpy(p->best_params, at, floats);
+		at += floats;
+	}
+	if (h.has_best_mask)
+	{
+		p->best_mask = malloc(floats);
+		if (p->best_mask == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		memcpy(p->best_mask, at, floats);
+		at += floats;
+	}
+	if (vqa_trainer_load_state(run->trainer, at, h.trainer_bytes, err, sizeof(err)) != 0)
+		CorruptCheckpoint(err);
+	pfree(state);
+	return true;
+}
+
+/* Stops the step loop with the reason of a failed step. */
+static void
+ReportFailedStep(int rc, VqaTrainer *trainer, int epoch)
+{
+	if (rc == VQA_STEP_READ_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not read the region features of training step %d (epoch %d) "
+						"from their temporary file",
+						vqa_trainer_step_count(trainer) + 1, epoch)));
+	if (rc == VQA_STEP_OUT_OF_MEMORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Training step %d (epoch %d) could not allocate its buffers.",
+						   vqa_trainer_step_count(trainer) + 1, epoch),
+				 errhint("Lower batch_size; nothing was stored.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the loss is not finite at step %d (epoch %d)",
+					vqa_trainer_step_count(trainer) + 1, epoch),
+			 errhint("Lower lr, or keep max_grad_norm; nothing was stored.")));
+}
+
+TrainingOutcome
 RunTraining(const TrainingRun *run, StringInfo metrics)
 {
 	LxmertModel *model = run->model;
 	VqaTrainer *trainer = run->trainer;
 	int			epochs = run->epochs;
 	int			total = vqa_trainer_total_steps(trainer);
+	int			per_epoch = vqa_trainer_steps_per_epoch(trainer);
 	VqaBatchBuffers *volatile eval_buf = NULL;
 	float	   *volatile eval_logits = NULL;
-	float	   *volatile best_params = NULL;
-	float	   *volatile best_mask = NULL;
-	volatile bool restored = false;
+	RunProgress *p = palloc0(sizeof(RunProgress));
+	volatile TrainingOutcome outcome = TRAINING_ENDED;
 
+	p->best = -1.0;
+	initStringInfo(&p->epochs_json);
 	PG_TRY();
 	{
-		double		best = -1.0;
 		TimestampTz last_report = 0;
-		double		step_seconds = 0.0;
-		int64		samples = 0;
+		TimestampTz segment_end;
 		int		   *eval_next = NULL;
 
 		if (run->eval)
@@ -324,15 +499,16 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 			if (eval_buf == NULL || eval_logits == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		}
-		appendStringInfoString(metrics, "{\"epochs\": [");
-		for (int epoch = 1; epoch <= epochs; epoch++)
+		if (CheckpointJob() != 0 && RestoreRun(run, p))
+			ReportPhase(run->function, run->name, "resumed");
+		segment_end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  (int64) (run->checkpoint_minutes * 60000.0));
+		for (int epoch = vqa_trainer_step_count(trainer) / per_epoch + 1;
+			 epoch <= epochs && outcome != TRAINING_SUSPENDED; epoch++)
 		{
-			double		loss_sum = 0.0,
-						score_sum = 0.0;
-			int			seen = 0;
 			double		eval_accuracy = -1.0;
 
-			for (int s = 0; s < vqa_trainer_steps_per_epoch(trainer); s++)
+			while (vqa_trainer_step_count(trainer) < epoch * per_epoch)
 			{
 				double		batch_loss,
 							batch_score;
@@ -343,30 +519,13 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				CHECK_FOR_INTERRUPTS();
 				step_start = GetCurrentTimestamp();
 				rc = vqa_trainer_step(trainer, &batch_loss, &batch_score, &count);
-				step_seconds += (GetCurrentTimestamp() - step_start) / 1e6;
-				if (rc == VQA_STEP_READ_FAILED)
-					ereport(ERROR,
-							(errcode(ERRCODE_IO_ERROR),
-							 errmsg("could not read the region features of training step %d (epoch %d) "
-									"from their temporary file",
-									vqa_trainer_step_count(trainer) + 1, epoch)));
-				if (rc == VQA_STEP_OUT_OF_MEMORY)
-					ereport(ERROR,
-							(errcode(ERRCODE_OUT_OF_MEMORY),
-							 errmsg("out of memory"),
-							 errdetail("Training step %d (epoch %d) could not allocate its buffers.",
-									   vqa_trainer_step_count(trainer) + 1, epoch),
-							 errhint("Lower batch_size; nothing was stored.")));
+				p->step_seconds += (GetCurrentTimestamp() - step_start) / 1e6;
 				if (rc != 1)
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("the loss is not finite at step %d (epoch %d)",
-									vqa_trainer_step_count(trainer) + 1, epoch),
-							 errhint("Lower lr, or keep max_grad_norm; nothing was stored.")));
-				loss_sum += batch_loss * count;
-				score_sum += batch_score;
-				seen += count;
-				samples += count;
+					ReportFailedStep(rc, trainer, epoch);
+				p->loss_sum += batch_loss * count;
+				p->score_sum += batch_score;
+				p->seen += count;
+				p->samples += count;
 				if (GetCurrentTimestamp() - last_report > USECS_PER_SEC)
 				{
 					last_report = GetCurrentTimestamp();
@@ -375,63 +534,88 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 													"%.0f samples/s",
 													run->function, run->name, epoch, epochs,
 													vqa_trainer_step_count(trainer), total, batch_loss,
-													samples / Max(step_seconds, 1e-9)));
+													p->samples / Max(p->step_seconds, 1e-9)));
+				}
+				/* a job's checkpoint interval has passed: save, and go on in a new transaction */
+				if (CheckpointJob() != 0 && GetCurrentTimestamp() >= segment_end &&
+					vqa_trainer_step_count(trainer) < epoch * per_epoch)
+				{
+					CheckpointRun(run, p, epoch - 1);
+					outcome = TRAINING_SUSPENDED;
+					break;
 				}
 			}
+			if (outcome == TRAINING_SUSPENDED)
+				break;
 			if (run->eval)
 			{
 				if (vqa_trainer_finish_masks(trainer) != 0)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 				eval_accuracy = EvalAccuracy(model, run->eval, eval_buf, eval_logits, eval_next);
 			}
-			appendStringInfo(metrics, "%s{\"epoch\": %d, \"loss\": %.6f, \"train_accuracy\": %.4f",
-							 epoch > 1 ? ", " : "", epoch, loss_sum / seen, 100.0 * score_sum / seen);
+			appendStringInfo(&p->epochs_json, "%s{\"epoch\": %d, \"loss\": %.6f, \"train_accuracy\": %.4f",
+							 p->epochs_json.len > 0 ? ", " : "", epoch, p->loss_sum / p->seen,
+							 100.0 * p->score_sum / p->seen);
 			if (run->eval)
-				appendStringInfo(metrics, ", \"eval_accuracy\": %.4f", eval_accuracy);
-			appendStringInfoChar(metrics, '}');
+				appendStringInfo(&p->epochs_json, ", \"eval_accuracy\": %.4f", eval_accuracy);
+			appendStringInfoChar(&p->epochs_json, '}');
 			if (vqaprune_verbose)
 				ereport(NOTICE,
 						(errmsg("epoch %d/%d: loss %.4f, train accuracy %.2f%s", epoch, epochs,
-								loss_sum / seen, 100.0 * score_sum / seen,
+								p->loss_sum / p->seen, 100.0 * p->score_sum / p->seen,
 								run->eval ? psprintf(", %s accuracy %.2f", run->eval_split, eval_accuracy) : "")));
-			if (run->keep_best && run->eval && eval_accuracy > best)
+			p->loss_sum = p->score_sum = 0.0;
+			p->seen = 0;
+			if (run->keep_best && run->eval && eval_accuracy > p->best)
 			{
-				best = eval_accuracy;
-				if (best_params == NULL)
-					best_params = malloc(sizeof(float) * model->n_params);
-				if (best_params == NULL)
+				p->best = eval_accuracy;
+				if (p->best_params == NULL)
+					p->best_params = malloc(sizeof(float) * model->n_params);
+				if (p->best_params == NULL)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-				memcpy(best_params, model->params, sizeof(float) * model->n_params);
-				if (model->mask && best_mask == NULL)
-					best_mask = malloc(sizeof(float) * model->n_params);
-				if (model->mask && best_mask == NULL)
+				memcpy(p->best_params, model->params, sizeof(float) * model->n_params);
+				if (model->mask && p->best_mask == NULL)
+					p->best_mask = malloc(sizeof(float) * model->n_params);
+				if (model->mask && p->best_mask == NULL)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 				if (model->mask)
-					memcpy(best_mask, model->mask, sizeof(float) * model->n_params);
+					memcpy(p->best_mask, model->mask, sizeof(float) * model->n_params);
+			}
+			/* a job commits a checkpoint at every epoch's end but the last */
+			if (CheckpointJob() != 0 && epoch < epochs)
+			{
+				CheckpointRun(run, p, epoch);
+				outcome = TRAINING_SUSPENDED;
 			}
 		}
-		/* the core's own training speed, to compare with the call's */
-		appendStringInfo(metrics, "], \"step_seconds\": %.3f, \"samples_per_second\": %.1f",
-						 step_seconds, samples / Max(step_seconds, 1e-9));
-		if (best_params)
+		if (outcome != TRAINING_SUSPENDED)
 		{
-			memcpy(model->params, best_params, sizeof(float) * model->n_params);
-			if (best_mask)
-				memcpy(model->mask, best_mask, sizeof(float) * model->n_params);
-			lxmert_refresh_mask(model);
-			appendStringInfo(metrics, ", \"best_eval_accuracy\": %.4f", best);
-			restored = true;
+			/* the run is over: its checkpoint goes with the model it stores */
+			DropSegmentCheckpoint();
+			/* the core's own training speed, to compare with the call's */
+			appendStringInfo(metrics, "{\"epochs\": [%s], \"step_seconds\": %.3f, "
+							 "\"samples_per_second\": %.1f", p->epochs_json.data, p->step_seconds,
+							 p->samples / Max(p->step_seconds, 1e-9));
+			if (p->best_params)
+			{
+				memcpy(model->params, p->best_params, sizeof(float) * model->n_params);
+				if (p->best_mask)
+					memcpy(model->mask, p->best_mask, sizeof(float) * model->n_params);
+				lxmert_refresh_mask(model);
+				appendStringInfo(metrics, ", \"best_eval_accuracy\": %.4f", p->best);
+				outcome = TRAINING_ENDED_AT_BEST;
+			}
 		}
 	}
 	PG_FINALLY();
 	{
 		vqa_batch_buffers_free(eval_buf);
 		free(eval_logits);
-		free(best_params);
-		free(best_mask);
+		free(p->best_params);
+		free(p->best_mask);
 	}
 	PG_END_TRY();
-	return restored;
+	return outcome;
 }
 
 int64

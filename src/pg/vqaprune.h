@@ -153,6 +153,7 @@ typedef struct TrainOptions
 	VqaTrainConfig train;
 	double		dropout;		/* < 0: the model's */
 	char	   *eval_split;		/* NULL: none */
+	double		checkpoint_minutes; /* in a job, between checkpoints */
 } TrainOptions;
 
 typedef struct TrainingRun
@@ -165,7 +166,17 @@ typedef struct TrainingRun
 	VqaExamples *eval;			/* NULL: no evaluation per epoch */
 	const char *eval_split;
 	bool		keep_best;		/* keep the weights (and mask) of the best eval epoch */
+	double		checkpoint_minutes; /* in a job, between checkpoints */
+	int64		model_id;		/* what the run trains from, for vqa_resume's checks */
+	int64		dataset_id;
 } TrainingRun;
+
+typedef enum TrainingOutcome
+{
+	TRAINING_ENDED,
+	TRAINING_ENDED_AT_BEST,		/* keep_best restored the best epoch's weights */
+	TRAINING_SUSPENDED			/* a job's checkpoint was saved: nothing is to be stored now */
+} TrainingOutcome;
 
 extern void ParseLoss(const char *loss, VqaTrainConfig *train);
 extern void ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
@@ -183,10 +194,11 @@ extern void ReportPhase(const char *function, const char *name, const char *phas
 /*
  * Runs the epochs, with an evaluation after each if run->eval. In mask
  * training the mask is made from the scores before each evaluation, as it
- * would be stored. Returns whether it restored the best epoch's weights
- * (and mask) for keep_best.
+ * would be stored. Says whether it restored the best epoch's weights (and
+ * mask) for keep_best, or, in a checkpointing job (checkpoint.c), stopped
+ * at a checkpoint: it starts from the job's checkpoint if there is one.
  */
-extern bool RunTraining(const TrainingRun *run, StringInfo metrics);
+extern TrainingOutcome RunTraining(const TrainingRun *run, StringInfo metrics);
 extern int64 StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info,
 							   const char *metrics_json);
 
