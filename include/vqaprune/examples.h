@@ -101,9 +101,6 @@ void		vqa_batch_buffers_free(VqaBatchBuffers *buf);
 int			vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
 							   VqaBatchBuffers *buf, LxmertBatch *batch);
 
-/* What a training step (train.h) returns when its batch could not be read. */
-#define VQA_STEP_READ_FAILED (-3)
-
 /*
  * Asks the feature source for the images of examples idx[0 .. count-1],
  * which a later batch will read; nothing for features in memory.

@@ -82,6 +82,7 @@ VqaTrainer *vqa_trainer_new(LxmertModel *model, const VqaExamples *train,
 /* Why a step failed: nothing was updated either way. */
 #define VQA_STEP_NOT_FINITE (-1)
 #define VQA_STEP_OUT_OF_MEMORY (-2)
+#define VQA_STEP_READ_FAILED (-3)	/* the batch's features could not be read */
 
 /*
  * One optimisation step on the next mini-batch. Returns 1 after a step,
