@@ -27,7 +27,7 @@ BEGIN
 	FOR r IN SELECT recipe, ord FROM jsonb_array_elements(current_setting('compare.recipes')::jsonb)
 			 WITH ORDINALITY AS t(recipe, ord) LOOP
 		pruned := vqa_prune('bce', 'lmh', 0.7, 'mask', r.recipe || jsonb_build_object(
-			'eval_split', 'test', 'seed', 1, 'name', 'mask_' || r.ord));
+			'eval_split', 'test', 'name', 'mask_' || r.ord));
 		INSERT INTO curves
 		SELECT r.ord, (e->>'epoch')::int, (e->>'eval_accuracy')::float8
 		  FROM vqaprune.models m, jsonb_array_elements(m.metrics->'epochs') e

@@ -13,7 +13,8 @@ reset_steps steps to the kth value that prunes exactly floor(numel x s)
 weights (k >= 1), AdamW over the scores and the answer head with everything
 else frozen, linear decay without warm-up, gradients clipped to 1. The LMH
 loss is the authors' LearnedMixin +H with its gate and smoothing fixed at
-their initial values; BCE is the mean times the number of answers.
+their initial values (the gate drawn as vqaprune's trainer draws it for the
+same seed); BCE is the mean times the number of answers.
 
 The body is test/bench/lxmert_ref.py's LXMERT; the head is HuggingFace's or
 the authors' SimpleClassifier, as the exported config says.
@@ -161,13 +162,52 @@ def bce(logits, targets):
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
 
 
+M64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+def vqaprune_uniforms(seed, n):
+    """The first n uniforms of vqaprune's RNG (src/core/rng.c, xoshiro256**)."""
+    x, s = seed & M64, []
+    for _ in range(4):
+        x, z = splitmix64(x)
+        s.append(z)
+    rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64  # noqa: E731
+    out = []
+    for _ in range(n):
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        out.append((result >> 11) * (1.0 / 9007199254740992.0))
+    return out
+
+
 class LearnedMixinH(nn.Module):
     """LMH: d = z + g(h) (log(b + sigma(s)) - log(1 - b + sigma(s))), a BCE on d,
-    plus w_H times the mean binary entropy of sigma(g delta)."""
+    plus w_H times the mean binary entropy of sigma(g delta). The gate starts as
+    nn.Linear(H, 1) draws it, uniform in +-1/sqrt(H), from vqaprune's RNG with the
+    run's seed (the first draws of its trainer), so that with the gate fixed, as
+    the authors' mask training leaves it, both sides train with the same gate."""
 
-    def __init__(self, H):
+    def __init__(self, H, seed):
         super().__init__()
         self.gate = nn.Linear(H, 1)
+        u = vqaprune_uniforms(seed, H + 1)
+        with torch.no_grad():
+            self.gate.weight.copy_(torch.tensor([(2 * x - 1) / math.sqrt(H) for x in u[:H]]).view(1, H))
+            self.gate.bias.fill_((2 * u[H] - 1) / math.sqrt(H))
         self.smooth = nn.Parameter(torch.tensor(LMH_SMOOTH_INIT))
 
     def forward(self, logits, targets, prior, hidden):
@@ -267,7 +307,7 @@ def run(args):
     cfg, net = load_model(args.dir)
     data = load_data(args.dir, cfg["num_qa_labels"])
     train, held = data["train"], data[args.eval_split]
-    lmh = LearnedMixinH(cfg["hidden_size"]) if args.loss == "lmh" else None
+    lmh = LearnedMixinH(cfg["hidden_size"], args.seed) if args.loss == "lmh" else None
     if lmh is not None:
         lmh.requires_grad_(args.mode == "finetune" and not args.fixed_loss_params)
     masker = None

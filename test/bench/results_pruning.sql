@@ -22,8 +22,10 @@ DECLARE
 	config jsonb := '{"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
 					  "l_layers": 2, "r_layers": 1, "x_layers": 2, "max_position_embeddings": 32}';
 	stage1 jsonb := '{"epochs": 30, "lr": 1e-3, "batch_size": 64, "warmup_epochs": 2}';
-	-- the benchmark's runs are ~400 steps, not the paper's 34k: larger steps for the scores
-	mask jsonb := '{"epochs": 5, "lr": 2e-3, "batch_size": 64}';
+	-- the benchmark's runs are ~400 steps, not the paper's 34k: larger steps for the scores;
+	-- LMH's gate and smoothing train with the scores, as they did when doc/results.md's
+	-- tables were measured (the paper's code keeps them fixed: see its last section)
+	mask jsonb := '{"epochs": 5, "lr": 2e-3, "batch_size": 64, "loss_params": "train"}';
 	finetune jsonb := '{"epochs": 5, "lr": 5e-4, "batch_size": 64, "warmup_epochs": 1}';
 	loss text;
 	s float8;
