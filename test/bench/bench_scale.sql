@@ -80,10 +80,11 @@ LANGUAGE sql AS $$ INSERT INTO bench (item, what, value, unit) VALUES ($1, $2, r
 -- the features of a split, as stored, in MB
 CREATE FUNCTION bench_split_mb(dataset text, split text) RETURNS numeric
 LANGUAGE sql AS $$
+	WITH d AS (SELECT dataset_id FROM vqaprune.datasets WHERE name = $1),
+		 s AS (SELECT DISTINCT q.image_id FROM vqaprune.questions q, d
+				WHERE q.dataset_id = d.dataset_id AND q.split = $2)
 	SELECT round(sum(octet_length(i.features))::numeric / 1e6, 1)
-	  FROM vqaprune.images i JOIN vqaprune.datasets d USING (dataset_id)
-	 WHERE d.name = $1 AND i.image_id IN (SELECT q.image_id FROM vqaprune.questions q
-										   WHERE q.dataset_id = d.dataset_id AND q.split = $2) $$;
+	  FROM vqaprune.images i JOIN d USING (dataset_id) JOIN s USING (image_id) $$;
 
 -- LXMERT's sizes for a dataset: 3,129 answers (its own first, then fillers),
 -- a tiny model with the dataset's vocabulary, a base model with 30,522 word
@@ -112,7 +113,7 @@ END $$;
 -- temporary feature file and when it was last written (the end of loading),
 -- when the first training phase was seen, the steps and samples/s it
 -- reports, and for a finished evaluation its time and questions/s.
-CREATE FUNCTION bench_watch(job bigint, stop_steps int, item text, what text) RETURNS text
+CREATE FUNCTION bench_watch(job bigint, stop_steps int, item text, what text, batch int DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
 	j record;
@@ -121,6 +122,9 @@ DECLARE
 	finished timestamptz;
 	last_write timestamptz;
 	training_s numeric;
+	first_step int;
+	first_at timestamptz;
+	last_at timestamptz;
 	peak_mb numeric := 0;
 	tmp_mb numeric := 0;
 	tmp record;
@@ -142,6 +146,12 @@ BEGIN
 		IF j.phase = 'training' AND training_s IS NULL THEN
 			training_s := extract(epoch FROM clock_timestamp() - started);
 		END IF;
+		-- the step rate, from the first step count seen to the last
+		IF j.step IS NOT NULL AND first_step IS NULL THEN
+			first_step := j.step;
+			first_at := clock_timestamp();
+		END IF;
+		last_at := clock_timestamp();
 		EXIT WHEN stop_steps IS NOT NULL AND j.step >= stop_steps;
 		PERFORM pg_sleep(0.5);
 	END LOOP;
@@ -153,7 +163,9 @@ BEGIN
 	IF stop_steps IS NOT NULL THEN
 		PERFORM bench_note(item, what || 'first training phase seen', training_s, 's'),
 				bench_note(item, what || 'steps', j.step, ''),
-				bench_note(item, what || 'samples/s', j.samples_per_second, 'samples/s');
+				bench_note(item, what || 'samples/s (reported, rounded)', j.samples_per_second, 'samples/s'),
+				bench_note(item, what || 'samples/s (steps ' || first_step || '-' || j.step || ' over the time between)',
+						   (j.step - first_step) * batch / nullif(extract(epoch FROM last_at - first_at), 0), 'samples/s');
 	ELSE
 		PERFORM bench_note(item, what || j.status || ', wall time', extract(epoch FROM finished - started), 's'),
 				bench_note(item, what || 'questions/s', (SELECT questions FROM vqa_accuracy
@@ -230,6 +242,11 @@ SELECT bench_note('1 load', 'vqa_synthetic: questions', :questions, ''),
 SELECT bench_note('1 load', split || ' split: questions', questions, ''),
 	   bench_note('1 load', split || ' split: features', bench_split_mb('full', split), 'MB')
   FROM vqa_dataset_splits WHERE dataset = 'full' \g /dev/null
+-- the vacuum that autovacuum would otherwise run during the measurements (the
+-- insert threshold), here, timed
+SELECT clock_timestamp() AS t0 \gset
+VACUUM (ANALYZE);
+SELECT bench_note('1 load', 'VACUUM (ANALYZE) after the load: wall time', extract(epoch FROM clock_timestamp() - :'t0'), 's') \g /dev/null
 SELECT bench_prepare('full', :'tiny_config', :'base_config') \g /dev/null
 SELECT bench_note('1 load', 'base model parameters', parameters, ''), bench_note('1 load', 'base model stored', dense_bytes / 1e6, 'MB')
   FROM vqa_models WHERE model = 'base_full' \g /dev/null
@@ -242,12 +259,12 @@ SET vqaprune.threads = :threads;
 SELECT format('ALTER ROLE %I SET vqaprune.feature_memory = %L', current_user, :'job_memory') \gexec
 SELECT vqa_submit(format($$SELECT vqa_finetune('base_full', 'full', 'bce', %L)$$,
 	   '{"epochs": 1, "batch_size": 32, "lr": 5e-5, "warmup_epochs": 0}')) AS job \gset
-SELECT bench_watch(:job, :steps, '2 stage 1, base, full', 'feature_memory ' || :'job_memory' || ': ') \g /dev/null
+SELECT bench_watch(:job, :steps, '2 stage 1, base, full', 'feature_memory ' || :'job_memory' || ': ', 32) \g /dev/null
 SELECT vqa_cancel(:job) \g /dev/null
 SELECT vqa_wait(:job, '10 minutes'), bench_no_workers() \g /dev/null
 SELECT vqa_submit(format($$SELECT vqa_prune('base_full', 'lmh', 0.7, 'mask', %L)$$,
 	   '{"epochs": 1, "batch_size": 32, "lr": 5e-5}')) AS job \gset
-SELECT bench_watch(:job, :steps, '2 stage 2, base, full', 'feature_memory ' || :'job_memory' || ': ') \g /dev/null
+SELECT bench_watch(:job, :steps, '2 stage 2, base, full', 'feature_memory ' || :'job_memory' || ': ', 32) \g /dev/null
 SELECT vqa_cancel(:job) \g /dev/null
 SELECT vqa_wait(:job, '10 minutes'), bench_no_workers() \g /dev/null
 
@@ -260,7 +277,6 @@ SELECT format('ALTER ROLE %I SET vqaprune.feature_memory = %L', current_user, '1
 SELECT vqa_submit($$SELECT vqa_evaluate('tiny_full', 'full', 'test')$$) AS job \gset
 SELECT bench_watch(:job, NULL, '3 evaluate test, tiny, full', 'feature_memory 16GB: '), bench_no_workers() \g /dev/null
 SELECT format('ALTER ROLE %I RESET vqaprune.feature_memory', current_user) \gexec
-SELECT vqa_drop_model('tiny_full'), vqa_drop_model('base_full'), vqa_drop_dataset('full') \g /dev/null
 CHECKPOINT;
 
 -- 4. the subset: the first :sub_images images; each call in a fresh backend

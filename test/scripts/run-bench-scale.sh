@@ -5,8 +5,9 @@
 # load, base-shape training and tiny-shape evaluation streamed from temporary
 # files, streamed against in memory on a subset), then the core's
 # forward-only pass against the training forward pass at base shape
-# (test/bench/bench_prune --forward). About 75 minutes on 2 cores and 24 GB;
-# about 40 GB of free disk under /tmp.
+# (test/bench/bench_prune --forward), and the core's own fine-tuning and
+# mask-training steps at base shape for reference (--train). About 80
+# minutes on 2 cores and 24 GB; about 40 GB of free disk under /tmp.
 #
 # make results-float16 (this script with "float16"): the accuracy of the
 # Stage 1 BCE protocol with float32 and with float16 features
@@ -34,11 +35,16 @@ if [ $mode = float16 ]; then
 	exit 0
 fi
 
+echo "== this machine's sgemm rate, for comparing figures across machines"
+make -s test/bench/bench_lxmert test/bench/bench_prune
+for t in 1 2; do ./test/bench/bench_lxmert --sgemm 2048 --threads $t; done
+
 echo "== the full-size benchmark in SQL"
 cluster "$@" -f - <test/bench/bench_scale.sql
 
 echo "== evaluation's forward pass alone against the training forward pass, base shape, 2 threads"
-make -s test/bench/bench_prune
 for batch in 32 64 256; do
 	./test/bench/bench_prune --shape base --forward --batch $batch --threads 2
 done
+echo "== the core's training steps alone at base shape, batch 32, 2 threads (LMH)"
+./test/bench/bench_prune --shape base --train --threads 2
