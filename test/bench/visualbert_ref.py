@@ -56,7 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lxmert_ref import (  # noqa: E402,F401  (read/write re-exported for callers)
+from lxmert_ref import (  # noqa: E402
     LxmertLayer,
     LxmertPooler,
     bce_loss,
@@ -64,6 +64,15 @@ from lxmert_ref import (  # noqa: E402,F401  (read/write re-exported for callers
     read_safetensors,
     write_safetensors,
 )
+
+# bce_loss and the safetensors reader and writer are re-exported, so that
+# callers need this module only
+__all__ = [
+    "CONFIG_DEFAULTS", "make_config", "VisualBertEmbeddings", "VisualBertEncoder",
+    "VisualBertModel", "qa_gather_index", "VisualBertForQuestionAnswering",
+    "SimpleClassifier", "VisualBertWithSimpleClassifier", "init_body_weights",
+    "bce_loss", "kl_loss", "soft_ce_loss", "read_safetensors", "write_safetensors",
+]
 
 
 # ---------------------------------------------------------------------------
