@@ -11,8 +11,8 @@
 #   make results-authors  both, for the paper authors' model (about 15 minutes)
 #   make masker-compare   mask training in vqaprune and in a PyTorch port of the
 #                         authors' masker, per-epoch curves side by side (about 40 minutes)
-#   make bench-scale      the full-size benchmark, VQA-CP v2 sizes on one server (about 75 minutes)
-#   make results-float16  Stage 1 accuracy with float32 and float16 features (about 10 minutes)
+#   make bench-scale      the full-size benchmark, VQA-CP v2 sizes on one server (about 80 minutes)
+#   make results-float16  Stage 1 accuracy with float32 and float16 features (about 25 minutes)
 
 EXTENSION = vqaprune
 EXTVERSION = 0.5.0

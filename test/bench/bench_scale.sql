@@ -25,7 +25,9 @@
 -- and 24 GB; it needs about 40 GB of disk (the table, its WAL, one
 -- temporary feature file at a time). psql variables images, sub_images,
 -- sample_images, steps, tiny_epochs, job_memory (the jobs' feature_memory,
--- 4GB) and base_config shrink it for a check.
+-- 4GB) and base_config shrink it for a check; sections (12345) picks the
+-- sections to run (2 and 3 need 1), e.g. -v sections=4 to repeat the subset's
+-- comparison alone.
 \set ON_ERROR_STOP on
 \if :{?images}
 \else
@@ -55,6 +57,13 @@
 \else
 \set base_config '{"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072, "l_layers": 9, "r_layers": 5, "x_layers": 5, "max_position_embeddings": 512}'
 \endif
+\if :{?sections}
+\else
+\set sections 12345
+\endif
+SELECT strpos(:'sections', '1') > 0 AS section1, strpos(:'sections', '2') > 0 AS section2,
+	   strpos(:'sections', '3') > 0 AS section3, strpos(:'sections', '4') > 0 AS section4,
+	   strpos(:'sections', '5') > 0 AS section5 \gset
 \set tiny_config '{"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128, "l_layers": 2, "r_layers": 1, "x_layers": 2, "max_position_embeddings": 32}'
 \set threads 2
 \pset footer off
@@ -225,6 +234,7 @@ BEGIN
 	RETURN result;
 END $$;
 
+\if :section1
 -- 1. the full-size dataset
 \echo == 1. vqa_synthetic, :images images x 11 questions, 36 x 2048 float32
 SELECT clock_timestamp() AS t0 \gset
@@ -252,6 +262,8 @@ SELECT bench_note('1 load', 'base model parameters', parameters, ''), bench_note
   FROM vqa_models WHERE model = 'base_full' \g /dev/null
 CHECKPOINT;
 
+\endif
+\if :section2
 -- 2. base-shape training on the full train split, streamed, canceled after :steps steps
 -- (jobs: their workers take the role's settings; the budget is the default's)
 SET vqaprune.threads = :threads;
@@ -268,6 +280,8 @@ SELECT bench_watch(:job, :steps, '2 stage 2, base, full', 'feature_memory ' || :
 SELECT vqa_cancel(:job) \g /dev/null
 SELECT vqa_wait(:job, '10 minutes'), bench_no_workers() \g /dev/null
 
+\endif
+\if :section3
 -- 3. the tiny model evaluating the full test split: streamed (the default
 -- budget), then in memory (a budget above the split's features, for the job's role)
 \echo == 3. vqa_evaluate of the full test split at tiny shape, streamed and in memory
@@ -279,6 +293,8 @@ SELECT bench_watch(:job, NULL, '3 evaluate test, tiny, full', 'feature_memory 16
 SELECT format('ALTER ROLE %I RESET vqaprune.feature_memory', current_user) \gexec
 CHECKPOINT;
 
+\endif
+\if :section4
 -- 4. the subset: the first :sub_images images; each call in a fresh backend
 \echo == 4. the subset, in memory and streamed
 SELECT vqa_synthetic('sub', images => :sub_images, boxes => 36, feature_dim => 2048,
@@ -312,6 +328,8 @@ SELECT bench_note('4 subset', 'stored model identical streamed and in memory: ' 
 				  (bench_digest(m || '_mem') = bench_digest(m || '_file'))::int, '1 = yes')
   FROM unnest(ARRAY['b1', 'b2', 't1']) m \g /dev/null
 
+\endif
+\if :section5
 -- 5. the base model evaluating a sample of test questions
 \echo == 5. vqa_evaluate at base shape on a sample of the test split
 SELECT vqa_synthetic('sample', images => :sample_images, boxes => 36, feature_dim => 2048,
@@ -327,6 +345,7 @@ SELECT bench_call('5 evaluate test, base, sample', 'in memory', '8GB', $$SELECT 
 SET vqaprune.threads = :threads;
 SELECT bench_call('5 evaluate test, base, sample', 'streamed', '32MB', $$SELECT vqa_evaluate('base_sample', 'sample', 'test')$$) \g /dev/null
 
+\endif
 \echo
 \echo | item | what | value | unit |
 \echo |---|---|---|---|

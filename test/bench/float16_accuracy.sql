@@ -6,7 +6,7 @@
 -- features rounded to IEEE half). Every model is evaluated in distribution
 -- (val) and out of distribution (test) with the official metric. Prints a
 -- table of means ± sample standard deviations over the seeds.
--- Run: make results-float16 (about 10 minutes on 2 cores). psql variables
+-- Run: make results-float16 (about 25 minutes on 2 cores). psql variables
 -- images (2000) and epochs (30) shrink it for a quick check.
 \set ON_ERROR_STOP on
 \pset format unaligned

@@ -11,7 +11,7 @@
 #
 # make results-float16 (this script with "float16"): the accuracy of the
 # Stage 1 BCE protocol with float32 and with float16 features
-# (test/bench/float16_accuracy.sql), about 10 minutes.
+# (test/bench/float16_accuracy.sql), about 25 minutes.
 #
 # Usage: run-bench-scale.sh [float16] [psql options, e.g. -v images=400]
 set -euo pipefail
