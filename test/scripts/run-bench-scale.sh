@@ -25,10 +25,10 @@ if [ "${1:-}" = float16 ]; then mode=float16; shift; fi
 # the lock is shared with the other scripts that install into this server
 flock /tmp/vqaprune-pg.lock sh -c 'make -s all && make -s install >/dev/null'
 
-# The cluster is a private one of the server user (not the shared
-# 15/regress cluster root's pg_virtualenv makes), so that it can run as long
-# as it takes beside other clusters. psql reads the script from stdin.
-cluster() { as_server_user pg_virtualenv -v 15 psql -X -q "$@"; }
+# A private cluster of the server user in a temporary directory, so that it
+# can run as long as it takes beside other clusters. psql reads the script
+# from stdin.
+cluster() { as_server_user pg_virtualenv -t -v 15 psql -X -q "$@"; }
 
 if [ $mode = float16 ]; then
 	cluster "$@" -f - <test/bench/float16_accuracy.sql

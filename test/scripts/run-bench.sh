@@ -20,13 +20,13 @@ echo "== core readers (best of 3)"
 ./test/bench/bench_loaders "$dir"
 chmod -R a+r "$dir"
 echo "== through SQL (one run, rows written and committed)"
-VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -v 15 psql -X -q -f test/bench/load_sql.sql
+VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -t -v 15 psql -X -q -f test/bench/load_sql.sql
 
 echo "== LXMERT training step (forward, backward, Adam), vqaprune and PyTorch"
 ./test/bench/compare_lxmert.sh ./test/bench/bench_lxmert "${VQAPRUNE_FIXTURES:-test/fixtures}/hf-lxmert/tiny"
 
 echo "== fine-tuning through SQL against the core's steps (tiny model, LMH, 2 threads)"
-pg_virtualenv -v 15 psql -X -q -f test/bench/train_sql.sql
+pg_virtualenv -t -v 15 psql -X -q -f test/bench/train_sql.sql
 
 echo "== pruning: a mask-training step against a fine-tuning step of the same model (LMH, 0.7)"
 for shape in tiny base; do

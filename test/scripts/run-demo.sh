@@ -7,4 +7,4 @@ cd "$(dirname "$0")/../.."
 ./test/scripts/ensure-deps.sh
 . test/scripts/common.sh
 build_and_install
-pg_virtualenv -v 15 psql -X -q -f doc/demo.sql
+pg_virtualenv -t -v 15 psql -X -q -f doc/demo.sql

@@ -29,7 +29,7 @@ for r in "${RECIPES[@]}"; do
 done
 json="${json%,}]"
 
-pg_virtualenv -v 15 psql -X -q -v dir="$dir" -v images="$IMAGES" -v config="$CONFIG" \
+pg_virtualenv -t -v 15 psql -X -q -v dir="$dir" -v images="$IMAGES" -v config="$CONFIG" \
 	-v recipes="$json" -f test/bench/masker_compare.sql
 
 n=0

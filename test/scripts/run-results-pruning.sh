@@ -7,6 +7,6 @@ cd "$(dirname "$0")/../.."
 ./test/scripts/ensure-deps.sh gnuplot-nox
 . test/scripts/common.sh
 build_and_install
-pg_virtualenv -v 15 psql -X -q -f test/bench/results_pruning.sql
+pg_virtualenv -t -v 15 psql -X -q -f test/bench/results_pruning.sql
 gnuplot doc/pruning.gnuplot
 echo "plot: doc/pruning.svg"
