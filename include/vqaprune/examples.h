@@ -99,7 +99,7 @@ void		vqa_batch_buffers_free(VqaBatchBuffers *buf);
  * failed (ex->source->error says why).
  */
 int			vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
-							   VqaBatchBuffers *buf, LxmertBatch *batch);
+							   VqaBatchBuffers *buf, VqaBatch *batch);
 
 /*
  * Asks the feature source for the images of examples idx[0 .. count-1],

@@ -27,11 +27,11 @@
  * the paper authors' SimpleClassifier (weight-normalised Linear 2H, ReLU,
  * dropout 0.5, weight-normalised Linear A; one gain per matrix).
  */
-typedef enum LxmertAnswerHead
+typedef enum VqaAnswerHead
 {
-	LXMERT_HEAD_LXMERT,
-	LXMERT_HEAD_SIMPLE_CLASSIFIER
-} LxmertAnswerHead;
+	VQA_HEAD_HUGGINGFACE,
+	VQA_HEAD_SIMPLE_CLASSIFIER
+} VqaAnswerHead;
 
 /* The std of HuggingFace's initialisation of weights (initializer_range). */
 #define LXMERT_INITIALIZER_RANGE 0.02f
@@ -42,7 +42,7 @@ typedef enum LxmertAnswerHead
 /* The dropout of the SimpleClassifier head while training, as the authors use it. */
 #define LXMERT_SIMPLE_CLASSIFIER_DROPOUT 0.5f
 
-typedef struct LxmertConfig
+typedef struct VqaModelConfig
 {
 	int			vocab_size;
 	int			hidden_size;
@@ -59,7 +59,7 @@ typedef struct LxmertConfig
 	float		layer_norm_eps;
 	float		hidden_dropout_prob;
 	float		attention_probs_dropout_prob;
-	LxmertAnswerHead answer_head;
+	VqaAnswerHead answer_head;
 
 	/*
 	 * How questions are encoded for this model (it is trained and evaluated
@@ -70,10 +70,10 @@ typedef struct LxmertConfig
 	int			question_tokens;
 	int			special_tokens;
 	int			attention_mask;
-} LxmertConfig;
+} VqaModelConfig;
 
 /* Which part of the model a tensor belongs to (the paper's modules). */
-typedef enum LxmertModule
+typedef enum VqaModule
 {
 	LXMERT_LANGUAGE,			/* word embeddings and the L layers */
 	LXMERT_VISUAL,				/* visn_fc, box_fc and the R layers */
@@ -81,18 +81,18 @@ typedef enum LxmertModule
 	LXMERT_POOLER,
 	LXMERT_EMBEDDINGS_OTHER,	/* position / token type embeddings, LNs */
 	LXMERT_HEAD					/* the answer head */
-} LxmertModule;
+} VqaModule;
 
-typedef struct LxmertTensor
+typedef struct VqaTensor
 {
 	char		name[96];		/* HuggingFace name, without "lxmert." */
 	int			ndim;			/* 0 (a scalar), 1 or 2 */
 	int			shape[2];
 	size_t		offset;			/* in floats, into the parameter buffer */
 	size_t		numel;
-	LxmertModule module;
+	VqaModule module;
 	int			prunable;		/* in theta_pr: a weight matrix of the model */
-} LxmertTensor;
+} VqaTensor;
 
 /* Weights of one attention block: Q, K, V, output dense, LayerNorm. */
 typedef struct LxmertAttentionWeights
@@ -172,7 +172,7 @@ typedef struct LxmertWeights
 } LxmertWeights;
 
 /* One batch of inputs. token_type_ids may be NULL (all 0). */
-typedef struct LxmertBatch
+typedef struct VqaBatch
 {
 	int			batch;			/* B */
 	int			seq_len;		/* T, at most max_position_embeddings */
@@ -182,20 +182,20 @@ typedef struct LxmertBatch
 	const int32_t *token_type_ids;	/* B x T, or NULL */
 	const float *visual_feats;	/* B x N x visual_feat_dim */
 	const float *visual_pos;	/* B x N x visual_pos_dim */
-} LxmertBatch;
+} VqaBatch;
 
 typedef struct LxmertActivations LxmertActivations;
 struct VqaCsr;
 
-typedef struct LxmertModel
+typedef struct VqaModel
 {
-	LxmertConfig config;
+	VqaModelConfig config;
 	int			n_tensors;
-	LxmertTensor *tensors;
+	VqaTensor *tensors;
 	size_t		n_params;
 	float	   *params;			/* the weights */
 	float	   *grads;			/* dL/d(weights used in the forward pass); made by the
-								 * first lxmert_zero_grad */
+								 * first vqa_model_zero_grad */
 	float	   *mask;			/* NULL, or 1/0 per parameter: forward uses params * mask */
 	float	   *masked;			/* params * mask, when mask is set */
 	float	   *adam_m;			/* allocated by the first update */
@@ -210,7 +210,7 @@ typedef struct LxmertModel
 	/*
 	 * Set by a host that only evaluates: the forward pass keeps nothing for
 	 * a backward pass (two buffers per kind of layer, reused layer by layer;
-	 * no dropout masks, no backward scratch), so lxmert_backward and the
+	 * no dropout masks, no backward scratch), so vqa_model_backward and the
 	 * per-layer hidden states are not available. Not with training.
 	 */
 	int			forward_only;
@@ -220,47 +220,47 @@ typedef struct LxmertModel
 	 * checks for interrupts). NULL: none.
 	 */
 	void		(*between_layers) (void);
-} LxmertModel;
+} VqaModel;
 
 /* HuggingFace's defaults: LXMERT base (lxmert_config.c). */
-void		lxmert_config_default(LxmertConfig *config);
+void		vqa_model_config_default(VqaModelConfig *config);
 
 /*
  * A config from JSON with HuggingFace's LxmertConfig keys; absent keys keep
  * the defaults, unknown keys are ignored. 0, or -1 with a message.
  */
-int			lxmert_config_parse(const char *json, LxmertConfig *config,
+int			vqa_model_config_parse(const char *json, VqaModelConfig *config,
 								char *errbuf, size_t errlen);
 
 /* The config as a JSON object (malloc'd), HuggingFace's keys. */
-char	   *lxmert_config_to_json(const LxmertConfig *config);
+char	   *vqa_model_config_to_json(const VqaModelConfig *config);
 
 /* Checks a config; NULL if valid, else a static message. */
-const char *lxmert_config_check(const LxmertConfig *config);
+const char *vqa_model_config_check(const VqaModelConfig *config);
 
 /* Allocates a model with zeroed parameters; NULL with errbuf on failure. */
-LxmertModel *lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen);
+VqaModel *vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen);
 
 /*
  * Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed; a
  * simple_classifier head as the authors' code leaves it: directions uniform
  * in +-1/sqrt(fan_in), gains their norms, biases 0.
  */
-void		lxmert_init_random(LxmertModel *model, uint64_t seed, float std);
+void		vqa_model_init_random(VqaModel *model, uint64_t seed, float std);
 
 /* The same for the answer head's tensors only: a fresh head on a given body. */
-void		lxmert_init_head(LxmertModel *model, uint64_t seed, float std);
+void		vqa_model_init_head(VqaModel *model, uint64_t seed, float std);
 
 /* The tensor of a HuggingFace name, with or without "lxmert."; NULL if none. */
-const LxmertTensor *lxmert_find_tensor(const LxmertModel *model, const char *name);
+const VqaTensor *vqa_model_find_tensor(const VqaModel *model, const char *name);
 
 /*
  * Sets a pruning mask (n_params values, 1 keep / 0 prune; copied) or clears
- * it with NULL. Until the next call with new weights, lxmert_refresh_mask
+ * it with NULL. Until the next call with new weights, vqa_model_refresh_mask
  * must follow every change of params.
  */
-int			lxmert_set_mask(LxmertModel *model, const float *mask);
-void		lxmert_refresh_mask(LxmertModel *model);
+int			vqa_model_set_mask(VqaModel *model, const float *mask);
+void		vqa_model_refresh_mask(VqaModel *model);
 
 /*
  * Forward pass: logits (B x num_qa_labels). Keeps what the backward pass
@@ -268,7 +268,7 @@ void		lxmert_refresh_mask(LxmertModel *model);
  * runs out. With targets (B x A soft scores), *loss receives LXMERT's VQA
  * loss, mean BCE with logits times A.
  */
-int			lxmert_forward(LxmertModel *model, const LxmertBatch *batch,
+int			vqa_model_forward(VqaModel *model, const VqaBatch *batch,
 						   float *logits, const float *targets, float *loss);
 
 /*
@@ -276,37 +276,37 @@ int			lxmert_forward(LxmertModel *model, const LxmertBatch *batch,
  * language index 0 .. l_layers + x_layers - 1, vision 0 .. r_layers +
  * x_layers - 1. NULL if out of range.
  */
-const float *lxmert_language_state(const LxmertModel *model, int index);
-const float *lxmert_vision_state(const LxmertModel *model, int index);
+const float *lxmert_language_state(const VqaModel *model, int index);
+const float *lxmert_vision_state(const VqaModel *model, int index);
 
 /* Zeroes the gradients, allocating them the first time; -1 if out of memory. */
-int			lxmert_zero_grad(LxmertModel *model);
+int			vqa_model_zero_grad(VqaModel *model);
 
 /*
  * Backward pass of the last forward from dlogits (B x A) and, if not NULL,
  * dpooled (B x H, a loss's gradient of the pooled output, as LMH's gate
  * has), accumulated into grads. lxmert_bce_grad gives dlogits of the VQA
- * loss. Returns -1 (doing nothing) without lxmert_zero_grad's gradients or
+ * loss. Returns -1 (doing nothing) without vqa_model_zero_grad's gradients or
  * after a forward_only pass.
  */
-int			lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled);
+int			vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled);
 
 /* Bytes of the activation arena, as large as the largest batch made it. */
-size_t		lxmert_activation_bytes(const LxmertModel *model);
+size_t		vqa_model_activation_bytes(const VqaModel *model);
 
 /*
  * Bytes the activation arena needs for a batch of B questions of T tokens
  * and N boxes, with the worker threads of now; 0 if out of memory.
  */
-size_t		lxmert_activation_bytes_for(const LxmertConfig *config, int B, int T, int N,
+size_t		vqa_model_activation_bytes_for(const VqaModelConfig *config, int B, int T, int N,
 										int forward_only);
 
 /* The pooled output (B x H, after tanh) of the last forward pass. */
-const float *lxmert_pooled(const LxmertModel *model);
+const float *vqa_model_pooled(const VqaModel *model);
 
 /* L2 norm of all gradients, and scaling them (gradient clipping). */
-double		lxmert_grad_norm(const LxmertModel *model);
-void		lxmert_scale_grads(LxmertModel *model, float scale);
+double		vqa_model_grad_norm(const VqaModel *model);
+void		vqa_model_scale_grads(VqaModel *model, float scale);
 void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
 							int num_labels, float *dlogits);
 
@@ -315,13 +315,13 @@ void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
  * straight-through gradient of mask scores: d score = dL/d(W*M) * W. Other
  * tensors' gradients are left as they are.
  */
-void		lxmert_score_grad(LxmertModel *model);
+void		vqa_model_score_grad(VqaModel *model);
 
 /* Allocates the Adam moments (zeroed) if the model has none yet. 0, or -1 out of memory. */
-int			lxmert_reserve_adam(LxmertModel *model);
+int			lxmert_reserve_adam(VqaModel *model);
 
 /* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
-int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,
+int			lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2,
 							   float eps, float weight_decay, int t);
 
 
@@ -331,12 +331,12 @@ int			lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2,
  * training off use them. Call again after the weights or the mask change.
  * 0, or -1 when memory runs out (then none are used).
  */
-int			lxmert_use_sparse(LxmertModel *model, double max_density);
-void		lxmert_drop_sparse(LxmertModel *model);
+int			vqa_model_use_sparse(VqaModel *model, double max_density);
+void		vqa_model_drop_sparse(VqaModel *model);
 
 /* Floating-point operations of one training step (forward + backward). */
-double		lxmert_train_flops(const LxmertConfig *config, int batch, int seq_len, int num_boxes);
+double		vqa_model_train_flops(const VqaModelConfig *config, int batch, int seq_len, int num_boxes);
 
-void		lxmert_free(LxmertModel *model);
+void		vqa_model_free(VqaModel *model);
 
 #endif

@@ -34,7 +34,7 @@ typedef struct VqaSparsityPlan
 } VqaSparsityPlan;
 
 /* Prunable weights per module: language, visual, cross, pooler. */
-void		vqa_prunable_counts(const LxmertModel *model, size_t counts[4]);
+void		vqa_prunable_counts(const VqaModel *model, size_t counts[4]);
 
 /* The paper's Eq. 10: the overall sparsity that module targets imply. */
 double		vqa_implied_sparsity(const size_t counts[4], const double module[VQA_PRUNE_MODULES]);
@@ -60,7 +60,7 @@ int			vqa_plan_paper_allocation(const size_t counts[4], double overall,
 									  VqaSparsityPlan *plan, char *errbuf, size_t errlen);
 
 /* The sparsity a plan gives tensor i (matrix scope), 0 for tensors outside theta_pr. */
-double		vqa_plan_tensor_sparsity(const LxmertModel *model, const VqaSparsityPlan *plan, int i);
+double		vqa_plan_tensor_sparsity(const VqaModel *model, const VqaSparsityPlan *plan, int i);
 
 /* Weights a matrix of n weights loses at sparsity s: floor(n * s). */
 size_t		vqa_pruned_count(size_t n, double sparsity);
@@ -76,7 +76,7 @@ float		vqa_prune_smallest(const float *key, size_t n, size_t k, float *mask, flo
  * One-shot magnitude pruning of the model by a plan: a mask over the whole
  * layout (1 outside theta_pr). 0, or -1 when memory runs out.
  */
-int			vqa_magnitude_mask(const LxmertModel *model, const VqaSparsityPlan *plan, float *mask);
+int			vqa_magnitude_mask(const VqaModel *model, const VqaSparsityPlan *plan, float *mask);
 
 /*
  * Mask scores (methods-reference 1.3): one real score per prunable weight;
@@ -86,7 +86,7 @@ int			vqa_magnitude_mask(const LxmertModel *model, const VqaSparsityPlan *plan, 
  */
 typedef struct VqaMasker
 {
-	const LxmertModel *model;
+	const VqaModel *model;
 	VqaSparsityPlan plan;
 	float	   *scores;			/* n_params, meaningful on prunable tensors */
 	float	   *thresholds;		/* per tensor (global scope: all equal) */
@@ -95,7 +95,7 @@ typedef struct VqaMasker
 } VqaMasker;
 
 /* Every threshold starts at threshold (the paper's 0.01); NULL out of memory. */
-VqaMasker  *vqa_masker_new(const LxmertModel *model, const VqaSparsityPlan *plan,
+VqaMasker  *vqa_masker_new(const VqaModel *model, const VqaSparsityPlan *plan,
 						   float threshold);
 
 /*
@@ -115,7 +115,7 @@ void		vqa_masker_apply(const VqaMasker *masker, float *mask);
 void		vqa_masker_free(VqaMasker *masker);
 
 /* Measured sparsity of a mask: per module (language, visual, cross, pooler) and overall. */
-void		vqa_mask_sparsity(const LxmertModel *model, const float *mask, double module[4],
+void		vqa_mask_sparsity(const VqaModel *model, const float *mask, double module[4],
 							  double *overall);
 
 #endif

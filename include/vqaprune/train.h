@@ -76,7 +76,7 @@ typedef struct VqaTrainer VqaTrainer;
  * with a mask (Stage 3) keeps it: its pruned weights are zeroed and stay
  * zero. In mask training the model's mask is set from the masker's scores.
  */
-VqaTrainer *vqa_trainer_new(LxmertModel *model, const VqaExamples *train,
+VqaTrainer *vqa_trainer_new(VqaModel *model, const VqaExamples *train,
 							const VqaTrainConfig *config, char *errbuf, size_t errlen);
 
 /* Why a step failed: nothing was updated either way. */
@@ -133,7 +133,7 @@ void		vqa_trainer_free(VqaTrainer *trainer);
  * [start, start + count) of ex (count <= buf->capacity); logits holds
  * count x answers floats.
  */
-double		vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
+double		vqa_soft_score(VqaModel *model, const VqaExamples *ex, int start, int count,
 						   VqaBatchBuffers *buf, float *logits);
 
 #endif

@@ -205,7 +205,7 @@ image_features(const VqaExamples *ex, int image, VqaBatchBuffers *buf, float *de
 
 int
 vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuffers *buf,
-				   LxmertBatch *batch)
+				   VqaBatch *batch)
 {
 	size_t		T = ex->seq_len;
 	size_t		image_floats = (size_t) ex->num_boxes * ex->feature_dim;

@@ -43,20 +43,20 @@ typedef struct Pass Pass;
 
 typedef struct Layout
 {
-	LxmertModel *model;
+	VqaModel *model;
 	float	   *base;			/* NULL: record the tensor table */
 	size_t		offset;
 } Layout;
 
 static float *
-slot(Layout *L, const char *name, int rows, int cols, LxmertModule module, int prunable)
+slot(Layout *L, const char *name, int rows, int cols, VqaModule module, int prunable)
 {
 	size_t		numel = (size_t) rows * (cols > 0 ? cols : 1);
 	float	   *p = L->base ? L->base + L->offset : NULL;
 
 	if (L->base == NULL)
 	{
-		LxmertTensor *t = &L->model->tensors[L->model->n_tensors++];
+		VqaTensor *t = &L->model->tensors[L->model->n_tensors++];
 
 		snprintf(t->name, sizeof(t->name), "%s", name);
 		t->ndim = cols > 0 ? 2 : 1;
@@ -73,7 +73,7 @@ slot(Layout *L, const char *name, int rows, int cols, LxmertModule module, int p
 
 /* A linear layer "prefix.weight" [out, in] and "prefix.bias" [out]. */
 static void
-linear_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module,
+linear_slots(Layout *L, const char *prefix, int out, int in, VqaModule module,
 			 int prunable, float **w, float **b)
 {
 	char		name[96];
@@ -90,7 +90,7 @@ linear_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module
  * direction), "prefix.bias" [out].
  */
 static void
-weight_norm_slots(Layout *L, const char *prefix, int out, int in, LxmertModule module,
+weight_norm_slots(Layout *L, const char *prefix, int out, int in, VqaModule module,
 				  float **g, float **v, float **b)
 {
 	char		name[96];
@@ -106,7 +106,7 @@ weight_norm_slots(Layout *L, const char *prefix, int out, int in, LxmertModule m
 }
 
 static void
-layernorm_slots(Layout *L, const char *prefix, int size, LxmertModule module,
+layernorm_slots(Layout *L, const char *prefix, int size, VqaModule module,
 				float **w, float **b)
 {
 	char		name[96];
@@ -120,7 +120,7 @@ layernorm_slots(Layout *L, const char *prefix, int size, LxmertModule module,
 /* Q, K, V under qkv_prefix; output dense and LayerNorm under out_prefix. */
 static void
 attention_slots(Layout *L, const char *qkv_prefix, const char *out_prefix, int H,
-				LxmertModule module, LxmertAttentionWeights *a)
+				VqaModule module, LxmertAttentionWeights *a)
 {
 	char		name[80];
 
@@ -139,7 +139,7 @@ attention_slots(Layout *L, const char *qkv_prefix, const char *out_prefix, int H
 /* FFN: intermediate dense under inter, output dense and LayerNorm under out. */
 static void
 ffn_slots(Layout *L, const char *inter, const char *out, int H, int I,
-		  LxmertModule module, LxmertFfnWeights *f)
+		  VqaModule module, LxmertFfnWeights *f)
 {
 	char		name[80];
 
@@ -152,7 +152,7 @@ ffn_slots(Layout *L, const char *inter, const char *out, int H, int I,
 }
 
 static void
-bert_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertModule module,
+bert_layer_slots(Layout *L, const char *prefix, int H, int I, VqaModule module,
 				 LxmertBertLayerWeights *w)
 {
 	char		qkv[64],
@@ -197,9 +197,9 @@ x_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertXLayerWeights *
  * into base.
  */
 static size_t
-lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
+lxmert_layout(VqaModel *model, float *base, LxmertWeights *w)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
 	Layout		L = {model, base, 0};
@@ -233,7 +233,7 @@ lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
 		bert_layer_slots(&L, prefix, H, I, LXMERT_VISUAL, &w->r_layers[i]);
 	}
 	linear_slots(&L, "pooler.dense", H, H, LXMERT_POOLER, 1, &w->pooler_w, &w->pooler_b);
-	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 	{
 		weight_norm_slots(&L, "classifier.main.0", 2 * H, H, LXMERT_HEAD, &w->head_fc0_g,
 						  &w->head_fc0_w, &w->head_fc0_b);
@@ -249,7 +249,7 @@ lxmert_layout(LxmertModel *model, float *base, LxmertWeights *w)
 }
 
 static int
-weights_alloc(LxmertWeights *w, const LxmertConfig *c)
+weights_alloc(LxmertWeights *w, const VqaModelConfig *c)
 {
 	w->l_layers = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(LxmertBertLayerWeights));
 	w->r_layers = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(LxmertBertLayerWeights));
@@ -267,7 +267,7 @@ weights_free(LxmertWeights *w)
 
 /* Repoints w (layer arrays kept) at another buffer of the layout. */
 static void
-weights_point(LxmertModel *model, LxmertWeights *w, float *base)
+weights_point(VqaModel *model, LxmertWeights *w, float *base)
 {
 	LxmertBertLayerWeights *l = w->l_layers;
 	LxmertBertLayerWeights *r = w->r_layers;
@@ -444,7 +444,7 @@ ffn_acts(Arena *a, FfnActs *f, size_t rows, int H, int I, int dropout)
 
 /* Points every activation into the arena; returns the floats needed. */
 static size_t
-activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T, int N,
+activations_layout(LxmertActivations *acts, const VqaModelConfig *c, int B, int T, int N,
 				   float *base)
 {
 	Arena		a = {base, 0};
@@ -521,7 +521,7 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 	acts->head_mean = take(&a, B);
 	acts->head_rstd = take(&a, B);
 	acts->head_norm = take(&a, (size_t) B * 2 * H);
-	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 	{
 		size_t		w3 = (size_t) c->num_qa_labels * 2 * H;
 		size_t		w0 = (size_t) 2 * H * H;
@@ -554,9 +554,9 @@ activations_layout(LxmertActivations *acts, const LxmertConfig *c, int B, int T,
 
 /* Makes the arena fit a batch of this shape. */
 static int
-activations_reserve(LxmertModel *model, int B, int T, int N)
+activations_reserve(VqaModel *model, int B, int T, int N)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 	LxmertActivations *acts = model->acts;
 	size_t		need;
 
@@ -638,7 +638,7 @@ add_bias_rows(void *arg, size_t begin, size_t end, int worker)
 /* State of one forward pass shared by the layer functions. */
 struct Pass
 {
-	LxmertModel *model;
+	VqaModel *model;
 	LxmertActivations *acts;
 	int			B;
 	int			H;
@@ -657,7 +657,7 @@ struct Pass
 static const VqaCsr *
 sparse_weight(const Pass *P, const float *w)
 {
-	const LxmertModel *m = P->model;
+	const VqaModel *m = P->model;
 	const float *base = m->mask ? m->masked : m->params;
 
 	if (m->sparse == NULL || m->training)
@@ -1271,16 +1271,16 @@ x_layer_backward(Pass *P, const XLayerActs *a, const LxmertXLayerWeights *w,
 }
 
 static void
-between_layers(const LxmertModel *model)
+between_layers(const VqaModel *model)
 {
 	if (model->between_layers)
 		model->between_layers();
 }
 
 static void
-pass_init(Pass *P, LxmertModel *model, int B)
+pass_init(Pass *P, VqaModel *model, int B)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 
 	P->model = model;
 	P->acts = model->acts;
@@ -1334,7 +1334,7 @@ weight_norm_backward(float *dg, float *dv, const float *dw, float g, const float
 
 /* The authors' SimpleClassifier on the pooled output. */
 static void
-simple_classifier_forward(Pass *P, LxmertModel *model, float *logits)
+simple_classifier_forward(Pass *P, VqaModel *model, float *logits)
 {
 	const LxmertWeights *w = &model->weights;
 	LxmertActivations *s = model->acts;
@@ -1357,7 +1357,7 @@ simple_classifier_forward(Pass *P, LxmertModel *model, float *logits)
 
 /* Its backward pass, from dlogits into the head's gradients and s->dpool. */
 static void
-simple_classifier_backward(LxmertModel *model, const float *dlogits)
+simple_classifier_backward(VqaModel *model, const float *dlogits)
 {
 	const LxmertWeights *w = &model->weights;
 	LxmertWeights *g = &model->grad_weights;
@@ -1386,10 +1386,10 @@ simple_classifier_backward(LxmertModel *model, const float *dlogits)
 }
 
 int
-lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
+vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 			   const float *targets, float *loss)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 	const LxmertWeights *w = &model->weights;
 	LxmertActivations *s;
 	Pass		P;
@@ -1483,7 +1483,7 @@ lxmert_forward(LxmertModel *model, const LxmertBatch *batch, float *logits,
 	linear_forward(&P, s->pooled, s->cls, w->pooler_w, w->pooler_b, B, H, H);
 	for (size_t i = 0; i < (size_t) B * H; i++)
 		s->pooled[i] = tanhf(s->pooled[i]);
-	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 		simple_classifier_forward(&P, model, logits);
 	else
 	{
@@ -1522,9 +1522,9 @@ lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_la
 
 /* The dropout masks of the forward pass are reused, not drawn again. */
 static void
-backward_pass(LxmertModel *model, const float *dlogits, const float *dpooled)
+backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 	const LxmertWeights *w = &model->weights;
 	LxmertWeights *g = &model->grad_weights;
 	LxmertActivations *s = model->acts;
@@ -1546,7 +1546,7 @@ backward_pass(LxmertModel *model, const float *dlogits, const float *dpooled)
 
 	/* answer head and pooler */
 	memset(s->dpool, 0, sizeof(float) * B * H);
-	if (c->answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 		simple_classifier_backward(model, dlogits);
 	else
 	{
@@ -1652,7 +1652,7 @@ backward_pass(LxmertModel *model, const float *dlogits, const float *dpooled)
 }
 
 int
-lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
+vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 {
 	if (model->acts == NULL || model->acts->forward_only || model->grads == NULL)
 		return -1;
@@ -1665,7 +1665,7 @@ lxmert_backward(LxmertModel *model, const float *dlogits, const float *dpooled)
 /* ---------------------------------------------------------------------- */
 
 const char *
-lxmert_config_check(const LxmertConfig *c)
+vqa_model_config_check(const VqaModelConfig *c)
 {
 	if (c->vocab_size < 1 || c->hidden_size < 1 || c->intermediate_size < 1 ||
 		c->visual_feat_dim < 1 || c->visual_pos_dim < 1 || c->num_qa_labels < 1 ||
@@ -1685,14 +1685,14 @@ lxmert_config_check(const LxmertConfig *c)
 	if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1) ||
 		!(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
 		return "dropout probabilities must be in [0, 1)";
-	if (c->answer_head != LXMERT_HEAD_LXMERT && c->answer_head != LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (c->answer_head != VQA_HEAD_HUGGINGFACE && c->answer_head != VQA_HEAD_SIMPLE_CLASSIFIER)
 		return "unknown answer head";
 	return NULL;
 }
 
 /* Tensors in the layout: fixed ones plus 16 per BERT layer, 52 per X layer. */
 static int
-tensor_count(const LxmertConfig *c)
+tensor_count(const VqaModelConfig *c)
 {
 	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;	/* either head has 6 */
 }
@@ -1708,11 +1708,11 @@ alloc_floats(size_t n)
 	return p;
 }
 
-LxmertModel *
-lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
+VqaModel *
+vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen)
 {
-	const char *problem = lxmert_config_check(config);
-	LxmertModel *model;
+	const char *problem = vqa_model_config_check(config);
+	VqaModel *model;
 	LxmertWeights table_pass = {0};
 
 	if (problem)
@@ -1720,11 +1720,11 @@ lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
 		return NULL;
 	}
-	model = calloc(1, sizeof(LxmertModel));
+	model = calloc(1, sizeof(VqaModel));
 	if (model == NULL)
 		goto oom;
 	model->config = *config;
-	model->tensors = calloc(tensor_count(config), sizeof(LxmertTensor));
+	model->tensors = calloc(tensor_count(config), sizeof(VqaTensor));
 	if (model->tensors == NULL || weights_alloc(&table_pass, config) != 0 ||
 		weights_alloc(&model->weights, config) != 0 ||
 		weights_alloc(&model->grad_weights, config) != 0)
@@ -1742,7 +1742,7 @@ lxmert_new(const LxmertConfig *config, char *errbuf, size_t errlen)
 
 oom:
 	snprintf(errbuf, errlen, "out of memory for an LXMERT model");
-	lxmert_free(model);
+	vqa_model_free(model);
 	return NULL;
 }
 
@@ -1753,19 +1753,19 @@ oom:
  * uniform in +-1/sqrt(fan_in), and the gain is v's norm (W = v).
  */
 static void
-init_weight_norm_linear(LxmertModel *model, const char *prefix, VqaRng *rng)
+init_weight_norm_linear(VqaModel *model, const char *prefix, VqaRng *rng)
 {
 	char		name[96];
-	const LxmertTensor *g,
+	const VqaTensor *g,
 			   *v;
 	float	   *pv;
 	double		bound,
 				sq = 0.0;
 
 	snprintf(name, sizeof(name), "%s.weight_g", prefix);
-	g = lxmert_find_tensor(model, name);
+	g = vqa_model_find_tensor(model, name);
 	snprintf(name, sizeof(name), "%s.weight_v", prefix);
-	v = lxmert_find_tensor(model, name);
+	v = vqa_model_find_tensor(model, name);
 	pv = model->params + v->offset;
 	bound = 1.0 / sqrt((double) v->shape[1]);
 	for (size_t i = 0; i < v->numel; i++)
@@ -1778,14 +1778,14 @@ init_weight_norm_linear(LxmertModel *model, const char *prefix, VqaRng *rng)
 
 /* HuggingFace's initialisation, of every tensor or of the answer head's only. */
 static void
-init_tensors(LxmertModel *model, uint64_t seed, float std, int head_only)
+init_tensors(VqaModel *model, uint64_t seed, float std, int head_only)
 {
 	VqaRng		rng;
 
 	vqa_rng_seed(&rng, seed);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		float	   *p = model->params + t->offset;
 		size_t		len = strlen(t->name);
 		int			is_bias = len > 5 && strcmp(t->name + len - 5, ".bias") == 0;
@@ -1800,28 +1800,28 @@ init_tensors(LxmertModel *model, uint64_t seed, float std, int head_only)
 				: is_norm ? 1.0f
 				: (float) (std * vqa_rng_normal(&rng));
 	}
-	if (model->config.answer_head == LXMERT_HEAD_SIMPLE_CLASSIFIER)
+	if (model->config.answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 	{
 		init_weight_norm_linear(model, "classifier.main.0", &rng);
 		init_weight_norm_linear(model, "classifier.main.3", &rng);
 	}
-	lxmert_refresh_mask(model);
+	vqa_model_refresh_mask(model);
 }
 
 void
-lxmert_init_random(LxmertModel *model, uint64_t seed, float std)
+vqa_model_init_random(VqaModel *model, uint64_t seed, float std)
 {
 	init_tensors(model, seed, std, 0);
 }
 
 void
-lxmert_init_head(LxmertModel *model, uint64_t seed, float std)
+vqa_model_init_head(VqaModel *model, uint64_t seed, float std)
 {
 	init_tensors(model, seed, std, 1);
 }
 
-const LxmertTensor *
-lxmert_find_tensor(const LxmertModel *model, const char *name)
+const VqaTensor *
+vqa_model_find_tensor(const VqaModel *model, const char *name)
 {
 	if (strncmp(name, "lxmert.", 7) == 0)
 		name += 7;
@@ -1832,7 +1832,7 @@ lxmert_find_tensor(const LxmertModel *model, const char *name)
 }
 
 int
-lxmert_set_mask(LxmertModel *model, const float *mask)
+vqa_model_set_mask(VqaModel *model, const float *mask)
 {
 	if (mask == NULL)
 	{
@@ -1848,18 +1848,18 @@ lxmert_set_mask(LxmertModel *model, const float *mask)
 		model->masked = alloc_floats(model->n_params);
 		if (model->mask == NULL || model->masked == NULL)
 		{
-			lxmert_set_mask(model, NULL);
+			vqa_model_set_mask(model, NULL);
 			return -1;
 		}
 	}
 	memcpy(model->mask, mask, sizeof(float) * model->n_params);
 	weights_point(model, &model->weights, model->masked);
-	lxmert_refresh_mask(model);
+	vqa_model_refresh_mask(model);
 	return 0;
 }
 
 void
-lxmert_refresh_mask(LxmertModel *model)
+vqa_model_refresh_mask(VqaModel *model)
 {
 	if (model->mask)
 		for (size_t i = 0; i < model->n_params; i++)
@@ -1867,9 +1867,9 @@ lxmert_refresh_mask(LxmertModel *model)
 }
 
 const float *
-lxmert_language_state(const LxmertModel *model, int index)
+lxmert_language_state(const VqaModel *model, int index)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 
 	if (model->acts == NULL || index < 0 || index >= c->l_layers + c->x_layers)
 		return NULL;
@@ -1878,9 +1878,9 @@ lxmert_language_state(const LxmertModel *model, int index)
 }
 
 const float *
-lxmert_vision_state(const LxmertModel *model, int index)
+lxmert_vision_state(const VqaModel *model, int index)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 
 	if (model->acts == NULL || index < 0 || index >= c->r_layers + c->x_layers)
 		return NULL;
@@ -1889,13 +1889,13 @@ lxmert_vision_state(const LxmertModel *model, int index)
 }
 
 size_t
-lxmert_activation_bytes(const LxmertModel *model)
+vqa_model_activation_bytes(const VqaModel *model)
 {
 	return model->acts ? model->acts->capacity * sizeof(float) : 0;
 }
 
 size_t
-lxmert_activation_bytes_for(const LxmertConfig *config, int B, int T, int N, int forward_only)
+vqa_model_activation_bytes_for(const VqaModelConfig *config, int B, int T, int N, int forward_only)
 {
 	LxmertActivations acts = {0};
 	size_t		floats = 0;
@@ -1914,13 +1914,13 @@ lxmert_activation_bytes_for(const LxmertConfig *config, int B, int T, int N, int
 }
 
 const float *
-lxmert_pooled(const LxmertModel *model)
+vqa_model_pooled(const VqaModel *model)
 {
 	return model->acts ? model->acts->pooled : NULL;
 }
 
 double
-lxmert_grad_norm(const LxmertModel *model)
+vqa_model_grad_norm(const VqaModel *model)
 {
 	double		sum = 0.0;
 
@@ -1930,14 +1930,14 @@ lxmert_grad_norm(const LxmertModel *model)
 }
 
 void
-lxmert_scale_grads(LxmertModel *model, float scale)
+vqa_model_scale_grads(VqaModel *model, float scale)
 {
 	for (size_t i = 0; i < model->n_params; i++)
 		model->grads[i] *= scale;
 }
 
 int
-lxmert_zero_grad(LxmertModel *model)
+vqa_model_zero_grad(VqaModel *model)
 {
 	if (model->grads == NULL)
 	{
@@ -1952,11 +1952,11 @@ lxmert_zero_grad(LxmertModel *model)
 }
 
 void
-lxmert_score_grad(LxmertModel *model)
+vqa_model_score_grad(VqaModel *model)
 {
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
@@ -1966,7 +1966,7 @@ lxmert_score_grad(LxmertModel *model)
 
 typedef struct AdamJob
 {
-	LxmertModel *model;
+	VqaModel *model;
 	float		lr,
 				beta1,
 				beta2,
@@ -1979,14 +1979,14 @@ static void
 adam_range(void *arg, size_t begin, size_t end, int worker)
 {
 	const AdamJob *j = arg;
-	LxmertModel *m = j->model;
+	VqaModel *m = j->model;
 
 	vqa_adam_step(m->params + begin, m->grads + begin, m->adam_m + begin, m->adam_v + begin,
 				  end - begin, j->lr, j->beta1, j->beta2, j->eps, j->weight_decay, j->t);
 }
 
 int
-lxmert_reserve_adam(LxmertModel *model)
+lxmert_reserve_adam(VqaModel *model)
 {
 	if (model->adam_m == NULL)
 		model->adam_m = alloc_floats(model->n_params);
@@ -1996,7 +1996,7 @@ lxmert_reserve_adam(LxmertModel *model)
 }
 
 int
-lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float eps,
+lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2, float eps,
 				   float weight_decay, int t)
 {
 	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay, t};
@@ -2004,22 +2004,22 @@ lxmert_adam_update(LxmertModel *model, float lr, float beta1, float beta2, float
 	if (lxmert_reserve_adam(model) != 0)
 		return -1;
 	vqa_parallel_for(model->n_params, 1 << 16, adam_range, &j);
-	lxmert_refresh_mask(model);
+	vqa_model_refresh_mask(model);
 	return 0;
 }
 
 int
-lxmert_use_sparse(LxmertModel *model, double max_density)
+vqa_model_use_sparse(VqaModel *model, double max_density)
 {
 	const float *base = model->mask ? model->masked : model->params;
 
-	lxmert_drop_sparse(model);
+	vqa_model_drop_sparse(model);
 	model->sparse = calloc(model->n_tensors, sizeof(VqaCsr *));
 	if (model->sparse == NULL)
 		return -1;
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		size_t		kept = 0;
 
 		/* the word embeddings are a lookup, not a product */
@@ -2033,7 +2033,7 @@ lxmert_use_sparse(LxmertModel *model, double max_density)
 											  t->shape[0], t->shape[1]);
 		if (model->sparse[i] == NULL)
 		{
-			lxmert_drop_sparse(model);
+			vqa_model_drop_sparse(model);
 			return -1;
 		}
 	}
@@ -2041,7 +2041,7 @@ lxmert_use_sparse(LxmertModel *model, double max_density)
 }
 
 void
-lxmert_drop_sparse(LxmertModel *model)
+vqa_model_drop_sparse(VqaModel *model)
 {
 	if (model->sparse == NULL)
 		return;
@@ -2053,7 +2053,7 @@ lxmert_drop_sparse(LxmertModel *model)
 
 /* 2 M N K per forward GEMM, three GEMMs' worth per training step. */
 double
-lxmert_train_flops(const LxmertConfig *c, int B, int T, int N)
+vqa_model_train_flops(const VqaModelConfig *c, int B, int T, int N)
 {
 	double		H = c->hidden_size,
 				I = c->intermediate_size,
@@ -2079,7 +2079,7 @@ lxmert_train_flops(const LxmertConfig *c, int B, int T, int N)
 }
 
 void
-lxmert_free(LxmertModel *model)
+vqa_model_free(VqaModel *model)
 {
 	if (model == NULL)
 		return;
@@ -2091,7 +2091,7 @@ lxmert_free(LxmertModel *model)
 		free(model->acts->x);
 		free(model->acts);
 	}
-	lxmert_drop_sparse(model);
+	vqa_model_drop_sparse(model);
 	weights_free(&model->weights);
 	weights_free(&model->grad_weights);
 	free(model->tensors);

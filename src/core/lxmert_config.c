@@ -19,40 +19,40 @@ typedef struct IntKey
 } IntKey;
 
 static const IntKey INT_KEYS[] = {
-	{"vocab_size", offsetof(LxmertConfig, vocab_size)},
-	{"hidden_size", offsetof(LxmertConfig, hidden_size)},
-	{"num_attention_heads", offsetof(LxmertConfig, num_attention_heads)},
-	{"intermediate_size", offsetof(LxmertConfig, intermediate_size)},
-	{"l_layers", offsetof(LxmertConfig, l_layers)},
-	{"r_layers", offsetof(LxmertConfig, r_layers)},
-	{"x_layers", offsetof(LxmertConfig, x_layers)},
-	{"visual_feat_dim", offsetof(LxmertConfig, visual_feat_dim)},
-	{"visual_pos_dim", offsetof(LxmertConfig, visual_pos_dim)},
-	{"num_qa_labels", offsetof(LxmertConfig, num_qa_labels)},
-	{"max_position_embeddings", offsetof(LxmertConfig, max_position_embeddings)},
-	{"type_vocab_size", offsetof(LxmertConfig, type_vocab_size)},
+	{"vocab_size", offsetof(VqaModelConfig, vocab_size)},
+	{"hidden_size", offsetof(VqaModelConfig, hidden_size)},
+	{"num_attention_heads", offsetof(VqaModelConfig, num_attention_heads)},
+	{"intermediate_size", offsetof(VqaModelConfig, intermediate_size)},
+	{"l_layers", offsetof(VqaModelConfig, l_layers)},
+	{"r_layers", offsetof(VqaModelConfig, r_layers)},
+	{"x_layers", offsetof(VqaModelConfig, x_layers)},
+	{"visual_feat_dim", offsetof(VqaModelConfig, visual_feat_dim)},
+	{"visual_pos_dim", offsetof(VqaModelConfig, visual_pos_dim)},
+	{"num_qa_labels", offsetof(VqaModelConfig, num_qa_labels)},
+	{"max_position_embeddings", offsetof(VqaModelConfig, max_position_embeddings)},
+	{"type_vocab_size", offsetof(VqaModelConfig, type_vocab_size)},
 };
 
 /* vqaprune's keys of the question encoding: written only when not the default */
 static const IntKey ENCODING_INT_KEYS[] = {
-	{"question_tokens", offsetof(LxmertConfig, question_tokens)},
+	{"question_tokens", offsetof(VqaModelConfig, question_tokens)},
 };
 
 static const IntKey BOOL_KEYS[] = {
-	{"special_tokens", offsetof(LxmertConfig, special_tokens)},
-	{"attention_mask", offsetof(LxmertConfig, attention_mask)},
+	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
+	{"attention_mask", offsetof(VqaModelConfig, attention_mask)},
 };
 
 static const IntKey FLOAT_KEYS[] = {
-	{"layer_norm_eps", offsetof(LxmertConfig, layer_norm_eps)},
-	{"hidden_dropout_prob", offsetof(LxmertConfig, hidden_dropout_prob)},
-	{"attention_probs_dropout_prob", offsetof(LxmertConfig, attention_probs_dropout_prob)},
+	{"layer_norm_eps", offsetof(VqaModelConfig, layer_norm_eps)},
+	{"hidden_dropout_prob", offsetof(VqaModelConfig, hidden_dropout_prob)},
+	{"attention_probs_dropout_prob", offsetof(VqaModelConfig, attention_probs_dropout_prob)},
 };
 
 #define LENGTHOF(a) (sizeof(a) / sizeof((a)[0]))
 
 void
-lxmert_config_default(LxmertConfig *c)
+vqa_model_config_default(VqaModelConfig *c)
 {
 	c->vocab_size = 30522;
 	c->hidden_size = 768;
@@ -69,7 +69,7 @@ lxmert_config_default(LxmertConfig *c)
 	c->layer_norm_eps = 1e-12f;
 	c->hidden_dropout_prob = 0.1f;
 	c->attention_probs_dropout_prob = 0.1f;
-	c->answer_head = LXMERT_HEAD_LXMERT;
+	c->answer_head = VQA_HEAD_HUGGINGFACE;
 	c->question_tokens = LXMERT_DEFAULT_QUESTION_TOKENS;
 	c->special_tokens = 1;
 	c->attention_mask = 1;
@@ -78,13 +78,13 @@ lxmert_config_default(LxmertConfig *c)
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
 
 int
-lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errlen)
+vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t errlen)
 {
 	char		yajl_err[256];
 	yajl_val	root = yajl_tree_parse(json, yajl_err, sizeof(yajl_err));
 	const char *problem;
 
-	lxmert_config_default(c);
+	vqa_model_config_default(c);
 	if (root == NULL || !YAJL_IS_OBJECT(root))
 	{
 		snprintf(errbuf, errlen, "the LXMERT config must be a JSON object");
@@ -148,7 +148,7 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 		for (size_t i = 0; !found && head && i < LENGTHOF(ANSWER_HEADS); i++)
 			if (strcmp(head, ANSWER_HEADS[i]) == 0)
 			{
-				c->answer_head = (LxmertAnswerHead) i;
+				c->answer_head = (VqaAnswerHead) i;
 				found = 1;
 			}
 		if (!found)
@@ -167,7 +167,7 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 			c->question_tokens = c->max_position_embeddings;
 	}
 	yajl_tree_free(root);
-	problem = lxmert_config_check(c);
+	problem = vqa_model_config_check(c);
 	/* the encoding is the hosts' business, not the model's: checked where it is read */
 	if (problem == NULL && (c->question_tokens < (c->special_tokens ? 2 : 1) ||
 							c->question_tokens > c->max_position_embeddings))
@@ -182,7 +182,7 @@ lxmert_config_parse(const char *json, LxmertConfig *c, char *errbuf, size_t errl
 }
 
 char *
-lxmert_config_to_json(const LxmertConfig *c)
+vqa_model_config_to_json(const VqaModelConfig *c)
 {
 	size_t		size = 1024;
 	char	   *out = malloc(size);
@@ -209,7 +209,7 @@ lxmert_config_to_json(const LxmertConfig *c)
 		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
 	}
 	/* HuggingFace's head is the default, and a HuggingFace config has no such key */
-	if (c->answer_head != LXMERT_HEAD_LXMERT)
+	if (c->answer_head != VQA_HEAD_HUGGINGFACE)
 		n += snprintf(out + n, size - n, ", \"answer_head\": \"%s\"", ANSWER_HEADS[c->answer_head]);
 	if (c->question_tokens != LXMERT_DEFAULT_QUESTION_TOKENS)
 		n += snprintf(out + n, size - n, ", \"question_tokens\": %d", c->question_tokens);

@@ -20,7 +20,7 @@
 #define PLAN_TOLERANCE 0.005
 
 static int
-module_index(LxmertModule module)
+module_index(VqaModule module)
 {
 	switch (module)
 	{
@@ -38,12 +38,12 @@ module_index(LxmertModule module)
 }
 
 void
-vqa_prunable_counts(const LxmertModel *model, size_t counts[4])
+vqa_prunable_counts(const VqaModel *model, size_t counts[4])
 {
 	memset(counts, 0, sizeof(size_t) * 4);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable && module_index(t->module) >= 0)
 			counts[module_index(t->module)] += t->numel;
@@ -189,9 +189,9 @@ vqa_plan_paper_allocation(const size_t counts[4], double overall, VqaSparsityPla
 }
 
 double
-vqa_plan_tensor_sparsity(const LxmertModel *model, const VqaSparsityPlan *plan, int i)
+vqa_plan_tensor_sparsity(const VqaModel *model, const VqaSparsityPlan *plan, int i)
 {
-	const LxmertTensor *t = &model->tensors[i];
+	const VqaTensor *t = &model->tensors[i];
 	int			m = module_index(t->module);
 
 	if (!t->prunable || m < 0)
@@ -306,7 +306,7 @@ vqa_prune_smallest(const float *key, size_t n, size_t k, float *mask, float *wor
 
 /* Largest prunable tensor, and all of theta_pr, in floats. */
 static void
-prunable_sizes(const LxmertModel *model, size_t *largest, size_t *total)
+prunable_sizes(const VqaModel *model, size_t *largest, size_t *total)
 {
 	*largest = *total = 0;
 	for (int i = 0; i < model->n_tensors; i++)
@@ -323,7 +323,7 @@ prunable_sizes(const LxmertModel *model, size_t *largest, size_t *total)
  * theta_pr (global scope). thresholds (per tensor) may be NULL.
  */
 static void
-prune_by_plan(const LxmertModel *model, const VqaSparsityPlan *plan, const float *key,
+prune_by_plan(const VqaModel *model, const VqaSparsityPlan *plan, const float *key,
 			  float *mask, float *work, size_t *offsets, size_t *lengths, float *thresholds)
 {
 	int			n = 0;
@@ -332,7 +332,7 @@ prune_by_plan(const LxmertModel *model, const VqaSparsityPlan *plan, const float
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (!t->prunable)
 			continue;
@@ -359,7 +359,7 @@ prune_by_plan(const LxmertModel *model, const VqaSparsityPlan *plan, const float
 }
 
 int
-vqa_magnitude_mask(const LxmertModel *model, const VqaSparsityPlan *plan, float *mask)
+vqa_magnitude_mask(const VqaModel *model, const VqaSparsityPlan *plan, float *mask)
 {
 	size_t		largest,
 				total;
@@ -389,7 +389,7 @@ vqa_magnitude_mask(const LxmertModel *model, const VqaSparsityPlan *plan, float 
 }
 
 VqaMasker *
-vqa_masker_new(const LxmertModel *model, const VqaSparsityPlan *plan, float threshold)
+vqa_masker_new(const VqaModel *model, const VqaSparsityPlan *plan, float threshold)
 {
 	VqaMasker  *m = calloc(1, sizeof(VqaMasker));
 	size_t		largest,
@@ -417,7 +417,7 @@ vqa_masker_new(const LxmertModel *model, const VqaSparsityPlan *plan, float thre
 int
 vqa_masker_init_magnitude(VqaMasker *m, float init_scale)
 {
-	const LxmertModel *model = m->model;
+	const VqaModel *model = m->model;
 	float	   *mask = malloc(sizeof(float) * model->n_params);
 
 	if (mask == NULL || vqa_magnitude_mask(model, &m->plan, mask) != 0)
@@ -427,7 +427,7 @@ vqa_masker_init_magnitude(VqaMasker *m, float init_scale)
 	}
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
@@ -440,13 +440,13 @@ vqa_masker_init_magnitude(VqaMasker *m, float init_scale)
 void
 vqa_masker_init_random(VqaMasker *m, float init_scale, uint64_t seed)
 {
-	const LxmertModel *model = m->model;
+	const VqaModel *model = m->model;
 	VqaRng		rng;
 
 	vqa_rng_seed(&rng, seed);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
@@ -457,11 +457,11 @@ vqa_masker_init_random(VqaMasker *m, float init_scale, uint64_t seed)
 int
 vqa_masker_reset(VqaMasker *m, float *mask)
 {
-	const LxmertModel *model = m->model;
+	const VqaModel *model = m->model;
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
@@ -476,11 +476,11 @@ vqa_masker_reset(VqaMasker *m, float *mask)
 void
 vqa_masker_apply(const VqaMasker *m, float *mask)
 {
-	const LxmertModel *model = m->model;
+	const VqaModel *model = m->model;
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->prunable)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
@@ -501,7 +501,7 @@ vqa_masker_free(VqaMasker *m)
 }
 
 void
-vqa_mask_sparsity(const LxmertModel *model, const float *mask, double module[4], double *overall)
+vqa_mask_sparsity(const VqaModel *model, const float *mask, double module[4], double *overall)
 {
 	size_t		pruned[4] = {0},
 				counts[4],
@@ -511,7 +511,7 @@ vqa_mask_sparsity(const LxmertModel *model, const float *mask, double module[4],
 	vqa_prunable_counts(model, counts);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		int			mi = module_index(t->module);
 
 		if (!t->prunable || mi < 0)

@@ -34,7 +34,7 @@
 
 struct VqaTrainer
 {
-	LxmertModel *model;
+	VqaModel *model;
 	const VqaExamples *train;
 	VqaTrainConfig config;
 	VqaBatchBuffers *buf;
@@ -82,7 +82,7 @@ vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n, f
 }
 
 VqaTrainer *
-vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConfig *config,
+vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig *config,
 				char *errbuf, size_t errlen)
 {
 	VqaTrainer *t;
@@ -178,7 +178,7 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 		for (size_t i = 0; i < model->n_params; i++)
 			mask[i] = 1.0f;
 		vqa_masker_apply(config->masker, mask);
-		if (lxmert_set_mask(model, mask) != 0)
+		if (vqa_model_set_mask(model, mask) != 0)
 		{
 			free(mask);
 			goto oom;
@@ -190,7 +190,7 @@ vqa_trainer_new(LxmertModel *model, const VqaExamples *train, const VqaTrainConf
 	{
 		for (size_t i = 0; i < model->n_params; i++)
 			model->params[i] *= model->mask[i];
-		lxmert_refresh_mask(model);
+		vqa_model_refresh_mask(model);
 	}
 	return t;
 
@@ -236,12 +236,12 @@ vqa_trainer_lr(const VqaTrainer *t)
  * the head's own, none for the frozen rest.
  */
 static void
-mask_training_grads(LxmertModel *model)
+mask_training_grads(VqaModel *model)
 {
-	lxmert_score_grad(model);
+	vqa_model_score_grad(model);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (!t->prunable && t->module != LXMERT_HEAD)
 			memset(model->grads + t->offset, 0, sizeof(float) * t->numel);
@@ -260,12 +260,12 @@ mask_adam_range(void *arg, size_t begin, size_t end, int worker)
 {
 	const MaskAdamJob *j = arg;
 	VqaTrainer *t = j->trainer;
-	LxmertModel *model = t->model;
+	VqaModel *model = t->model;
 	float		decay = t->config.weight_decay;
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *tensor = &model->tensors[i];
+		const VqaTensor *tensor = &model->tensors[i];
 		size_t		lo = tensor->offset > begin ? tensor->offset : begin;
 		size_t		hi = tensor->offset + tensor->numel < end ? tensor->offset + tensor->numel : end;
 		float	   *trained;
@@ -284,7 +284,7 @@ mask_adam_range(void *arg, size_t begin, size_t end, int worker)
 static void
 mask_training_update(VqaTrainer *t, float lr)
 {
-	LxmertModel *model = t->model;
+	VqaModel *model = t->model;
 	MaskAdamJob j = {t, lr};
 
 	vqa_parallel_for(model->n_params, 1 << 16, mask_adam_range, &j);
@@ -293,7 +293,7 @@ mask_training_update(VqaTrainer *t, float lr)
 		vqa_masker_reset(t->config.masker, model->mask);
 	else
 		vqa_masker_apply(t->config.masker, model->mask);
-	lxmert_refresh_mask(model);
+	vqa_model_refresh_mask(model);
 }
 
 int
@@ -303,7 +303,7 @@ vqa_trainer_finish_masks(VqaTrainer *t)
 		return 0;
 	if (vqa_masker_reset(t->config.masker, t->model->mask) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
-	lxmert_refresh_mask(t->model);
+	vqa_model_refresh_mask(t->model);
 	return 0;
 }
 
@@ -318,12 +318,12 @@ vqa_trainer_finish_masks(VqaTrainer *t)
 static int
 accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, double *score)
 {
-	LxmertModel *model = t->model;
+	VqaModel *model = t->model;
 	const VqaExamples *ex = t->train;
 	int			H = model->config.hidden_size;
 	int			A = model->config.num_qa_labels;
 	float		scale = (float) count / total * (t->config.bce_mean ? 1.0f / A : 1.0f);
-	LxmertBatch batch;
+	VqaBatch batch;
 	VqaLossInput in;
 	VqaLossGrad grad;
 	VqaLmhParams lmh;
@@ -333,7 +333,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	if (vqa_examples_batch(ex, t->order + t->position + from, count, t->buf, &batch) != 0)
 		return VQA_STEP_READ_FAILED;
 	model->training = 1;
-	if (lxmert_forward(model, &batch, t->logits, NULL, NULL) != 0)
+	if (vqa_model_forward(model, &batch, t->logits, NULL, NULL) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
 
 	in.batch = count;
@@ -343,7 +343,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	in.targets = t->buf->targets;
 	in.prior = t->buf->prior;
 	in.max_label = t->buf->max_label;
-	in.hidden = lxmert_pooled(model);
+	in.hidden = vqa_model_pooled(model);
 	lmh.hidden_size = H;
 	lmh.gate_w = t->aux;
 	lmh.gate_b = t->aux[H];
@@ -385,7 +385,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 		t->aux_grad[i] += scale * t->aux_chunk[i];
 	for (int b = 0; b < count; b++)
 		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
-	if (lxmert_backward(model, t->dlogits, grad.hidden) != 0)
+	if (vqa_model_backward(model, t->dlogits, grad.hidden) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
 	return 1;
 }
@@ -393,7 +393,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 int
 vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 {
-	LxmertModel *model = t->model;
+	VqaModel *model = t->model;
 	const VqaExamples *ex = t->train;
 	int			count = ex->n - t->position < t->config.batch_size
 		? ex->n - t->position : t->config.batch_size;
@@ -404,7 +404,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	*loss = 0.0;
 	*score = 0.0;
 	*examples = count;
-	if (lxmert_zero_grad(model) != 0)
+	if (vqa_model_zero_grad(model) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
 	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
 	/*
@@ -429,7 +429,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		mask_training_grads(model);
 
 	/* clip the model's and the loss's gradients together */
-	norm = lxmert_grad_norm(model);
+	norm = vqa_model_grad_norm(model);
 	{
 		double		aux_sum = 0.0;
 
@@ -443,7 +443,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	{
 		float		scale = (float) (t->config.max_grad_norm / (norm + 1e-6));
 
-		lxmert_scale_grads(model, scale);
+		vqa_model_scale_grads(model, scale);
 		for (size_t i = 0; i < t->n_aux; i++)
 			t->aux_grad[i] *= scale;
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
@@ -528,7 +528,7 @@ header_of(const VqaTrainer *t, TrainerStateHeader *h)
 static int
 state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 {
-	LxmertModel *m = t->model;
+	VqaModel *m = t->model;
 	int			k = 0;
 
 	arrays[k] = m->params;
@@ -614,7 +614,7 @@ vqa_trainer_save_state(const VqaTrainer *t, void *out)
 int
 vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf, size_t errlen)
 {
-	LxmertModel *m = t->model;
+	VqaModel *m = t->model;
 	float	   *arrays[MAX_STATE_ARRAYS];
 	size_t		lengths[MAX_STATE_ARRAYS];
 	TrainerStateHeader h,
@@ -684,7 +684,7 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 	t->rng = h.rng;
 	m->dropout_seed = h.dropout_seed;
 	m->dropout_step = h.dropout_step;
-	lxmert_refresh_mask(m);
+	vqa_model_refresh_mask(m);
 	return 0;
 }
 
@@ -713,12 +713,12 @@ vqa_trainer_free(VqaTrainer *t)
 }
 
 double
-vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
+vqa_soft_score(VqaModel *model, const VqaExamples *ex, int start, int count,
 			   VqaBatchBuffers *buf, float *logits)
 {
 	int			A = model->config.num_qa_labels;
 	int		   *idx = calloc(count > 0 ? count : 1, sizeof(int));
-	LxmertBatch batch;
+	VqaBatch batch;
 	double		score = 0.0;
 	int			gathered;
 
@@ -729,7 +729,7 @@ vqa_soft_score(LxmertModel *model, const VqaExamples *ex, int start, int count,
 	gathered = vqa_examples_batch(ex, idx, count, buf, &batch);
 	free(idx);
 	model->training = 0;
-	if (gathered != 0 || lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
+	if (gathered != 0 || vqa_model_forward(model, &batch, logits, NULL, NULL) != 0)
 		return NAN;
 	for (int b = 0; b < count; b++)
 		score += buf->targets[(size_t) b * A + vqa_argmax(logits + (size_t) b * A, A)];

@@ -68,11 +68,11 @@ LabelMatch(const void *a, const void *b, Size keysize)
 }
 
 int
-TransferHeadRows(LxmertModel *model, ArrayType *labels, const float *old_weight,
+TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 				 const float *old_bias, ArrayType *old_labels)
 {
-	const LxmertTensor *weight = lxmert_find_tensor(model, "answer_head.logit_fc.3.weight");
-	const LxmertTensor *bias = lxmert_find_tensor(model, "answer_head.logit_fc.3.bias");
+	const VqaTensor *weight = vqa_model_find_tensor(model, "answer_head.logit_fc.3.weight");
+	const VqaTensor *bias = vqa_model_find_tensor(model, "answer_head.logit_fc.3.bias");
 	int			H2 = 2 * model->config.hidden_size;
 	Datum	   *new_elems,
 			   *old_elems;
@@ -118,18 +118,18 @@ TransferHeadRows(LxmertModel *model, ArrayType *labels, const float *old_weight,
 		transferred++;
 	}
 	hash_destroy(rows);
-	lxmert_refresh_mask(model);
+	vqa_model_refresh_mask(model);
 	return transferred;
 }
 
 /* Copies each tensor of src that dst has by name and size: the body, when the heads differ. */
 static void
-CopyBody(LxmertModel *dst, const LxmertModel *src, float *dst_mask)
+CopyBody(VqaModel *dst, const VqaModel *src, float *dst_mask)
 {
 	for (int i = 0; i < dst->n_tensors; i++)
 	{
-		const LxmertTensor *t = &dst->tensors[i];
-		const LxmertTensor *s = lxmert_find_tensor(src, t->name);
+		const VqaTensor *t = &dst->tensors[i];
+		const VqaTensor *s = vqa_model_find_tensor(src, t->name);
 
 		if (t->module == LXMERT_HEAD || s == NULL || s->numel != t->numel)
 			continue;
@@ -152,10 +152,10 @@ vqa_new_head(PG_FUNCTION_ARGS)
 	char	   *config_json;
 	int64		source_id;
 	int64		dataset_id;
-	const LxmertModel *source;
-	LxmertModel *volatile model = NULL;
+	const VqaModel *source;
+	VqaModel *volatile model = NULL;
 	float	   *volatile mask = NULL;
-	LxmertConfig config;
+	VqaModelConfig config;
 	ArrayType  *labels;
 	ArrayType  *old_labels = NULL;
 	StoredModelInfo info = {0};
@@ -189,7 +189,7 @@ vqa_new_head(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		model = NewCoreModel(&config);
-		lxmert_init_head(model, 0, LXMERT_INITIALIZER_RANGE);
+		vqa_model_init_head(model, 0, LXMERT_INITIALIZER_RANGE);
 		if (source->mask)
 		{
 			mask = malloc(sizeof(float) * model->n_params);
@@ -199,30 +199,30 @@ vqa_new_head(PG_FUNCTION_ARGS)
 				mask[i] = 1.0f;
 		}
 		CopyBody(model, source, mask);
-		if (mask && lxmert_set_mask(model, mask) != 0)
+		if (mask && vqa_model_set_mask(model, mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 		/* HuggingFace's head: the hidden layers and the rows of shared labels carry over */
-		if (old_labels && config.answer_head == LXMERT_HEAD_LXMERT)
+		if (old_labels && config.answer_head == VQA_HEAD_HUGGINGFACE)
 		{
 			for (int i = 0; i < model->n_tensors; i++)
 			{
-				const LxmertTensor *t = &model->tensors[i];
+				const VqaTensor *t = &model->tensors[i];
 
 				if (t->module == LXMERT_HEAD && strncmp(t->name, "answer_head.logit_fc.3.", 23) != 0)
 					memcpy(model->params + t->offset,
-						   source->params + lxmert_find_tensor(source, t->name)->offset,
+						   source->params + vqa_model_find_tensor(source, t->name)->offset,
 						   sizeof(float) * t->numel);
 			}
 			transferred = TransferHeadRows(model, labels,
-										   source->params + lxmert_find_tensor(source, "answer_head.logit_fc.3.weight")->offset,
-										   source->params + lxmert_find_tensor(source, "answer_head.logit_fc.3.bias")->offset,
+										   source->params + vqa_model_find_tensor(source, "answer_head.logit_fc.3.weight")->offset,
+										   source->params + vqa_model_find_tensor(source, "answer_head.logit_fc.3.bias")->offset,
 										   old_labels);
 		}
 	}
 	PG_CATCH();
 	{
 		free(mask);
-		lxmert_free(model);
+		vqa_model_free(model);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

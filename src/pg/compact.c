@@ -27,7 +27,7 @@ vqa_compact(PG_FUNCTION_ARGS)
 	char	   *name = PG_ARGISNULL(1) ? psprintf("%s_compact", model) : RequireTextArg(fcinfo, 1, "name");
 	char	   *config_json;
 	int64		model_id;
-	LxmertModel *source;
+	VqaModel *source;
 	StoredModelInfo info = {0};
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];

@@ -63,7 +63,7 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 	int64		model_id;
 	int64		dataset_id;
 	volatile int64 run_id = 0;
-	LxmertModel *core;
+	VqaModel *core;
 	Datum	   *labels;
 	VqaExamples *volatile ex = NULL;
 	VqaBatchBuffers *volatile buf = NULL;
@@ -122,7 +122,7 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 		{
 			int			count = Min(vqaprune_eval_batch_size, ex->n - start);
 			int			next = Min(vqaprune_eval_batch_size, ex->n - start - count);
-			LxmertBatch batch;
+			VqaBatch batch;
 
 			CHECK_FOR_INTERRUPTS();
 			for (int b = 0; b < count + next; b++)
@@ -132,7 +132,7 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 			if (vqa_examples_batch(ex, idx, count, buf, &batch) != 0)
 				ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("%s", ex->source->error)));
 			vqa_examples_prefetch(ex, idx + count, next);
-			if (lxmert_forward(core, &batch, logits, NULL, NULL) != 0)
+			if (vqa_model_forward(core, &batch, logits, NULL, NULL) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
 						 errmsg("out of memory for a forward pass of %d examples", count)));

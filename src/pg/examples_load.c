@@ -171,7 +171,7 @@ ModelVocab(int64 model_id, const char *model)
  * without [CLS] and [SEP], padding masked or attended); -1 if out of memory.
  */
 static int
-EncodeQuestion(const VqaVocab *vocab, const LxmertConfig *config, const char *question,
+EncodeQuestion(const VqaVocab *vocab, const VqaModelConfig *config, const char *question,
 			   int32 *ids, int32 *attention_mask)
 {
 	int			n = config->special_tokens
@@ -408,7 +408,7 @@ FillPriors(VqaExamples *ex, HTAB *types, int64 dataset_id)
  */
 VqaExamples *
 LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 model_id,
-			 const char *model, const LxmertConfig *config, bool with_targets)
+			 const char *model, const VqaModelConfig *config, bool with_targets)
 {
 	VqaVocab   *volatile vocab = NULL;
 	VqaExamples *volatile ex = NULL;
@@ -563,7 +563,7 @@ vqa_encode_question(PG_FUNCTION_ARGS)
 	char	   *question;
 	char	   *config_json;
 	int64		model_id;
-	LxmertConfig config;
+	VqaModelConfig config;
 	char		err[256];
 	VqaVocab   *volatile vocab;
 	int32	   *ids;
@@ -581,7 +581,7 @@ vqa_encode_question(PG_FUNCTION_ARGS)
 	question = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
 	model_id = RequireModel(model, &config_json);
-	if (lxmert_config_parse(config_json, &config, err, sizeof(err)) != 0)
+	if (vqa_model_config_parse(config_json, &config, err, sizeof(err)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the config of model \"%s\" in vqaprune.models is invalid: %s", model, err)));

@@ -72,8 +72,8 @@ vqa_finetune(PG_FUNCTION_ARGS)
 	int64		model_id;
 	int64		dataset_id;
 	int			source_stage;
-	LxmertModel *source;
-	LxmertModel *volatile core = NULL;
+	VqaModel *source;
+	VqaModel *volatile core = NULL;
 	VqaExamples *volatile train = NULL;
 	VqaExamples *volatile eval = NULL;
 	VqaTrainer *volatile trainer = NULL;
@@ -108,7 +108,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		LxmertConfig config = source->config;
+		VqaModelConfig config = source->config;
 		char		err[256];
 		TrainingRun run;
 		StoredModelInfo info = {0};
@@ -118,7 +118,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 			config.hidden_dropout_prob = config.attention_probs_dropout_prob = (float) o.common.dropout;
 		core = NewCoreModel(&config);
 		memcpy(core->params, source->params, sizeof(float) * core->n_params);
-		if (source->mask && lxmert_set_mask(core, source->mask) != 0)
+		if (source->mask && vqa_model_set_mask(core, source->mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 		ReportPhase("vqa_finetune", o.name, "loading");
@@ -166,7 +166,7 @@ vqa_finetune(PG_FUNCTION_ARGS)
 		vqa_trainer_free(trainer);
 		vqa_examples_free(train);
 		vqa_examples_free(eval);
-		lxmert_free(core);
+		vqa_model_free(core);
 	}
 	PG_END_TRY();
 	SPI_finish();

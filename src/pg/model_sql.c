@@ -42,7 +42,7 @@ PG_FUNCTION_INFO_V1(vqa_forward);
 
 /* The file name a tensor has in a HuggingFace checkpoint: the head has no prefix. */
 static void
-CheckpointName(const LxmertTensor *t, char *out, size_t size)
+CheckpointName(const VqaTensor *t, char *out, size_t size)
 {
 	if (t->module == LXMERT_HEAD)
 		snprintf(out, size, "%s", t->name);
@@ -56,18 +56,18 @@ CompareCheckpointNames(const void *a, const void *b)
 	char		x[128],
 				y[128];
 
-	CheckpointName(*(const LxmertTensor *const *) a, x, sizeof(x));
-	CheckpointName(*(const LxmertTensor *const *) b, y, sizeof(y));
+	CheckpointName(*(const VqaTensor *const *) a, x, sizeof(x));
+	CheckpointName(*(const VqaTensor *const *) b, y, sizeof(y));
 	return strcmp(x, y);
 }
 
 static void
-ParseConfig(Jsonb *config, LxmertConfig *out)
+ParseConfig(Jsonb *config, VqaModelConfig *out)
 {
 	char	   *json = JsonbToCString(NULL, &config->root, VARSIZE(config));
 	char		err[256];
 
-	if (lxmert_config_parse(json, out, err, sizeof(err)) != 0)
+	if (vqa_model_config_parse(json, out, err, sizeof(err)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", err),
@@ -165,7 +165,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	char	   *dataset = RequireTextArg(fcinfo, 1, "dataset");
 	Jsonb	   *config_json;
 	int32		seed = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
-	LxmertConfig config;
+	VqaModelConfig config;
 	StoredModelInfo info = {0};
 	int64		dataset_id;
 	VqaVocab   *vocab;
@@ -218,9 +218,9 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	info.options_json = psprintf("{\"seed\": %d, \"init_std\": 0.02}", seed);
 	info.answer_vocab = PointerGetDatum(answer_array);
 	{
-		LxmertModel *model = NewCoreModel(&config);
+		VqaModel *model = NewCoreModel(&config);
 
-		lxmert_init_random(model, (uint64) (uint32) seed, LXMERT_INITIALIZER_RANGE);
+		vqa_model_init_random(model, (uint64) (uint32) seed, LXMERT_INITIALIZER_RANGE);
 		StoreAndFree(model, &info);
 	}
 	SPI_finish();
@@ -243,7 +243,7 @@ ShapeText(int ndim, const int64_t *shape)
 
 /*
  * The checkpoint tensor of a name, with or without the "lxmert." prefix (a
- * LxmertModel is saved without it), checked to have the shape and a
+ * VqaModel is saved without it), checked to have the shape and a
  * floating-point type; NULL if absent and !required.
  */
 static const VqaStTensor *
@@ -285,11 +285,11 @@ CheckpointTensor(const VqaSafetensors *st, const char *path, const char *name, i
  * model has no use for (pre-training heads) are ignored.
  */
 static void
-FillFromCheckpoint(LxmertModel *model, const VqaSafetensors *st, const char *path, bool with_head)
+FillFromCheckpoint(VqaModel *model, const VqaSafetensors *st, const char *path, bool with_head)
 {
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		char		name[128];
 		const VqaStTensor *found;
 
@@ -365,7 +365,7 @@ MetadataVocab(const VqaSafetensors *st, const char *path, int vocab_size)
 
 /* Whether the checkpoint holds the answer head the config names. */
 static bool
-HasHead(const LxmertModel *model, const VqaSafetensors *st)
+HasHead(const VqaModel *model, const VqaSafetensors *st)
 {
 	for (int i = 0; i < model->n_tensors; i++)
 		if (model->tensors[i].module == LXMERT_HEAD)
@@ -380,7 +380,7 @@ HasHead(const LxmertModel *model, const VqaSafetensors *st)
  * rows were transferred.
  */
 static int
-TransferCheckpointHead(LxmertModel *model, ArrayType *labels, const VqaSafetensors *st,
+TransferCheckpointHead(VqaModel *model, ArrayType *labels, const VqaSafetensors *st,
 					   const char *path, int checkpoint_answers, ArrayType *qa_labels)
 {
 	int			H2 = 2 * model->config.hidden_size;
@@ -392,7 +392,7 @@ TransferCheckpointHead(LxmertModel *model, ArrayType *labels, const VqaSafetenso
 
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (t->module == LXMERT_HEAD && strncmp(t->name, "answer_head.logit_fc.3.", 23) != 0)
 			vqa_st_read_f32(st, CheckpointTensor(st, path, t->name, t->ndim, t->shape, true),
@@ -416,13 +416,13 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 	char	   *path = RequireTextArg(fcinfo, 1, "weights_file");
 	char	   *dataset = PG_ARGISNULL(4) ? NULL : RequireTextArg(fcinfo, 4, "dataset");
 	char	   *labels_path = PG_ARGISNULL(5) ? NULL : RequireTextArg(fcinfo, 5, "qa_labels_file");
-	LxmertConfig config;
+	VqaModelConfig config;
 	int			checkpoint_answers;
 	StoredModelInfo info = {0};
 	ArrayType  *qa_labels = NULL;
 	ArrayType  *labels = NULL;
 	VqaSafetensors *volatile st;
-	LxmertModel *volatile model;
+	VqaModel *volatile model;
 	volatile int transferred = -1;
 	char		err[256];
 
@@ -445,7 +445,7 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 							labels_path, ArrayGetNItems(ARR_NDIM(qa_labels), ARR_DIMS(qa_labels)),
 							checkpoint_answers),
 					 errhint("The label list names the rows of the checkpoint's own answer head.")));
-		if (dataset && config.answer_head != LXMERT_HEAD_LXMERT)
+		if (dataset && config.answer_head != VQA_HEAD_HUGGINGFACE)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("qa_labels_file transfers rows of HuggingFace's answer head, "
@@ -512,12 +512,12 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" has no %s answer head", path,
-							config.answer_head == LXMERT_HEAD_LXMERT ? "HuggingFace" : "simple_classifier"),
+							config.answer_head == VQA_HEAD_HUGGINGFACE ? "HuggingFace" : "simple_classifier"),
 					 errhint("Pass a dataset: the model then gets a fresh answer head for its answers.")));
 		FillFromCheckpoint(model, st, path, dataset == NULL);
 		if (dataset)
 		{
-			lxmert_init_head(model, 0, LXMERT_INITIALIZER_RANGE);
+			vqa_model_init_head(model, 0, LXMERT_INITIALIZER_RANGE);
 			if (qa_labels)
 				transferred = TransferCheckpointHead(model, labels, st, path, checkpoint_answers,
 													 qa_labels);
@@ -526,7 +526,7 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 	PG_CATCH();
 	{
 		vqa_st_free(st);
-		lxmert_free(model);
+		vqa_model_free(model);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -615,7 +615,7 @@ vqa_export_safetensors(PG_FUNCTION_ARGS)
 	char	   *path = RequireTextArg(fcinfo, 1, "weights_file");
 	char	   *config_json;
 	int64		model_id;
-	LxmertModel *model;
+	VqaModel *model;
 	VqaStWriter *volatile writer;
 	char		err[256];
 	int64		written;
@@ -635,15 +635,15 @@ vqa_export_safetensors(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	PG_TRY();
 	{
-		const LxmertTensor **order = palloc(sizeof(LxmertTensor *) * model->n_tensors);
+		const VqaTensor **order = palloc(sizeof(VqaTensor *) * model->n_tensors);
 
 		/* sorted by name, as the reference writer orders tensors of one dtype */
 		for (int i = 0; i < model->n_tensors; i++)
 			order[i] = &model->tensors[i];
-		qsort(order, model->n_tensors, sizeof(LxmertTensor *), CompareCheckpointNames);
+		qsort(order, model->n_tensors, sizeof(VqaTensor *), CompareCheckpointNames);
 		for (int i = 0; i < model->n_tensors; i++)
 		{
-			const LxmertTensor *t = order[i];
+			const VqaTensor *t = order[i];
 			int64_t		shape[2] = {t->shape[0], t->shape[1]};
 			char		tensor_name[128];
 
@@ -727,9 +727,9 @@ vqa_forward(PG_FUNCTION_ARGS)
 				N;
 	char	   *config_json;
 	int64		model_id;
-	LxmertModel *model;
-	LxmertBatch batch;
-	const LxmertConfig *c;
+	VqaModel *model;
+	VqaBatch batch;
+	const VqaModelConfig *c;
 	float	   *logits;
 	Datum	   *elems;
 	int			out_dims[2],
@@ -804,7 +804,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 	SetComputeThreads();
 	model->training = 0;
 	model->forward_only = 1;
-	if (lxmert_forward(model, &batch, logits, NULL, NULL) != 0)
+	if (vqa_model_forward(model, &batch, logits, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory for a forward pass of %d examples", B)));

@@ -48,7 +48,7 @@
  * change to any of those rows, even one made behind vqaprune's back, makes
  * another key. The row headers are read, not the values.
  */
-static LxmertModel *cached_model = NULL;
+static VqaModel *cached_model = NULL;
 static char cached_model_key[96] = "";
 static bool cached_model_compact = false;
 static double cached_sparse_density = 0.0;	/* of the sparse forms built, 0: none */
@@ -63,7 +63,7 @@ static const char *const MODULE_NAMES[] = {
 };
 
 const char *
-ModuleName(LxmertModule module)
+ModuleName(VqaModule module)
 {
 	return MODULE_NAMES[module];
 }
@@ -124,11 +124,11 @@ CheckInterruptsBetweenLayers(void)
 }
 
 /* An empty core model of a config, or an error that says why not. */
-LxmertModel *
-NewCoreModel(const LxmertConfig *config)
+VqaModel *
+NewCoreModel(const VqaModelConfig *config)
 {
 	char		err[256];
-	LxmertModel *model = lxmert_new(config, err, sizeof(err));
+	VqaModel *model = vqa_model_new(config, err, sizeof(err));
 
 	if (model == NULL)
 		ereport(ERROR,
@@ -143,7 +143,7 @@ NewCoreModel(const LxmertConfig *config)
  * weight (1 = kept), least significant bit first, CHUNK_FLOATS weights a row.
  */
 static void
-StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
+StoreMask(const VqaModel *model, int64 model_id, MemoryContext chunk_context)
 {
 	Oid			types[4] = {INT8OID, INT4OID, INT4OID, BYTEAOID};
 	SPIPlanPtr	plan = SPI_prepare("INSERT INTO vqaprune.mask_chunks (model_id, tensor_id, chunk, bits) "
@@ -153,7 +153,7 @@ StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
 		elog(ERROR, "could not prepare the mask insert");
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		if (!t->prunable)
 			continue;
@@ -181,7 +181,7 @@ StoreMask(const LxmertModel *model, int64 model_id, MemoryContext chunk_context)
 
 /* A masked tensor whose chunks were read up to chunk n_chunks - 1 must have no more. */
 static void
-RequireWholeMask(const LxmertTensor *t, int32 n_chunks, int64 model_id)
+RequireWholeMask(const VqaTensor *t, int32 n_chunks, int64 model_id)
 {
 	if (t && (size_t) n_chunks * CHUNK_FLOATS < t->numel)
 		ereport(ERROR,
@@ -192,7 +192,7 @@ RequireWholeMask(const LxmertTensor *t, int32 n_chunks, int64 model_id)
 
 /* The stored mask of a model, if it has one, set on the core model. */
 static void
-ReadMask(LxmertModel *model, int64 model_id)
+ReadMask(VqaModel *model, int64 model_id)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
@@ -211,7 +211,7 @@ ReadMask(LxmertModel *model, int64 model_id)
 		mask[i] = 1.0f;
 	PG_TRY();
 	{
-		const LxmertTensor *previous = NULL;
+		const VqaTensor *previous = NULL;
 		int32		next = 0;
 
 		for (uint64 r = 0; r < n_rows; r++)
@@ -219,7 +219,7 @@ ReadMask(LxmertModel *model, int64 model_id)
 			char	   *name = SpiRequiredText(r, 1, TENSORS);
 			int32		chunk = DatumGetInt32(SpiRequired(r, 2, MASK_CHUNKS));
 			bytea	   *bits = DatumGetByteaPP(SpiRequired(r, 3, MASK_CHUNKS));
-			const LxmertTensor *t = lxmert_find_tensor(model, name);
+			const VqaTensor *t = vqa_model_find_tensor(model, name);
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n;
 
@@ -242,7 +242,7 @@ ReadMask(LxmertModel *model, int64 model_id)
 					(((const uint8 *) VARDATA_ANY(bits))[j / 8] >> (j % 8)) & 1 ? 1.0f : 0.0f;
 		}
 		RequireWholeMask(previous, next, model_id);
-		if (lxmert_set_mask(model, mask) != 0)
+		if (vqa_model_set_mask(model, mask) != 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 	PG_FINALLY();
@@ -273,7 +273,7 @@ PackedBytea(const float *values, size_t n)
  * its target (the parent's when not given: Stage 3 keeps the mask).
  */
 static void
-StoreSparsity(const LxmertModel *model, int64 model_id, const StoredModelInfo *info)
+StoreSparsity(const VqaModel *model, int64 model_id, const StoredModelInfo *info)
 {
 	double		module[4],
 				overall;
@@ -299,9 +299,9 @@ StoreSparsity(const LxmertModel *model, int64 model_id, const StoredModelInfo *i
  * state belong to a training run.
  */
 int64
-StoreModel(const LxmertModel *model, const StoredModelInfo *info)
+StoreModel(const VqaModel *model, const StoredModelInfo *info)
 {
-	char	   *config_json = lxmert_config_to_json(&model->config);
+	char	   *config_json = vqa_model_config_to_json(&model->config);
 	Oid			row_types[10] = {TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTARRAYOID};
 	Datum		row[10];
@@ -355,7 +355,7 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 										  ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		MemoryContext old = MemoryContextSwitchTo(chunk_context);
 		Datum		shape[2] = {Int32GetDatum(t->shape[0]), Int32GetDatum(t->shape[1])};
 		Datum		tv[8];
@@ -414,13 +414,13 @@ StoreModel(const LxmertModel *model, const StoredModelInfo *info)
 /* Where a compacted tensor's next kept value goes, while its chunks are read. */
 typedef struct CompactCursor
 {
-	const LxmertTensor *tensor;	/* NULL: none open */
+	const VqaTensor *tensor;	/* NULL: none open */
 	size_t		pos;			/* next position of the layout to consider */
 	int32		next_chunk;
 } CompactCursor;
 
 static void
-CompactCorrupted(int64 model_id, const LxmertTensor *t)
+CompactCorrupted(int64 model_id, const VqaTensor *t)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
@@ -430,9 +430,9 @@ CompactCorrupted(int64 model_id, const LxmertTensor *t)
 
 /* Closes the open compacted tensor: every position left must be pruned. */
 static size_t
-CompactFinish(LxmertModel *model, int64 model_id, CompactCursor *cur)
+CompactFinish(VqaModel *model, int64 model_id, CompactCursor *cur)
 {
-	const LxmertTensor *t = cur->tensor;
+	const VqaTensor *t = cur->tensor;
 
 	if (t == NULL)
 		return 0;
@@ -448,9 +448,9 @@ CompactFinish(LxmertModel *model, int64 model_id, CompactCursor *cur)
 
 /* Places one chunk of kept values at the mask's kept positions, zeros between. */
 static void
-CompactPlace(LxmertModel *model, int64 model_id, CompactCursor *cur, const float *values, size_t n)
+CompactPlace(VqaModel *model, int64 model_id, CompactCursor *cur, const float *values, size_t n)
 {
-	const LxmertTensor *t = cur->tensor;
+	const VqaTensor *t = cur->tensor;
 	size_t		end = t->offset + t->numel;
 
 	for (size_t i = 0; i < n; i++)
@@ -468,14 +468,14 @@ CompactPlace(LxmertModel *model, int64 model_id, CompactCursor *cur, const float
  * must be set already when tensors are compacted. True if any is.
  */
 static bool
-ReadParams(LxmertModel *model, int64 model_id)
+ReadParams(VqaModel *model, int64 model_id)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	Portal		portal;
 	size_t		filled = 0;
 	CompactCursor cur = {0};
-	const LxmertTensor *dense = NULL;	/* the dense tensor being read */
+	const VqaTensor *dense = NULL;	/* the dense tensor being read */
 	int32		dense_next = 0;
 	float	   *kept = palloc(sizeof(float) * CHUNK_FLOATS);
 	uint8	   *kept_work = palloc(sizeof(float) * CHUNK_FLOATS);
@@ -493,7 +493,7 @@ ReadParams(LxmertModel *model, int64 model_id)
 			int32		chunk = DatumGetInt32(SpiRequired(r, 2, TENSOR_CHUNKS));
 			bytea	   *data = DatumGetByteaPP(SpiRequired(r, 3, TENSOR_CHUNKS));
 			bool		compact = DatumGetBool(SpiRequired(r, 4, TENSORS));
-			const LxmertTensor *t = lxmert_find_tensor(model, name);
+			const VqaTensor *t = vqa_model_find_tensor(model, name);
 			size_t		start = (size_t) chunk * CHUNK_FLOATS;
 			size_t		n = VARSIZE_ANY_EXHDR(data) / sizeof(float);
 
@@ -580,12 +580,12 @@ RowVersionKey(int64 model_id, char *key, size_t size)
  * it, with its mask set. The result belongs to the cache: callers must not
  * free it, and must not change its weights.
  */
-LxmertModel *
+VqaModel *
 LoadModel(int64 model_id, const char *config_json)
 {
-	LxmertConfig config;
+	VqaModelConfig config;
 	char		err[256];
-	LxmertModel *volatile model;
+	VqaModel *volatile model;
 	bool		compact;
 
 	char		key[96];
@@ -593,7 +593,7 @@ LoadModel(int64 model_id, const char *config_json)
 	RowVersionKey(model_id, key, sizeof(key));
 	if (cached_model && strcmp(cached_model_key, key) == 0)
 		return cached_model;
-	if (lxmert_config_parse(config_json, &config, err, sizeof(err)) != 0)
+	if (vqa_model_config_parse(config_json, &config, err, sizeof(err)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored model " INT64_FORMAT " has an invalid config: %s", model_id, err)));
@@ -603,15 +603,15 @@ LoadModel(int64 model_id, const char *config_json)
 		/* compacted tensors need the mask to place their values */
 		ReadMask(model, model_id);
 		compact = ReadParams(model, model_id);
-		lxmert_refresh_mask(model);
+		vqa_model_refresh_mask(model);
 	}
 	PG_CATCH();
 	{
-		lxmert_free(model);
+		vqa_model_free(model);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	lxmert_free(cached_model);
+	vqa_model_free(cached_model);
 	cached_model = model;
 	strlcpy(cached_model_key, key, sizeof(cached_model_key));
 	cached_model_compact = compact;
@@ -624,24 +624,24 @@ LoadModel(int64 model_id, const char *config_json)
  * sparse enough matrices with sparse kernels (vqaprune.sparse_density).
  */
 void
-PrepareEvaluation(LxmertModel *model)
+PrepareEvaluation(VqaModel *model)
 {
 	double		density = cached_model_compact ? vqaprune_sparse_density : 0.0;
 
 	if (model != cached_model || density == cached_sparse_density)
 		return;
 	if (density == 0.0)
-		lxmert_drop_sparse(model);
-	else if (lxmert_use_sparse(model, density) != 0)
+		vqa_model_drop_sparse(model);
+	else if (vqa_model_use_sparse(model, density) != 0)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	cached_sparse_density = density;
 }
 
 /* Stores a core model and frees it, on success or error. */
 int64
-StoreAndFree(LxmertModel *model, const StoredModelInfo *info)
+StoreAndFree(VqaModel *model, const StoredModelInfo *info)
 {
-	LxmertModel *volatile m = model;
+	VqaModel *volatile m = model;
 	int64		id;
 
 	PG_TRY();
@@ -650,10 +650,10 @@ StoreAndFree(LxmertModel *model, const StoredModelInfo *info)
 	}
 	PG_CATCH();
 	{
-		lxmert_free(m);
+		vqa_model_free(m);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	lxmert_free(m);
+	vqa_model_free(m);
 	return id;
 }

@@ -144,7 +144,7 @@ ReadOptions(Jsonb *options, const char *model, const char *loss, bool mask_train
 
 /* The plan of the call: the overall target, a scope, module targets or the paper's split. */
 static void
-MakePlan(const LxmertModel *model, double sparsity, const PruneOptions *o, VqaSparsityPlan *plan)
+MakePlan(const VqaModel *model, double sparsity, const PruneOptions *o, VqaSparsityPlan *plan)
 {
 	size_t		counts[4];
 	char		err[256];
@@ -235,8 +235,8 @@ vqa_prune(PG_FUNCTION_ARGS)
 	char	   *config_json;
 	int64		model_id;
 	int64		dataset_id = 0;
-	LxmertModel *source;
-	LxmertModel *volatile core = NULL;
+	VqaModel *source;
+	VqaModel *volatile core = NULL;
 	VqaMasker  *volatile masker = NULL;
 	VqaExamples *volatile train = NULL;
 	VqaExamples *volatile eval = NULL;
@@ -278,7 +278,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		LxmertConfig config = source->config;
+		VqaModelConfig config = source->config;
 		VqaSparsityPlan plan;
 		StoredModelInfo info = {0};
 		char		err[256];
@@ -332,7 +332,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 		{
 			mask = malloc(sizeof(float) * core->n_params);
 			if (mask == NULL || vqa_magnitude_mask(core, &plan, mask) != 0 ||
-				lxmert_set_mask(core, mask) != 0)
+				vqa_model_set_mask(core, mask) != 0)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			appendStringInfoString(&metrics, "{}");
 		}
@@ -359,7 +359,7 @@ vqa_prune(PG_FUNCTION_ARGS)
 		vqa_examples_free(train);
 		vqa_examples_free(eval);
 		free(mask);
-		lxmert_free(core);
+		vqa_model_free(core);
 	}
 	PG_END_TRY();
 	SPI_finish();

@@ -137,7 +137,7 @@ RequireBatchFeatureMemory(const VqaExamples *ex, int rows, const char *lower)
 
 /* The micro-batch that fits vqaprune.train_memory, if it is set and micro_batch_size is not. */
 static void
-FitMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
+FitMicroBatch(TrainOptions *o, const VqaModelConfig *config, const VqaExamples *train)
 {
 	size_t		budget = (size_t) vqaprune_train_memory << 20;
 	int			B = o->train.batch_size;
@@ -145,7 +145,7 @@ FitMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *tr
 
 	if (o->train.micro_batch_size > 0 || vqaprune_train_memory == 0)
 		return;
-	one = lxmert_activation_bytes_for(config, 1, train->seq_len, train->num_boxes, 0);
+	one = vqa_model_activation_bytes_for(config, 1, train->seq_len, train->num_boxes, 0);
 	if (one == 0)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	if (one > budget)
@@ -157,7 +157,7 @@ FitMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *tr
 	/* the largest micro-batch that divides the batch and fits */
 	for (int m = B; m >= 1; m--)
 		if (B % m == 0 &&
-			lxmert_activation_bytes_for(config, m, train->seq_len, train->num_boxes, 0) <= budget)
+			vqa_model_activation_bytes_for(config, m, train->seq_len, train->num_boxes, 0) <= budget)
 		{
 			o->train.micro_batch_size = m;
 			return;
@@ -166,7 +166,7 @@ FitMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *tr
 
 /* Then the batch a pass takes must fit vqaprune.feature_memory. */
 void
-ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train)
+ChooseMicroBatch(TrainOptions *o, const VqaModelConfig *config, const VqaExamples *train)
 {
 	FitMicroBatch(o, config, train);
 	RequireBatchFeatureMemory(train, o->train.micro_batch_size > 0
@@ -198,7 +198,7 @@ AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout)
 
 VqaExamples *
 TrainingExamples(int64 dataset_id, const char *dataset, const char *split, int64 model_id,
-				 const char *model, const LxmertConfig *config)
+				 const char *model, const VqaModelConfig *config)
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(dataset_id), CStringGetTextDatum(split)};
@@ -255,7 +255,7 @@ RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 datase
  * buf->capacity indices.
  */
 static double
-EvalAccuracy(LxmertModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, float *logits,
+EvalAccuracy(VqaModel *model, const VqaExamples *ex, VqaBatchBuffers *buf, float *logits,
 			 int *next)
 {
 	double		score = 0.0;
@@ -342,7 +342,7 @@ typedef struct RunStateHeader
 static void
 CheckpointRun(const TrainingRun *run, const RunProgress *p, int epochs_done)
 {
-	LxmertModel *model = run->model;
+	VqaModel *model = run->model;
 	Size		floats = sizeof(float) * model->n_params;
 	RunStateHeader h = {
 		.magic = RUN_STATE_MAGIC, .metrics_len = p->epochs_json.len, .best = p->best,
@@ -395,7 +395,7 @@ CorruptCheckpoint(const char *why)
 static bool
 RestoreRun(const TrainingRun *run, RunProgress *p)
 {
-	LxmertModel *model = run->model;
+	VqaModel *model = run->model;
 	Size		floats = sizeof(float) * model->n_params;
 	Size		bytes;
 	char	   *state = LoadCheckpoint(&bytes);
@@ -472,7 +472,7 @@ ReportFailedStep(int rc, VqaTrainer *trainer, int epoch)
 TrainingOutcome
 RunTraining(const TrainingRun *run, StringInfo metrics)
 {
-	LxmertModel *model = run->model;
+	VqaModel *model = run->model;
 	VqaTrainer *trainer = run->trainer;
 	int			epochs = run->epochs;
 	int			total = vqa_trainer_total_steps(trainer);
@@ -601,7 +601,7 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 				memcpy(model->params, p->best_params, sizeof(float) * model->n_params);
 				if (p->best_mask)
 					memcpy(model->mask, p->best_mask, sizeof(float) * model->n_params);
-				lxmert_refresh_mask(model);
+				vqa_model_refresh_mask(model);
 				appendStringInfo(metrics, ", \"best_eval_accuracy\": %.4f", p->best);
 				outcome = TRAINING_ENDED_AT_BEST;
 			}
@@ -619,7 +619,7 @@ RunTraining(const TrainingRun *run, StringInfo metrics)
 }
 
 int64
-StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info, const char *metrics_json)
+StoreTrainedModel(const VqaModel *model, StoredModelInfo *info, const char *metrics_json)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(info->parent_id)};

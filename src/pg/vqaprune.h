@@ -110,16 +110,16 @@ typedef struct StoredModelInfo
 	bool		compact;		/* masked tensors: only the kept values */
 } StoredModelInfo;
 
-extern const char *ModuleName(LxmertModule module);
+extern const char *ModuleName(VqaModule module);
 extern void SetComputeThreads(void);
 extern int64 LookupModel(const char *name, char **config_json);
 extern int64 RequireModel(const char *name, char **config_json);
 extern void RequireNewModelName(const char *name);
-extern LxmertModel *NewCoreModel(const LxmertConfig *config);
-extern int64 StoreModel(const LxmertModel *model, const StoredModelInfo *info);
-extern int64 StoreAndFree(LxmertModel *model, const StoredModelInfo *info);
-extern LxmertModel *LoadModel(int64 model_id, const char *config_json);
-extern void PrepareEvaluation(LxmertModel *model);
+extern VqaModel *NewCoreModel(const VqaModelConfig *config);
+extern int64 StoreModel(const VqaModel *model, const StoredModelInfo *info);
+extern int64 StoreAndFree(VqaModel *model, const StoredModelInfo *info);
+extern VqaModel *LoadModel(int64 model_id, const char *config_json);
+extern void PrepareEvaluation(VqaModel *model);
 
 /* answer_head.c */
 /* The answer labels of a dataset, in answer id order; an error if it has none. */
@@ -129,12 +129,12 @@ extern ArrayType *DatasetAnswerLabels(int64 dataset_id, const char *dataset);
  * labelled `labels`, the rows of an old one labelled `old_labels` with the
  * same string; returns how many.
  */
-extern int	TransferHeadRows(LxmertModel *model, ArrayType *labels, const float *old_weight,
+extern int	TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 							 const float *old_bias, ArrayType *old_labels);
 
 /* examples_load.c */
 extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
-								 int64 model_id, const char *model, const LxmertConfig *config,
+								 int64 model_id, const char *model, const VqaModelConfig *config,
 								 bool with_targets);
 
 /* options.c: a function's jsonb options */
@@ -160,7 +160,7 @@ typedef struct TrainingRun
 {
 	const char *function;		/* for progress reports */
 	const char *name;			/* of the model being made */
-	LxmertModel *model;
+	VqaModel *model;
 	VqaTrainer *trainer;
 	int			epochs;
 	VqaExamples *eval;			/* NULL: no evaluation per epoch */
@@ -183,9 +183,9 @@ extern void ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int ba
 							 const char *optimizer_default, const char *loss_params_default);
 extern void AppendTrainOptions(StringInfo buf, const TrainOptions *o, float dropout);
 /* With vqaprune.train_memory and no micro_batch_size: the micro-batch that fits it. */
-extern void ChooseMicroBatch(TrainOptions *o, const LxmertConfig *config, const VqaExamples *train);
+extern void ChooseMicroBatch(TrainOptions *o, const VqaModelConfig *config, const VqaExamples *train);
 extern VqaExamples *TrainingExamples(int64 dataset_id, const char *dataset, const char *split,
-									 int64 model_id, const char *model, const LxmertConfig *config);
+									 int64 model_id, const char *model, const VqaModelConfig *config);
 extern void RequireMatchingAnswers(int64 model_id, const char *model, int64 dataset_id,
 								   const char *dataset);
 extern void RequirePriorIfNeeded(const VqaTrainConfig *train, const char *loss, int64 dataset_id,
@@ -199,7 +199,7 @@ extern void ReportPhase(const char *function, const char *name, const char *phas
  * at a checkpoint: it starts from the job's checkpoint if there is one.
  */
 extern TrainingOutcome RunTraining(const TrainingRun *run, StringInfo metrics);
-extern int64 StoreTrainedModel(const LxmertModel *model, StoredModelInfo *info,
+extern int64 StoreTrainedModel(const VqaModel *model, StoredModelInfo *info,
 							   const char *metrics_json);
 
 #endif

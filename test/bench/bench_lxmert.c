@@ -79,9 +79,9 @@ main(int argc, char **argv)
 				boxes,
 				default_steps,
 				default_warmup;
-	LxmertConfig config;
-	LxmertModel *model;
-	LxmertBatch in;
+	VqaModelConfig config;
+	VqaModel *model;
+	VqaBatch in;
 	char		err[256];
 	VqaRng		rng;
 	int32_t    *ids,
@@ -124,13 +124,13 @@ main(int argc, char **argv)
 	steps = steps > 0 ? steps : default_steps;
 	warmup = warmup >= 0 ? warmup : default_warmup;
 
-	model = lxmert_new(&config, err, sizeof(err));
+	model = vqa_model_new(&config, err, sizeof(err));
 	if (model == NULL)
 	{
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	lxmert_init_random(model, 1, 0.02f);
+	vqa_model_init_random(model, 1, 0.02f);
 	vqa_rng_seed(&rng, 2);
 	ids = malloc(sizeof(int32_t) * batch * tokens);
 	mask = malloc(sizeof(int32_t) * batch * tokens);
@@ -163,13 +163,13 @@ main(int argc, char **argv)
 	{
 		if (step == warmup)
 			t0 = bench_now();
-		if (lxmert_zero_grad(model) != 0 || lxmert_forward(model, &in, logits, targets, &loss) != 0)
+		if (vqa_model_zero_grad(model) != 0 || vqa_model_forward(model, &in, logits, targets, &loss) != 0)
 		{
 			fprintf(stderr, "forward failed\n");
 			return 1;
 		}
 		lxmert_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
-		if (lxmert_backward(model, dlogits, NULL) != 0)
+		if (vqa_model_backward(model, dlogits, NULL) != 0)
 		{
 			fprintf(stderr, "backward failed\n");
 			return 1;
@@ -180,8 +180,8 @@ main(int argc, char **argv)
 	printf("vqaprune shape=%s batch=%d threads=%d samples_per_s=%.2f step_ms=%.1f "
 		   "peak_rss_mb=%.0f gflops=%.2f flops_per_step=%.0f loss=%.4f\n",
 		   shape, batch, threads, batch / step_s, step_s * 1e3, peak_rss_mb(),
-		   lxmert_train_flops(&config, batch, tokens, boxes) / step_s / 1e9,
-		   lxmert_train_flops(&config, batch, tokens, boxes), loss);
+		   vqa_model_train_flops(&config, batch, tokens, boxes) / step_s / 1e9,
+		   vqa_model_train_flops(&config, batch, tokens, boxes), loss);
 	free(ids);
 	free(mask);
 	free(feats);
@@ -189,6 +189,6 @@ main(int argc, char **argv)
 	free(targets);
 	free(logits);
 	free(dlogits);
-	lxmert_free(model);
+	vqa_model_free(model);
 	return 0;
 }

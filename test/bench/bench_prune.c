@@ -37,24 +37,24 @@
 
 #include "bench_shapes.h"
 
-static LxmertModel *
-new_model(const LxmertConfig *config)
+static VqaModel *
+new_model(const VqaModelConfig *config)
 {
 	char		err[256];
-	LxmertModel *model = lxmert_new(config, err, sizeof(err));
+	VqaModel *model = vqa_model_new(config, err, sizeof(err));
 
 	if (model == NULL)
 	{
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
-	lxmert_init_random(model, 1, 0.02f);
+	vqa_model_init_random(model, 1, 0.02f);
 	return model;
 }
 
 /* n random questions over n / 4 images, one answer each, a uniform prior. */
 static VqaExamples *
-random_examples(const LxmertConfig *c, int n, int tokens, int boxes)
+random_examples(const VqaModelConfig *c, int n, int tokens, int boxes)
 {
 	int			images = n / 4 > 0 ? n / 4 : 1;
 	VqaExamples *ex = vqa_examples_new(n, tokens, images, boxes, c->visual_feat_dim,
@@ -87,10 +87,10 @@ random_examples(const LxmertConfig *c, int n, int tokens, int boxes)
 
 /* ms per training step, after one untimed step; masker NULL: fine-tuning */
 static double
-train_step_ms(const LxmertConfig *config, const VqaExamples *ex, int batch, int steps,
+train_step_ms(const VqaModelConfig *config, const VqaExamples *ex, int batch, int steps,
 			  double sparsity)
 {
-	LxmertModel *model = new_model(config);
+	VqaModel *model = new_model(config);
 	VqaTrainConfig tc = {0};
 	VqaTrainer *trainer;
 	char		err[256];
@@ -136,13 +136,13 @@ train_step_ms(const LxmertConfig *config, const VqaExamples *ex, int batch, int 
 	t0 = (bench_now() - t0) / steps * 1e3;
 	vqa_trainer_free(trainer);
 	vqa_masker_free(tc.masker);
-	lxmert_free(model);
+	vqa_model_free(model);
 	return t0;
 }
 
 /* best ms of a forward pass over reps */
 static double
-forward_ms(LxmertModel *model, const LxmertBatch *in, float *logits, int reps)
+forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
 {
 	double		best = 1e30;
 
@@ -150,7 +150,7 @@ forward_ms(LxmertModel *model, const LxmertBatch *in, float *logits, int reps)
 	{
 		double		t0 = bench_now();
 
-		if (lxmert_forward(model, in, logits, NULL, NULL) != 0)
+		if (vqa_model_forward(model, in, logits, NULL, NULL) != 0)
 			exit(1);
 		if (r > 0 && bench_now() - t0 < best)
 			best = bench_now() - t0;
@@ -169,7 +169,7 @@ main(int argc, char **argv)
 				steps = -1,
 				tokens,
 				boxes;
-	LxmertConfig config;
+	VqaModelConfig config;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -215,7 +215,7 @@ main(int argc, char **argv)
 	}
 
 	{
-		LxmertModel *model = new_model(&config);
+		VqaModel *model = new_model(&config);
 		size_t		counts[4];
 		double		none[3] = {NAN, NAN, NAN};
 		VqaSparsityPlan plan;
@@ -228,7 +228,7 @@ main(int argc, char **argv)
 		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
 		if (mask == NULL || (strcmp(what, "forward") != 0 &&
 							 (vqa_magnitude_mask(model, &plan, mask) != 0 ||
-							  lxmert_set_mask(model, mask) != 0)))
+							  vqa_model_set_mask(model, mask) != 0)))
 			return 1;
 		for (int i = 0; i < model->n_tensors; i++)
 			if (model->tensors[i].prunable)
@@ -246,7 +246,7 @@ main(int argc, char **argv)
 			/* the kept values in storage order, packed a chunk at a time per tensor */
 			for (int i = 0; i < model->n_tensors; i++)
 			{
-				const LxmertTensor *t = &model->tensors[i];
+				const VqaTensor *t = &model->tensors[i];
 
 				if (!t->prunable)
 					continue;
@@ -279,7 +279,7 @@ main(int argc, char **argv)
 			float	   *pos = malloc(sizeof(float) * batch * boxes * 4);
 			float	   *dense = malloc(sizeof(float) * batch * config.num_qa_labels);
 			float	   *sparse = malloc(sizeof(float) * batch * config.num_qa_labels);
-			LxmertBatch in = {batch, tokens, boxes, ids, att, NULL, feats, pos};
+			VqaBatch in = {batch, tokens, boxes, ids, att, NULL, feats, pos};
 			double		dense_ms,
 						sparse_ms,
 						diff = 0.0;
@@ -299,7 +299,7 @@ main(int argc, char **argv)
 			dense_ms = forward_ms(model, &in, dense, reps);
 			if (strcmp(what, "forward") == 0)
 			{
-				LxmertModel *alone = new_model(&config);
+				VqaModel *alone = new_model(&config);
 				double		alone_ms;
 
 				memcpy(alone->params, model->params, sizeof(float) * model->n_params);
@@ -311,14 +311,14 @@ main(int argc, char **argv)
 					   "forward_only_ms=%.1f speedup=%.2f training_acts_mb=%.1f "
 					   "forward_only_acts_mb=%.1f memory_ratio=%.3f max_logit_diff=%.2g\n",
 					   shape, batch, threads, dense_ms, alone_ms, dense_ms / alone_ms,
-					   lxmert_activation_bytes(model) / 1e6, lxmert_activation_bytes(alone) / 1e6,
-					   (double) lxmert_activation_bytes(alone) / lxmert_activation_bytes(model), diff);
-				lxmert_free(alone);
+					   vqa_model_activation_bytes(model) / 1e6, vqa_model_activation_bytes(alone) / 1e6,
+					   (double) vqa_model_activation_bytes(alone) / vqa_model_activation_bytes(model), diff);
+				vqa_model_free(alone);
 				free(mask);
-				lxmert_free(model);
+				vqa_model_free(model);
 				return 0;
 			}
-			if (lxmert_use_sparse(model, 1.0) != 0)
+			if (vqa_model_use_sparse(model, 1.0) != 0)
 				return 1;
 			sparse_ms = forward_ms(model, &in, sparse, reps);
 			for (int i = 0; i < batch * config.num_qa_labels; i++)
@@ -328,7 +328,7 @@ main(int argc, char **argv)
 				   threads, dense_ms, sparse_ms, dense_ms / sparse_ms, diff);
 		}
 		free(mask);
-		lxmert_free(model);
+		vqa_model_free(model);
 	}
 	return 0;
 }

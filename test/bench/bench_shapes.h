@@ -28,9 +28,9 @@ bench_now(void)
  * Dropout off.
  */
 static inline void
-bench_shape(const char *shape, LxmertConfig *c, int *tokens, int *boxes)
+bench_shape(const char *shape, VqaModelConfig *c, int *tokens, int *boxes)
 {
-	lxmert_config_default(c);
+	vqa_model_config_default(c);
 	c->hidden_dropout_prob = 0.0f;
 	c->attention_probs_dropout_prob = 0.0f;
 	*tokens = 20;

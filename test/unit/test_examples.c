@@ -151,7 +151,7 @@ check_same_batches(const VqaExamples *a, const VqaExamples *b, const int *idx, i
 {
 	VqaBatchBuffers *ba = vqa_batch_buffers_new(a, count);
 	VqaBatchBuffers *bb = vqa_batch_buffers_new(b, count);
-	LxmertBatch x,
+	VqaBatch x,
 				y;
 
 	assert_non_null(ba);
@@ -186,7 +186,7 @@ check_sourced_batches(int half)
 	if (half)
 	{
 		VqaBatchBuffers *buf = vqa_batch_buffers_new(sourced, 1);
-		LxmertBatch batch;
+		VqaBatch batch;
 		float		expected[BOXES * DIM];
 
 		assert_int_equal(vqa_examples_batch(sourced, idx, 1, buf, &batch), 0);
@@ -227,7 +227,7 @@ a_failed_read_is_reported(void **state)
 	MemorySource ms;
 	VqaExamples *sourced = sourced_copy(ex, &ms);
 	VqaBatchBuffers *buf = vqa_batch_buffers_new(sourced, 3);
-	LxmertBatch batch;
+	VqaBatch batch;
 	int			idx[] = {0, 2, 5};
 
 	assert_non_null(buf);
@@ -239,10 +239,10 @@ a_failed_read_is_reported(void **state)
 	vqa_examples_free(ex);
 }
 
-static LxmertModel *
+static VqaModel *
 small_model(void)
 {
-	LxmertConfig c = {
+	VqaModelConfig c = {
 		.vocab_size = 40, .hidden_size = 16, .num_attention_heads = 2,
 		.intermediate_size = 24, .l_layers = 1, .r_layers = 1, .x_layers = 1,
 		.visual_feat_dim = DIM, .visual_pos_dim = 4, .num_qa_labels = ANSWERS,
@@ -250,16 +250,16 @@ small_model(void)
 		.hidden_dropout_prob = 0.1f, .attention_probs_dropout_prob = 0.1f,
 	};
 	char		err[256];
-	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+	VqaModel *model = vqa_model_new(&c, err, sizeof(err));
 
 	assert_non_null(model);
-	lxmert_init_random(model, 3, 0.5f);
+	vqa_model_init_random(model, 3, 0.5f);
 	return model;
 }
 
 /* Runs every step of a training; returns the examples the steps took. */
 static int
-train(LxmertModel *model, const VqaExamples *ex, const VqaTrainConfig *config)
+train(VqaModel *model, const VqaExamples *ex, const VqaTrainConfig *config)
 {
 	char		err[256];
 	VqaTrainer *trainer = vqa_trainer_new(model, ex, config, err, sizeof(err));
@@ -290,8 +290,8 @@ a_trainer_prefetches_what_it_reads(void **state)
 	VqaExamples *ex = random_examples(11, 1);
 	MemorySource ms;
 	VqaExamples *sourced = sourced_copy(ex, &ms);
-	LxmertModel *a = small_model();
-	LxmertModel *b = small_model();
+	VqaModel *a = small_model();
+	VqaModel *b = small_model();
 	VqaTrainConfig config = {0};
 	int			examples;
 
@@ -329,8 +329,8 @@ a_trainer_prefetches_what_it_reads(void **state)
 		free(before);
 		vqa_trainer_free(trainer);
 	}
-	lxmert_free(a);
-	lxmert_free(b);
+	vqa_model_free(a);
+	vqa_model_free(b);
 	vqa_examples_free(sourced);
 	vqa_examples_free(ex);
 }

@@ -91,23 +91,23 @@ close_enough(const float *a, const float *b, size_t n, double abs_tol, double re
  * The fixture model: config.json of hf-lxmert/tiny with the given answer
  * head, and the weights of dir/model.safetensors.
  */
-static LxmertModel *
-load_model_from(const char *dir, LxmertAnswerHead head)
+static VqaModel *
+load_model_from(const char *dir, VqaAnswerHead head)
 {
 	char		path[1024];
 	char		err[256];
 	char	   *json;
-	LxmertConfig config;
-	LxmertModel *model;
+	VqaModelConfig config;
+	VqaModel *model;
 	VqaSafetensors *st;
 
 	snprintf(path, sizeof(path), "%s/hf-lxmert/tiny/config.json", unit_fixtures_dir());
 	json = unit_read_file(path, NULL);
 	assert_non_null(json);
-	assert_int_equal(lxmert_config_parse(json, &config, err, sizeof(err)), 0);
+	assert_int_equal(vqa_model_config_parse(json, &config, err, sizeof(err)), 0);
 	free(json);
 	config.answer_head = head;
-	model = lxmert_new(&config, err, sizeof(err));
+	model = vqa_model_new(&config, err, sizeof(err));
 	assert_non_null(model);
 
 	st = open_fixture_in(dir, "model.safetensors");
@@ -115,7 +115,7 @@ load_model_from(const char *dir, LxmertAnswerHead head)
 	for (int i = 0; i < vqa_st_count(st); i++)
 	{
 		const VqaStTensor *t = vqa_st_tensor(st, i);
-		const LxmertTensor *mine = lxmert_find_tensor(model, t->name);
+		const VqaTensor *mine = vqa_model_find_tensor(model, t->name);
 
 		if (mine == NULL)
 			print_error("no tensor %s in the C model\n", t->name);
@@ -131,15 +131,15 @@ load_model_from(const char *dir, LxmertAnswerHead head)
 	return model;
 }
 
-static LxmertModel *
+static VqaModel *
 load_fixture_model(void)
 {
-	return load_model_from("hf-lxmert/tiny", LXMERT_HEAD_LXMERT);
+	return load_model_from("hf-lxmert/tiny", VQA_HEAD_HUGGINGFACE);
 }
 
 typedef struct FixtureInputs
 {
-	LxmertBatch batch;
+	VqaBatch batch;
 	int32_t    *ids,
 			   *mask,
 			   *types;
@@ -186,7 +186,7 @@ free_fixture_inputs(FixtureInputs *in)
 static void
 forward_matches_huggingface(void **state)
 {
-	LxmertModel *model = load_fixture_model();
+	VqaModel *model = load_fixture_model();
 	VqaSafetensors *out = open_fixture("outputs.safetensors");
 	FixtureInputs in;
 	float	   *logits;
@@ -195,11 +195,11 @@ forward_matches_huggingface(void **state)
 	double		maxdiff;
 	int64_t		n;
 	char		name[64];
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 
 	load_fixture_inputs(&in);
 	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
-	assert_int_equal(lxmert_forward(model, &in.batch, logits, in.target, &loss), 0);
+	assert_int_equal(vqa_model_forward(model, &in.batch, logits, in.target, &loss), 0);
 
 	expected = read_floats(out, "logits", &n);
 	assert_int_equal(n, in.batch.batch * c->num_qa_labels);
@@ -231,21 +231,21 @@ forward_matches_huggingface(void **state)
 	free(logits);
 	free_fixture_inputs(&in);
 	vqa_st_free(out);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /* Forward with the VQA loss, then backward from it; logits receives B x A. */
 static float
-bce_step(LxmertModel *model, const FixtureInputs *in, float *logits)
+bce_step(VqaModel *model, const FixtureInputs *in, float *logits)
 {
 	int			A = model->config.num_qa_labels;
 	float	   *dlogits = malloc(sizeof(float) * in->batch.batch * A);
 	float		loss;
 
-	assert_int_equal(lxmert_forward(model, &in->batch, logits, in->target, &loss), 0);
-	assert_int_equal(lxmert_zero_grad(model), 0);
+	assert_int_equal(vqa_model_forward(model, &in->batch, logits, in->target, &loss), 0);
+	assert_int_equal(vqa_model_zero_grad(model), 0);
 	lxmert_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
-	assert_int_equal(lxmert_backward(model, dlogits, NULL), 0);
+	assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
 	free(dlogits);
 	return loss;
 }
@@ -260,7 +260,7 @@ bce_step(LxmertModel *model, const FixtureInputs *in, float *logits)
  * tensors with a scale of at least floor.
  */
 static double
-compare_gradients(const LxmertModel *model, const VqaSafetensors *grads, double tol, double floor,
+compare_gradients(const VqaModel *model, const VqaSafetensors *grads, double tol, double floor,
 				  int *checked, int *zero)
 {
 	double		worst = 0.0;
@@ -268,7 +268,7 @@ compare_gradients(const LxmertModel *model, const VqaSafetensors *grads, double 
 	*checked = *zero = 0;
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 		const float *mine = model->grads + t->offset;
 		char		name[128];
 		const VqaStTensor *ref;
@@ -304,7 +304,7 @@ compare_gradients(const LxmertModel *model, const VqaSafetensors *grads, double 
 static void
 gradients_match_huggingface(void **state)
 {
-	LxmertModel *model = load_fixture_model();
+	VqaModel *model = load_fixture_model();
 	VqaSafetensors *grads = open_fixture("grads.safetensors");
 	FixtureInputs in;
 	float	   *logits;
@@ -324,14 +324,14 @@ gradients_match_huggingface(void **state)
 	free(logits);
 	free_fixture_inputs(&in);
 	vqa_st_free(grads);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /* A small random model unlike the fixture: 2 heads, 3 R layers, 1 L, 1 X. */
 typedef struct RandomSetup
 {
-	LxmertModel *model;
-	LxmertBatch batch;
+	VqaModel *model;
+	VqaBatch batch;
 	int32_t		ids[3 * 6],
 				mask[3 * 6],
 				types[3 * 6];
@@ -342,9 +342,9 @@ typedef struct RandomSetup
 } RandomSetup;
 
 static void
-random_setup_head(RandomSetup *r, uint64_t seed, LxmertAnswerHead head)
+random_setup_head(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
 {
-	LxmertConfig c = {
+	VqaModelConfig c = {
 		.vocab_size = 11, .hidden_size = 8, .num_attention_heads = 2,
 		.intermediate_size = 12, .l_layers = 1, .r_layers = 3, .x_layers = 1,
 		.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 7,
@@ -355,9 +355,9 @@ random_setup_head(RandomSetup *r, uint64_t seed, LxmertAnswerHead head)
 	VqaRng		rng;
 
 	vqa_rng_seed(&rng, seed);
-	r->model = lxmert_new(&c, err, sizeof(err));
+	r->model = vqa_model_new(&c, err, sizeof(err));
 	assert_non_null(r->model);
-	lxmert_init_random(r->model, seed, 0.5f);
+	vqa_model_init_random(r->model, seed, 0.5f);
 	/* LayerNorm weights away from 1 and biases away from 0 */
 	for (size_t i = 0; i < r->model->n_params; i++)
 		r->model->params[i] += (float) (0.1 * vqa_rng_normal(&rng));
@@ -388,7 +388,7 @@ random_setup_head(RandomSetup *r, uint64_t seed, LxmertAnswerHead head)
 static void
 random_setup(RandomSetup *r, uint64_t seed)
 {
-	random_setup_head(r, seed, LXMERT_HEAD_LXMERT);
+	random_setup_head(r, seed, VQA_HEAD_HUGGINGFACE);
 }
 
 static double
@@ -396,7 +396,7 @@ random_loss(RandomSetup *r)
 {
 	double		loss = 0.0;
 
-	assert_int_equal(lxmert_forward(r->model, &r->batch, r->logits, NULL, NULL), 0);
+	assert_int_equal(vqa_model_forward(r->model, &r->batch, r->logits, NULL, NULL), 0);
 	for (int i = 0; i < 21; i++)
 		loss += (double) r->logits[i] * r->weights[i];
 	return loss;
@@ -407,7 +407,7 @@ random_free(RandomSetup *r)
 {
 	free(r->weights);
 	free(r->logits);
-	lxmert_free(r->model);
+	vqa_model_free(r->model);
 }
 
 /*
@@ -416,7 +416,7 @@ random_free(RandomSetup *r)
  * bulk of the checks to be much closer than that.
  */
 static void
-check_finite_differences(LxmertAnswerHead head)
+check_finite_differences(VqaAnswerHead head)
 {
 	RandomSetup r;
 	VqaRng		rng;
@@ -427,12 +427,12 @@ check_finite_differences(LxmertAnswerHead head)
 	random_setup_head(&r, 42, head);
 	vqa_rng_seed(&rng, 7);
 	random_loss(&r);
-	assert_int_equal(lxmert_zero_grad(r.model), 0);
-	assert_int_equal(lxmert_backward(r.model, r.weights, NULL), 0);
+	assert_int_equal(vqa_model_zero_grad(r.model), 0);
+	assert_int_equal(vqa_model_backward(r.model, r.weights, NULL), 0);
 
 	for (int i = 0; i < r.model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &r.model->tensors[i];
+		const VqaTensor *t = &r.model->tensors[i];
 
 		/* row 0 of the embeddings is padding: no gradient by design */
 		size_t		skip = strstr(t->name, "embeddings.") && !strstr(t->name, "LayerNorm")
@@ -469,14 +469,14 @@ check_finite_differences(LxmertAnswerHead head)
 static void
 gradients_match_finite_differences(void **state)
 {
-	check_finite_differences(LXMERT_HEAD_LXMERT);
+	check_finite_differences(VQA_HEAD_HUGGINGFACE);
 }
 
 /* The same with the authors' head: weight-norm gains and directions too. */
 static void
 simple_classifier_gradients_match_finite_differences(void **state)
 {
-	check_finite_differences(LXMERT_HEAD_SIMPLE_CLASSIFIER);
+	check_finite_differences(VQA_HEAD_SIMPLE_CLASSIFIER);
 }
 
 /*
@@ -488,7 +488,7 @@ simple_classifier_gradients_match_finite_differences(void **state)
 static void
 simple_classifier_matches_pytorch(void **state)
 {
-	LxmertModel *model = load_model_from("simple-classifier", LXMERT_HEAD_SIMPLE_CLASSIFIER);
+	VqaModel *model = load_model_from("simple-classifier", VQA_HEAD_SIMPLE_CLASSIFIER);
 	VqaSafetensors *out = open_fixture_in("simple-classifier", "outputs.safetensors");
 	VqaSafetensors *grads = open_fixture_in("simple-classifier", "grads.safetensors");
 	FixtureInputs in;
@@ -517,14 +517,14 @@ simple_classifier_matches_pytorch(void **state)
 	printf("simple_classifier gradients OK: %d tensors, worst maxdiff / max|grad| = %.3g\n",
 		   checked, worst);
 	assert_true(checked > 0);
-	assert_non_null(lxmert_find_tensor(model, "classifier.main.0.weight_g"));
-	assert_int_equal(lxmert_find_tensor(model, "classifier.main.3.weight_g")->ndim, 0);
+	assert_non_null(vqa_model_find_tensor(model, "classifier.main.0.weight_g"));
+	assert_int_equal(vqa_model_find_tensor(model, "classifier.main.3.weight_g")->ndim, 0);
 
 	free(logits);
 	free_fixture_inputs(&in);
 	vqa_st_free(out);
 	vqa_st_free(grads);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /*
@@ -552,16 +552,16 @@ score_gradient_matches_finite_differences(void **state)
 		if (r.model->tensors[i].prunable)
 			for (size_t j = 0; j < r.model->tensors[i].numel; j++)
 				mask[r.model->tensors[i].offset + j] = vqa_rng_uniform(&rng) < 0.3 ? 0.0f : 1.0f;
-	assert_int_equal(lxmert_set_mask(r.model, mask), 0);
+	assert_int_equal(vqa_model_set_mask(r.model, mask), 0);
 	random_loss(&r);
-	assert_int_equal(lxmert_zero_grad(r.model), 0);
-	assert_int_equal(lxmert_backward(r.model, r.weights, NULL), 0);
+	assert_int_equal(vqa_model_zero_grad(r.model), 0);
+	assert_int_equal(vqa_model_backward(r.model, r.weights, NULL), 0);
 	memcpy(dweight, r.model->grads, sizeof(float) * r.model->n_params);
-	lxmert_score_grad(r.model);
+	vqa_model_score_grad(r.model);
 
 	for (int i = 0; i < r.model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &r.model->tensors[i];
+		const VqaTensor *t = &r.model->tensors[i];
 
 		if (!t->prunable)
 		{
@@ -579,13 +579,13 @@ score_gradient_matches_finite_differences(void **state)
 						numeric;
 
 			mask[j] = saved + eps;
-			lxmert_set_mask(r.model, mask);
+			vqa_model_set_mask(r.model, mask);
 			up = random_loss(&r);
 			mask[j] = saved - eps;
-			lxmert_set_mask(r.model, mask);
+			vqa_model_set_mask(r.model, mask);
 			down = random_loss(&r);
 			mask[j] = saved;
-			lxmert_set_mask(r.model, mask);
+			vqa_model_set_mask(r.model, mask);
 			numeric = (up - down) / (2 * eps);
 			if (fabs(numeric - r.model->grads[j]) > 0.05 * fabs(r.model->grads[j]) + 2e-3)
 				print_error("%s[%zu] score: analytic %.6g, numeric %.6g\n", t->name,
@@ -643,17 +643,17 @@ forward_only_keeps_nothing_for_backward(void **state)
 {
 	for (int head = 0; head < 2; head++)
 	{
-		LxmertConfig c = {
+		VqaModelConfig c = {
 			.vocab_size = 11, .hidden_size = 8, .num_attention_heads = 2,
 			.intermediate_size = 12, .l_layers = 4, .r_layers = 3, .x_layers = 5,
 			.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 7,
 			.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
 			.hidden_dropout_prob = 0.1f, .attention_probs_dropout_prob = 0.1f,
-			.answer_head = (LxmertAnswerHead) head,
+			.answer_head = (VqaAnswerHead) head,
 		};
 		char		err[256];
-		LxmertModel *full = lxmert_new(&c, err, sizeof(err));
-		LxmertModel *fo = lxmert_new(&c, err, sizeof(err));
+		VqaModel *full = vqa_model_new(&c, err, sizeof(err));
+		VqaModel *fo = vqa_model_new(&c, err, sizeof(err));
 		int32_t		ids[3 * 6],
 					mask[3 * 6];
 		float		feats[3 * 4 * 5],
@@ -661,7 +661,7 @@ forward_only_keeps_nothing_for_backward(void **state)
 		float		a[3 * 7],
 					b[3 * 7],
 					d[3 * 7] = {0};
-		LxmertBatch batch = {3, 6, 4, ids, mask, NULL, feats, pos};
+		VqaBatch batch = {3, 6, 4, ids, mask, NULL, feats, pos};
 		VqaRng		rng;
 
 		assert_non_null(full);
@@ -676,66 +676,66 @@ forward_only_keeps_nothing_for_backward(void **state)
 			feats[i] = (float) vqa_rng_normal(&rng);
 		for (int i = 0; i < 48; i++)
 			pos[i] = (float) vqa_rng_uniform(&rng);
-		lxmert_init_random(full, 3, 0.5f);
+		vqa_model_init_random(full, 3, 0.5f);
 		memcpy(fo->params, full->params, sizeof(float) * full->n_params);
 		fo->forward_only = 1;
-		assert_int_equal(lxmert_forward(full, &batch, a, NULL, NULL), 0);
-		assert_int_equal(lxmert_forward(fo, &batch, b, NULL, NULL), 0);
+		assert_int_equal(vqa_model_forward(full, &batch, a, NULL, NULL), 0);
+		assert_int_equal(vqa_model_forward(fo, &batch, b, NULL, NULL), 0);
 		assert_memory_equal(a, b, sizeof(a));
 		assert_null(fo->grads);
-		assert_true(lxmert_activation_bytes(fo) * 2 < lxmert_activation_bytes(full));
-		assert_int_equal(lxmert_zero_grad(fo), 0);
-		assert_int_equal(lxmert_backward(fo, d, NULL), -1);
+		assert_true(vqa_model_activation_bytes(fo) * 2 < vqa_model_activation_bytes(full));
+		assert_int_equal(vqa_model_zero_grad(fo), 0);
+		assert_int_equal(vqa_model_backward(fo, d, NULL), -1);
 		fo->training = 1;
-		assert_int_equal(lxmert_forward(fo, &batch, b, NULL, NULL), -1);
-		lxmert_free(full);
-		lxmert_free(fo);
+		assert_int_equal(vqa_model_forward(fo, &batch, b, NULL, NULL), -1);
+		vqa_model_free(full);
+		vqa_model_free(fo);
 	}
 }
 
 static void
 config_from_json(void **state)
 {
-	LxmertConfig c;
+	VqaModelConfig c;
 	char		err[256];
 	char	   *json;
-	LxmertConfig back;
+	VqaModelConfig back;
 
-	assert_int_equal(lxmert_config_parse("{}", &c, err, sizeof(err)), 0);
+	assert_int_equal(vqa_model_config_parse("{}", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.hidden_size, 768);
 	assert_int_equal(c.l_layers, 9);
-	assert_int_equal(lxmert_config_parse("{\"hidden_size\": 30, \"num_attention_heads\": 4}",
+	assert_int_equal(vqa_model_config_parse("{\"hidden_size\": 30, \"num_attention_heads\": 4}",
 										 &c, err, sizeof(err)), -1);
 	assert_string_equal(err, "invalid LXMERT config: hidden_size must be a multiple of num_attention_heads");
-	assert_int_equal(lxmert_config_parse("{\"l_layers\": \"two\"}", &c, err, sizeof(err)), -1);
+	assert_int_equal(vqa_model_config_parse("{\"l_layers\": \"two\"}", &c, err, sizeof(err)), -1);
 	assert_string_equal(err, "config key \"l_layers\" must be an integer");
-	assert_int_equal(lxmert_config_parse("[1]", &c, err, sizeof(err)), -1);
-	assert_int_equal(lxmert_config_parse("{\"hidden_size\": 64, \"num_attention_heads\": 4, "
+	assert_int_equal(vqa_model_config_parse("[1]", &c, err, sizeof(err)), -1);
+	assert_int_equal(vqa_model_config_parse("{\"hidden_size\": 64, \"num_attention_heads\": 4, "
 										 "\"hidden_dropout_prob\": 0.25}", &c, err, sizeof(err)), 0);
-	json = lxmert_config_to_json(&c);
-	assert_int_equal(lxmert_config_parse(json, &back, err, sizeof(err)), 0);
+	json = vqa_model_config_to_json(&c);
+	assert_int_equal(vqa_model_config_parse(json, &back, err, sizeof(err)), 0);
 	assert_memory_equal(&c, &back, sizeof(c));
 	free(json);
 
 	/* the question encoding: defaults, the authors' values, a round trip, errors */
 	assert_int_equal(c.question_tokens, 20);
 	assert_true(c.special_tokens && c.attention_mask);
-	assert_int_equal(lxmert_config_parse("{\"max_position_embeddings\": 12}", &c, err, sizeof(err)), 0);
+	assert_int_equal(vqa_model_config_parse("{\"max_position_embeddings\": 12}", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.question_tokens, 12);
-	assert_int_equal(lxmert_config_parse("{\"answer_head\": \"simple_classifier\", \"question_tokens\": 14, "
+	assert_int_equal(vqa_model_config_parse("{\"answer_head\": \"simple_classifier\", \"question_tokens\": 14, "
 										 "\"special_tokens\": false, \"attention_mask\": false}",
 										 &c, err, sizeof(err)), 0);
 	assert_int_equal(c.question_tokens, 14);
 	assert_false(c.special_tokens || c.attention_mask);
-	json = lxmert_config_to_json(&c);
+	json = vqa_model_config_to_json(&c);
 	assert_non_null(strstr(json, "\"question_tokens\": 14"));
 	assert_non_null(strstr(json, "\"special_tokens\": false"));
-	assert_int_equal(lxmert_config_parse(json, &back, err, sizeof(err)), 0);
+	assert_int_equal(vqa_model_config_parse(json, &back, err, sizeof(err)), 0);
 	assert_memory_equal(&c, &back, sizeof(c));
 	free(json);
-	assert_int_equal(lxmert_config_parse("{\"special_tokens\": 0}", &c, err, sizeof(err)), -1);
+	assert_int_equal(vqa_model_config_parse("{\"special_tokens\": 0}", &c, err, sizeof(err)), -1);
 	assert_string_equal(err, "config key \"special_tokens\" must be true or false");
-	assert_int_equal(lxmert_config_parse("{\"question_tokens\": 600}", &c, err, sizeof(err)), -1);
+	assert_int_equal(vqa_model_config_parse("{\"question_tokens\": 600}", &c, err, sizeof(err)), -1);
 	assert_string_equal(err, "invalid LXMERT config: question_tokens must be at least 1 (2 with "
 						"special tokens) and at most max_position_embeddings");
 }
@@ -744,14 +744,14 @@ config_from_json(void **state)
 static void
 prunable_set_is_theta_pr(void **state)
 {
-	LxmertConfig c;
+	VqaModelConfig c;
 	char		err[256];
-	LxmertModel *m;
+	VqaModel *m;
 	size_t		by_module[6] = {0};
 
-	lxmert_config_default(&c);
+	vqa_model_config_default(&c);
 	c.num_qa_labels = 3129;
-	m = lxmert_new(&c, err, sizeof(err));
+	m = vqa_model_new(&c, err, sizeof(err));
 	assert_non_null(m);
 	for (int i = 0; i < m->n_tensors; i++)
 		if (m->tensors[i].prunable)
@@ -762,7 +762,7 @@ prunable_set_is_theta_pr(void **state)
 	assert_int_equal(by_module[LXMERT_CROSS], 82575360);
 	assert_int_equal(by_module[LXMERT_POOLER], 589824);
 	assert_int_equal(by_module[LXMERT_HEAD], 0);
-	lxmert_free(m);
+	vqa_model_free(m);
 }
 
 /*
@@ -773,23 +773,23 @@ prunable_set_is_theta_pr(void **state)
 static void
 simple_classifier_starts_as_the_authors_code(void **state)
 {
-	LxmertConfig c = {
+	VqaModelConfig c = {
 		.vocab_size = 11, .hidden_size = 32, .num_attention_heads = 2,
 		.intermediate_size = 12, .l_layers = 1, .r_layers = 1, .x_layers = 1,
 		.visual_feat_dim = 5, .visual_pos_dim = 4, .num_qa_labels = 50,
 		.max_position_embeddings = 9, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
-		.answer_head = LXMERT_HEAD_SIMPLE_CLASSIFIER,
+		.answer_head = VQA_HEAD_SIMPLE_CLASSIFIER,
 	};
 	const char *const layers[] = {"classifier.main.0", "classifier.main.3"};
 	char		err[256];
-	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+	VqaModel *model = vqa_model_new(&c, err, sizeof(err));
 
 	assert_non_null(model);
-	lxmert_init_random(model, 7, 0.02f);
+	vqa_model_init_random(model, 7, 0.02f);
 	for (int l = 0; l < 2; l++)
 	{
 		char		name[64];
-		const LxmertTensor *v,
+		const VqaTensor *v,
 				   *g,
 				   *b;
 		double		bound,
@@ -800,11 +800,11 @@ simple_classifier_starts_as_the_authors_code(void **state)
 		float		largest = 0.0f;
 
 		snprintf(name, sizeof(name), "%s.weight_v", layers[l]);
-		v = lxmert_find_tensor(model, name);
+		v = vqa_model_find_tensor(model, name);
 		snprintf(name, sizeof(name), "%s.weight_g", layers[l]);
-		g = lxmert_find_tensor(model, name);
+		g = vqa_model_find_tensor(model, name);
 		snprintf(name, sizeof(name), "%s.bias", layers[l]);
-		b = lxmert_find_tensor(model, name);
+		b = vqa_model_find_tensor(model, name);
 		bound = 1.0 / sqrt((double) v->shape[1]);
 		for (size_t i = 0; i < v->numel; i++)
 		{
@@ -824,7 +824,7 @@ simple_classifier_starts_as_the_authors_code(void **state)
 		for (size_t i = 0; i < b->numel; i++)
 			assert_true(model->params[b->offset + i] == 0.0f);
 	}
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 int

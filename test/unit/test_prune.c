@@ -17,10 +17,10 @@
 /* LXMERT base's theta_pr per module (methods-reference section 4). */
 static const size_t BASE_COUNTS[4] = {87141888, 36965376, 82575360, 589824};
 
-static LxmertModel *
+static VqaModel *
 small_model(uint64_t seed)
 {
-	LxmertConfig c = {
+	VqaModelConfig c = {
 		.vocab_size = 40, .hidden_size = 16, .num_attention_heads = 2,
 		.intermediate_size = 24, .l_layers = 2, .r_layers = 1, .x_layers = 1,
 		.visual_feat_dim = 12, .visual_pos_dim = 4, .num_qa_labels = 6,
@@ -28,10 +28,10 @@ small_model(uint64_t seed)
 		.hidden_dropout_prob = 0.1f, .attention_probs_dropout_prob = 0.1f,
 	};
 	char		err[256];
-	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+	VqaModel *model = vqa_model_new(&c, err, sizeof(err));
 
 	assert_non_null(model);
-	lxmert_init_random(model, seed, 0.5f);
+	vqa_model_init_random(model, seed, 0.5f);
 	return model;
 }
 
@@ -172,7 +172,7 @@ paper_allocation_is_the_papers_split_on_base(void **state)
  * pruned key is at most every kept one. Returns the weights pruned.
  */
 static size_t
-check_ranking(const LxmertModel *model, const float *mask, const float *key, int first, int last)
+check_ranking(const VqaModel *model, const float *mask, const float *key, int first, int last)
 {
 	size_t		pruned = 0;
 	float		kept_min = INFINITY,
@@ -180,7 +180,7 @@ check_ranking(const LxmertModel *model, const float *mask, const float *key, int
 
 	for (int i = first; i <= last; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		for (size_t j = t->offset; j < t->offset + t->numel; j++)
 		{
@@ -202,7 +202,7 @@ check_ranking(const LxmertModel *model, const float *mask, const float *key, int
 
 /* Every prunable matrix loses exactly its count, the smallest keys first. */
 static void
-check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const float *mask,
+check_matrix_mask(const VqaModel *model, const VqaSparsityPlan *plan, const float *mask,
 				  const float *key)
 {
 	for (int i = 0; i < model->n_tensors; i++)
@@ -213,7 +213,7 @@ check_matrix_mask(const LxmertModel *model, const VqaSparsityPlan *plan, const f
 static void
 magnitude_masks_keep_the_largest_weights(void **state)
 {
-	LxmertModel *model = small_model(5);
+	VqaModel *model = small_model(5);
 	size_t		counts[4];
 	double		given[3] = {0.6, 0.1, NAN};
 	VqaSparsityPlan plan;
@@ -244,14 +244,14 @@ magnitude_masks_keep_the_largest_weights(void **state)
 					 vqa_pruned_count(counts[0] + counts[1] + counts[2] + counts[3], 0.7));
 	free(mask);
 	free(magnitude);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /* Magnitude init gives the magnitude mask; after drift a reset restores every matrix's target. */
 static void
 threshold_reset_restores_the_target(void **state)
 {
-	LxmertModel *model = small_model(6);
+	VqaModel *model = small_model(6);
 	size_t		counts[4];
 	double		none[3] = {NAN, NAN, NAN};
 	VqaSparsityPlan plan;
@@ -302,14 +302,14 @@ threshold_reset_restores_the_target(void **state)
 	vqa_masker_free(masker);
 	free(mask);
 	free(expected);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /* A tiny split: 8 questions, 3 images, random features and targets. */
 static VqaExamples *
-tiny_examples(const LxmertModel *model)
+tiny_examples(const VqaModel *model)
 {
-	const LxmertConfig *c = &model->config;
+	const VqaModelConfig *c = &model->config;
 	int			n = 8,
 				T = 6,
 				N = 3;
@@ -351,7 +351,7 @@ tiny_examples(const LxmertModel *model)
 static void
 mask_training_trains_scores_and_head_only(void **state)
 {
-	LxmertModel *model = small_model(7);
+	VqaModel *model = small_model(7);
 	VqaExamples *ex = tiny_examples(model);
 	size_t		counts[4];
 	double		none[3] = {NAN, NAN, NAN};
@@ -400,7 +400,7 @@ mask_training_trains_scores_and_head_only(void **state)
 	assert_int_equal(vqa_trainer_finish_masks(trainer), 0);
 	for (int i = 0; i < model->n_tensors; i++)
 	{
-		const LxmertTensor *t = &model->tensors[i];
+		const VqaTensor *t = &model->tensors[i];
 
 		for (size_t j = t->offset; j < t->offset + t->numel; j++)
 		{
@@ -420,7 +420,7 @@ mask_training_trains_scores_and_head_only(void **state)
 	vqa_examples_free(ex);
 	free(before);
 	free(scores_before);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 /*
@@ -430,7 +430,7 @@ mask_training_trains_scores_and_head_only(void **state)
 static float *
 grads_of_a_step(int micro, VqaLossKind loss, int mask_training, double *step_loss)
 {
-	LxmertModel *model = small_model(9);
+	VqaModel *model = small_model(9);
 	VqaExamples *ex = tiny_examples(model);
 	VqaTrainConfig config = {0};
 	VqaTrainer *trainer;
@@ -469,7 +469,7 @@ grads_of_a_step(int micro, VqaLossKind loss, int mask_training, double *step_los
 	vqa_trainer_free(trainer);
 	vqa_masker_free(config.masker);
 	vqa_examples_free(ex);
-	lxmert_free(model);
+	vqa_model_free(model);
 	return out;
 }
 
@@ -489,7 +489,7 @@ micro_batches_give_the_full_batch_gradients(void **state)
 		for (int k = 0; k < 2; k++)
 			for (int micro = 1; micro <= 4; micro *= 2)
 			{
-				LxmertModel *shape = small_model(9);
+				VqaModel *shape = small_model(9);
 				double		full_loss,
 							micro_loss;
 				float	   *full = grads_of_a_step(0, losses[k], mask_training, &full_loss);
@@ -510,10 +510,10 @@ micro_batches_give_the_full_batch_gradients(void **state)
 				assert_true(fabs(full_loss - micro_loss) <= 1e-6 * fabs(full_loss));
 				free(full);
 				free(part);
-				lxmert_free(shape);
+				vqa_model_free(shape);
 			}
 	{
-		LxmertModel *model = small_model(9);
+		VqaModel *model = small_model(9);
 		VqaExamples *ex = tiny_examples(model);
 		VqaTrainConfig config = {.epochs = 1, .batch_size = 8, .micro_batch_size = 3, .lr = 1e-3f};
 		char		err[256];
@@ -521,7 +521,7 @@ micro_batches_give_the_full_batch_gradients(void **state)
 		assert_null(vqa_trainer_new(model, ex, &config, err, sizeof(err)));
 		assert_string_equal(err, "micro_batch_size 3 does not divide batch_size 8");
 		vqa_examples_free(ex);
-		lxmert_free(model);
+		vqa_model_free(model);
 	}
 }
 
@@ -535,8 +535,8 @@ micro_batches_give_the_full_batch_gradients(void **state)
 static float *
 params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
 {
-	LxmertModel *model = small_model(13);
-	LxmertModel *start = small_model(13);
+	VqaModel *model = small_model(13);
+	VqaModel *start = small_model(13);
 	VqaExamples *ex = tiny_examples(model);
 	VqaTrainConfig config = {0};
 	VqaSparsityPlan plan;
@@ -599,7 +599,7 @@ params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
 			vqa_trainer_free(trainer);
 			vqa_masker_free(config.masker);
 			config.masker = NULL;
-			lxmert_set_mask(model, NULL);
+			vqa_model_set_mask(model, NULL);
 			memcpy(model->params, start->params, sizeof(float) * model->n_params);
 			free(model->adam_m);
 			free(model->adam_v);
@@ -616,8 +616,8 @@ params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
 	vqa_trainer_free(trainer);
 	vqa_masker_free(config.masker);
 	vqa_examples_free(ex);
-	lxmert_free(model);
-	lxmert_free(start);
+	vqa_model_free(model);
+	vqa_model_free(start);
 	return out;
 }
 
@@ -649,7 +649,7 @@ a_restored_run_ends_as_one_left_alone(void **state)
 				free(resumed);
 			}
 	{
-		LxmertModel *model = small_model(13);
+		VqaModel *model = small_model(13);
 		VqaExamples *ex = tiny_examples(model);
 		VqaTrainConfig config = {.epochs = 1, .batch_size = 4, .lr = 1e-3f, .seed = 1};
 		VqaTrainer *trainer;
@@ -681,7 +681,7 @@ a_restored_run_ends_as_one_left_alone(void **state)
 		vqa_trainer_free(trainer);
 		free(saved);
 		vqa_examples_free(ex);
-		lxmert_free(model);
+		vqa_model_free(model);
 	}
 }
 

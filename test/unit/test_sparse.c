@@ -75,14 +75,14 @@ csr_linear_matches_a_dense_product(void **state)
 static void
 pruned_model_evaluates_the_same_with_sparse_kernels(void **state)
 {
-	LxmertConfig c = {
+	VqaModelConfig c = {
 		.vocab_size = 30, .hidden_size = 16, .num_attention_heads = 2,
 		.intermediate_size = 40, .l_layers = 2, .r_layers = 1, .x_layers = 2,
 		.visual_feat_dim = 24, .visual_pos_dim = 4, .num_qa_labels = 9,
 		.max_position_embeddings = 12, .type_vocab_size = 2, .layer_norm_eps = 1e-12f,
 	};
 	char		err[256];
-	LxmertModel *model = lxmert_new(&c, err, sizeof(err));
+	VqaModel *model = vqa_model_new(&c, err, sizeof(err));
 	VqaRng		rng;
 	int32_t		ids[3 * 7],
 				att[3 * 7];
@@ -91,11 +91,11 @@ pruned_model_evaluates_the_same_with_sparse_kernels(void **state)
 				dense[3 * 9],
 				sparse[3 * 9];
 	float	   *mask;
-	LxmertBatch batch = {3, 7, 5, ids, att, NULL, feats, pos};
+	VqaBatch batch = {3, 7, 5, ids, att, NULL, feats, pos};
 	int			sparse_tensors = 0;
 
 	assert_non_null(model);
-	lxmert_init_random(model, 4, 0.3f);
+	vqa_model_init_random(model, 4, 0.3f);
 	vqa_rng_seed(&rng, 5);
 	mask = malloc(sizeof(float) * model->n_params);
 	for (size_t i = 0; i < model->n_params; i++)
@@ -104,7 +104,7 @@ pruned_model_evaluates_the_same_with_sparse_kernels(void **state)
 		if (model->tensors[i].prunable)
 			for (size_t j = 0; j < model->tensors[i].numel; j++)
 				mask[model->tensors[i].offset + j] = vqa_rng_uniform(&rng) < 0.2 ? 1.0f : 0.0f;
-	assert_int_equal(lxmert_set_mask(model, mask), 0);
+	assert_int_equal(vqa_model_set_mask(model, mask), 0);
 	for (int i = 0; i < 21; i++)
 	{
 		ids[i] = (int32_t) (1 + vqa_rng_below(&rng, 29));
@@ -115,22 +115,22 @@ pruned_model_evaluates_the_same_with_sparse_kernels(void **state)
 	for (size_t i = 0; i < sizeof(pos) / sizeof(float); i++)
 		pos[i] = (float) vqa_rng_uniform(&rng);
 
-	assert_int_equal(lxmert_forward(model, &batch, dense, NULL, NULL), 0);
-	assert_int_equal(lxmert_use_sparse(model, 0.3), 0);
+	assert_int_equal(vqa_model_forward(model, &batch, dense, NULL, NULL), 0);
+	assert_int_equal(vqa_model_use_sparse(model, 0.3), 0);
 	for (int i = 0; i < model->n_tensors; i++)
 		sparse_tensors += model->sparse[i] != NULL;
 	/* every prunable linear weight, not the word embeddings */
 	assert_true(sparse_tensors > 10);
-	assert_null(model->sparse[lxmert_find_tensor(model, "embeddings.word_embeddings.weight") - model->tensors]);
-	assert_int_equal(lxmert_forward(model, &batch, sparse, NULL, NULL), 0);
+	assert_null(model->sparse[vqa_model_find_tensor(model, "embeddings.word_embeddings.weight") - model->tensors]);
+	assert_int_equal(vqa_model_forward(model, &batch, sparse, NULL, NULL), 0);
 	for (int i = 0; i < 27; i++)
 		assert_true(fabsf(sparse[i] - dense[i]) <= 1e-5f * (1.0f + fabsf(dense[i])));
 	/* denser than the limit: dense products */
-	assert_int_equal(lxmert_use_sparse(model, 0.1), 0);
+	assert_int_equal(vqa_model_use_sparse(model, 0.1), 0);
 	for (int i = 0; i < model->n_tensors; i++)
 		assert_null(model->sparse[i]);
 	free(mask);
-	lxmert_free(model);
+	vqa_model_free(model);
 }
 
 int
