@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vqaprune/blocks.h"
+
 /*
  * The answer head: HuggingFace's (Linear 2H, GeLU, LayerNorm, Linear A), or
  * the paper authors' SimpleClassifier (weight-normalised Linear 2H, ReLU,
@@ -38,9 +40,6 @@ typedef enum VqaAnswerHead
 
 /* Ids per question unless the config says otherwise: LXMERT's fine-tuning length. */
 #define LXMERT_DEFAULT_QUESTION_TOKENS 20
-
-/* The dropout of the SimpleClassifier head while training, as the authors use it. */
-#define LXMERT_SIMPLE_CLASSIFIER_DROPOUT 0.5f
 
 typedef struct VqaModelConfig
 {
@@ -94,45 +93,13 @@ typedef struct VqaTensor
 	int			prunable;		/* in theta_pr: a weight matrix of the model */
 } VqaTensor;
 
-/* Weights of one attention block: Q, K, V, output dense, LayerNorm. */
-typedef struct LxmertAttentionWeights
-{
-	float	   *q_w,
-			   *q_b,
-			   *k_w,
-			   *k_b,
-			   *v_w,
-			   *v_b,
-			   *o_w,
-			   *o_b,
-			   *ln_w,
-			   *ln_b;
-} LxmertAttentionWeights;
-
-/* Weights of one feed-forward block: intermediate, output dense, LayerNorm. */
-typedef struct LxmertFfnWeights
-{
-	float	   *i_w,
-			   *i_b,
-			   *o_w,
-			   *o_b,
-			   *ln_w,
-			   *ln_b;
-} LxmertFfnWeights;
-
-typedef struct LxmertBertLayerWeights
-{
-	LxmertAttentionWeights att;
-	LxmertFfnWeights ffn;
-} LxmertBertLayerWeights;
-
 typedef struct LxmertXLayerWeights
 {
-	LxmertAttentionWeights cross;	/* visual_attention, both directions */
-	LxmertAttentionWeights lang_self;
-	LxmertAttentionWeights visn_self;
-	LxmertFfnWeights lang_ffn;
-	LxmertFfnWeights visn_ffn;
+	VqaAttentionWeights cross;	/* visual_attention, both directions */
+	VqaAttentionWeights lang_self;
+	VqaAttentionWeights visn_self;
+	VqaFfnWeights lang_ffn;
+	VqaFfnWeights visn_ffn;
 } LxmertXLayerWeights;
 
 /* Pointers into one buffer of the parameter layout (weights or gradients). */
@@ -151,24 +118,19 @@ typedef struct LxmertWeights
 			   *box_fc_b,
 			   *box_ln_w,
 			   *box_ln_b;
-	LxmertBertLayerWeights *l_layers;
-	LxmertBertLayerWeights *r_layers;
+	VqaBertLayerWeights *l_layers;
+	VqaBertLayerWeights *r_layers;
 	LxmertXLayerWeights *x_layers;
 	float	   *pooler_w,
 			   *pooler_b;
-	/*
-	 * The answer head's two linear layers; with the SimpleClassifier head,
-	 * head_fc*_w are the directions v, head_fc*_g the gains g (W = g v/|v|),
-	 * and there is no LayerNorm.
-	 */
+	/* the answer head: HuggingFace's (logit_fc), or the SimpleClassifier */
 	float	   *head_fc0_w,
 			   *head_fc0_b,
-			   *head_fc0_g,
 			   *head_ln_w,
 			   *head_ln_b,
 			   *head_fc3_w,
-			   *head_fc3_b,
-			   *head_fc3_g;
+			   *head_fc3_b;
+	VqaSimpleClassifierWeights classifier;
 } LxmertWeights;
 
 /* One batch of inputs. token_type_ids may be NULL (all 0). */
