@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vqaprune/lxmert.h"
+#include "vqaprune/model.h"
 
 /*
  * Where the features of a split not held in memory come from (in the server,

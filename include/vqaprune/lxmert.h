@@ -1,6 +1,6 @@
 /*
- * lxmert.h: LXMERT for visual question answering, forward and backward, in
- * plain C on CBLAS.
+ * lxmert.h: LXMERT for visual question answering, wired from the blocks
+ * (blocks.h) behind the model API (model.h).
  *
  * The architecture of HuggingFace's LxmertForQuestionAnswering: word,
  * position and token-type embeddings; a visual feature encoder
@@ -8,90 +8,18 @@
  * vision; X cross-modality layers (one cross-attention shared by both
  * directions, then language and vision self-attention, then two FFNs); a
  * pooler tanh(W h_[CLS]); and the VQA answer head (Linear 2H, GeLU,
- * LayerNorm, Linear A).
- *
- * As in llm.c, all parameters live in one contiguous float buffer, described
- * by a table of tensors (HuggingFace names and shapes, module, prunable);
- * gradients, Adam moments, masks and mask scores are parallel buffers with
- * the same layout. The paper's prunable set theta_pr is the set of tensors
- * flagged prunable.
+ * LayerNorm, Linear A) or the SimpleClassifier.
  */
 #ifndef VQAPRUNE_LXMERT_H
 #define VQAPRUNE_LXMERT_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include "vqaprune/blocks.h"
-
-/*
- * The answer head: HuggingFace's (Linear 2H, GeLU, LayerNorm, Linear A), or
- * the paper authors' SimpleClassifier (weight-normalised Linear 2H, ReLU,
- * dropout 0.5, weight-normalised Linear A; one gain per matrix).
- */
-typedef enum VqaAnswerHead
-{
-	VQA_HEAD_HUGGINGFACE,
-	VQA_HEAD_SIMPLE_CLASSIFIER
-} VqaAnswerHead;
+#include "vqaprune/model.h"
 
 /* The std of HuggingFace's initialisation of weights (initializer_range). */
 #define LXMERT_INITIALIZER_RANGE 0.02f
 
 /* Ids per question unless the config says otherwise: LXMERT's fine-tuning length. */
 #define LXMERT_DEFAULT_QUESTION_TOKENS 20
-
-typedef struct VqaModelConfig
-{
-	int			vocab_size;
-	int			hidden_size;
-	int			num_attention_heads;
-	int			intermediate_size;
-	int			l_layers;
-	int			r_layers;
-	int			x_layers;
-	int			visual_feat_dim;
-	int			visual_pos_dim;
-	int			num_qa_labels;
-	int			max_position_embeddings;
-	int			type_vocab_size;
-	float		layer_norm_eps;
-	float		hidden_dropout_prob;
-	float		attention_probs_dropout_prob;
-	VqaAnswerHead answer_head;
-
-	/*
-	 * How questions are encoded for this model (it is trained and evaluated
-	 * with one encoding): question_tokens ids per question; [CLS] and [SEP]
-	 * around the word pieces or not; an attention mask over the padding, or
-	 * every position attended. The authors' model: 14, no specials, no mask.
-	 */
-	int			question_tokens;
-	int			special_tokens;
-	int			attention_mask;
-} VqaModelConfig;
-
-/* Which part of the model a tensor belongs to (the paper's modules). */
-typedef enum VqaModule
-{
-	LXMERT_LANGUAGE,			/* word embeddings and the L layers */
-	LXMERT_VISUAL,				/* visn_fc, box_fc and the R layers */
-	LXMERT_CROSS,				/* the X layers */
-	LXMERT_POOLER,
-	LXMERT_EMBEDDINGS_OTHER,	/* position / token type embeddings, LNs */
-	LXMERT_HEAD					/* the answer head */
-} VqaModule;
-
-typedef struct VqaTensor
-{
-	char		name[96];		/* HuggingFace name, without "lxmert." */
-	int			ndim;			/* 0 (a scalar), 1 or 2 */
-	int			shape[2];
-	size_t		offset;			/* in floats, into the parameter buffer */
-	size_t		numel;
-	VqaModule module;
-	int			prunable;		/* in theta_pr: a weight matrix of the model */
-} VqaTensor;
 
 typedef struct LxmertXLayerWeights
 {
@@ -133,105 +61,16 @@ typedef struct LxmertWeights
 	VqaSimpleClassifierWeights classifier;
 } LxmertWeights;
 
-/* One batch of inputs. token_type_ids may be NULL (all 0). */
-typedef struct VqaBatch
-{
-	int			batch;			/* B */
-	int			seq_len;		/* T, at most max_position_embeddings */
-	int			num_boxes;		/* N */
-	const int32_t *input_ids;	/* B x T */
-	const int32_t *attention_mask;	/* B x T, 1 = attend */
-	const int32_t *token_type_ids;	/* B x T, or NULL */
-	const float *visual_feats;	/* B x N x visual_feat_dim */
-	const float *visual_pos;	/* B x N x visual_pos_dim */
-} VqaBatch;
-
-typedef struct LxmertActivations LxmertActivations;
-struct VqaCsr;
-
-typedef struct VqaModel
-{
-	VqaModelConfig config;
-	int			n_tensors;
-	VqaTensor *tensors;
-	size_t		n_params;
-	float	   *params;			/* the weights */
-	float	   *grads;			/* dL/d(weights used in the forward pass); made by the
-								 * first vqa_model_zero_grad */
-	float	   *mask;			/* NULL, or 1/0 per parameter: forward uses params * mask */
-	float	   *masked;			/* params * mask, when mask is set */
-	float	   *adam_m;			/* allocated by the first update */
-	float	   *adam_v;
-	LxmertWeights weights;		/* over params, or masked when a mask is set */
-	LxmertWeights grad_weights; /* over grads */
-	LxmertActivations *acts;	/* sized for the largest batch seen */
-	struct VqaCsr **sparse;		/* NULL, or per tensor: a sparse form for evaluation */
-	uint64_t	dropout_seed;
-	uint64_t	dropout_step;
-	int			training;		/* dropout on */
-	/*
-	 * Set by a host that only evaluates: the forward pass keeps nothing for
-	 * a backward pass (two buffers per kind of layer, reused layer by layer;
-	 * no dropout masks, no backward scratch), so vqa_model_backward and the
-	 * per-layer hidden states are not available. Not with training.
-	 */
-	int			forward_only;
-	/*
-	 * Called on the calling thread between layers, forward and backward, with
-	 * no worker busy: a host may stop a long pass there (a PostgreSQL backend
-	 * checks for interrupts). NULL: none.
-	 */
-	void		(*between_layers) (void);
-} VqaModel;
-
-/* HuggingFace's defaults: LXMERT base (lxmert_config.c). */
-void		vqa_model_config_default(VqaModelConfig *config);
+/* LXMERT's implementation of the model API (lxmert.c, lxmert_config.c). */
+extern const VqaModelOps vqa_lxmert_ops;
 
 /*
- * A config from JSON with HuggingFace's LxmertConfig keys; absent keys keep
- * the defaults, unknown keys are ignored. 0, or -1 with a message.
+ * LxmertConfig's keys of a parsed JSON object over LXMERT base's defaults,
+ * then vqa_model_config_check; 0, or -1 with a message.
  */
-int			vqa_model_config_parse(const char *json, VqaModelConfig *config,
-								char *errbuf, size_t errlen);
-
-/* The config as a JSON object (malloc'd), HuggingFace's keys. */
-char	   *vqa_model_config_to_json(const VqaModelConfig *config);
-
-/* Checks a config; NULL if valid, else a static message. */
-const char *vqa_model_config_check(const VqaModelConfig *config);
-
-/* Allocates a model with zeroed parameters; NULL with errbuf on failure. */
-VqaModel *vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen);
-
-/*
- * Normal(0, std) weights, zero biases, LayerNorm 1 / 0, from seed; a
- * simple_classifier head as the authors' code leaves it: directions uniform
- * in +-1/sqrt(fan_in), gains their norms, biases 0.
- */
-void		vqa_model_init_random(VqaModel *model, uint64_t seed, float std);
-
-/* The same for the answer head's tensors only: a fresh head on a given body. */
-void		vqa_model_init_head(VqaModel *model, uint64_t seed, float std);
-
-/* The tensor of a HuggingFace name, with or without "lxmert."; NULL if none. */
-const VqaTensor *vqa_model_find_tensor(const VqaModel *model, const char *name);
-
-/*
- * Sets a pruning mask (n_params values, 1 keep / 0 prune; copied) or clears
- * it with NULL. Until the next call with new weights, vqa_model_refresh_mask
- * must follow every change of params.
- */
-int			vqa_model_set_mask(VqaModel *model, const float *mask);
-void		vqa_model_refresh_mask(VqaModel *model);
-
-/*
- * Forward pass: logits (B x num_qa_labels). Keeps what the backward pass
- * needs. Returns 0, or -1 when the batch does not fit the config or memory
- * runs out. With targets (B x A soft scores), *loss receives LXMERT's VQA
- * loss, mean BCE with logits times A.
- */
-int			vqa_model_forward(VqaModel *model, const VqaBatch *batch,
-						   float *logits, const float *targets, float *loss);
+int			lxmert_config_parse(struct yajl_val_s *root, VqaModelConfig *config, char *errbuf,
+								size_t errlen);
+char	   *lxmert_config_to_json(const VqaModelConfig *config);
 
 /*
  * Hidden states of the last forward pass, as HuggingFace returns them:
@@ -240,65 +79,5 @@ int			vqa_model_forward(VqaModel *model, const VqaBatch *batch,
  */
 const float *lxmert_language_state(const VqaModel *model, int index);
 const float *lxmert_vision_state(const VqaModel *model, int index);
-
-/* Zeroes the gradients, allocating them the first time; -1 if out of memory. */
-int			vqa_model_zero_grad(VqaModel *model);
-
-/*
- * Backward pass of the last forward from dlogits (B x A) and, if not NULL,
- * dpooled (B x H, a loss's gradient of the pooled output, as LMH's gate
- * has), accumulated into grads. lxmert_bce_grad gives dlogits of the VQA
- * loss. Returns -1 (doing nothing) without vqa_model_zero_grad's gradients or
- * after a forward_only pass.
- */
-int			vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled);
-
-/* Bytes of the activation arena, as large as the largest batch made it. */
-size_t		vqa_model_activation_bytes(const VqaModel *model);
-
-/*
- * Bytes the activation arena needs for a batch of B questions of T tokens
- * and N boxes, with the worker threads of now; 0 if out of memory.
- */
-size_t		vqa_model_activation_bytes_for(const VqaModelConfig *config, int B, int T, int N,
-										int forward_only);
-
-/* The pooled output (B x H, after tanh) of the last forward pass. */
-const float *vqa_model_pooled(const VqaModel *model);
-
-/* L2 norm of all gradients, and scaling them (gradient clipping). */
-double		vqa_model_grad_norm(const VqaModel *model);
-void		vqa_model_scale_grads(VqaModel *model, float scale);
-void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
-							int num_labels, float *dlogits);
-
-/*
- * Turns the gradients of the prunable tensors, in place, into the
- * straight-through gradient of mask scores: d score = dL/d(W*M) * W. Other
- * tensors' gradients are left as they are.
- */
-void		vqa_model_score_grad(VqaModel *model);
-
-/* Allocates the Adam moments (zeroed) if the model has none yet. 0, or -1 out of memory. */
-int			lxmert_reserve_adam(VqaModel *model);
-
-/* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
-int			lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2,
-							   float eps, float weight_decay, int t);
-
-
-/*
- * Sparse forms (sparse.h) of the prunable linear weights that keep at most
- * max_density of their weights under the current mask: forward passes with
- * training off use them. Call again after the weights or the mask change.
- * 0, or -1 when memory runs out (then none are used).
- */
-int			vqa_model_use_sparse(VqaModel *model, double max_density);
-void		vqa_model_drop_sparse(VqaModel *model);
-
-/* Floating-point operations of one training step (forward + backward). */
-double		vqa_model_train_flops(const VqaModelConfig *config, int batch, int seq_len, int num_boxes);
-
-void		vqa_model_free(VqaModel *model);
 
 #endif

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vqaprune/lxmert.h"
+#include "vqaprune/model.h"
 
 /* The modules that carry sparsity targets: the paper's language, visual, cross. */
 #define VQA_PRUNE_MODULES 3

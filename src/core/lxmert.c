@@ -1,6 +1,7 @@
 /*
- * lxmert.c: LXMERT forward and backward passes, hand-written per layer as
- * llm.c does, with the matrix products on CBLAS (OpenBLAS).
+ * lxmert.c: LXMERT's layout and its wiring of the blocks (blocks.h): the
+ * embeddings, the visual feature encoder, the L, R and X layers, the pooler
+ * and the answer heads, forward and backward; model.c does the rest.
  *
  * Layout. All parameters sit in one float buffer; lxmert_layout walks the
  * architecture once, in HuggingFace's order, and either records the tensor
@@ -12,23 +13,15 @@
  * Shapes: B batch, T tokens, N boxes, H hidden, I intermediate, nh heads,
  * hs = H / nh, A answers; rows of language tensors are B*T, of vision B*N.
  *
- * Numerics follow HuggingFace: exact erf GeLU, LayerNorm with biased
- * variance, attention masks added as the most negative float, dropout as
- * inverted dropout. Masks for pruning multiply the weights before the
- * forward pass, so the gradients computed are dL/d(W*M), from which the
- * straight-through score gradient is dL/d(W*M) * W.
+ * Masks for pruning multiply the weights before the forward pass, so the
+ * gradients computed are dL/d(W*M), from which the straight-through score
+ * gradient is dL/d(W*M) * W.
  */
 #include "vqaprune/lxmert.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "vqaprune/parallel.h"
-#include "vqaprune/rng.h"
-#include "vqaprune/sparse.h"
-#include "vqaprune/train.h"
 
 /* ---------------------------------------------------------------------- */
 /* Layout of the parameters                                               */
@@ -190,8 +183,9 @@ x_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertXLayerWeights *
  * into base.
  */
 static size_t
-lxmert_layout(VqaModel *model, float *base, LxmertWeights *w)
+lxmert_layout(VqaModel *model, float *base, void *weights)
 {
+	LxmertWeights *w = weights;
 	const VqaModelConfig *c = &model->config;
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
@@ -241,36 +235,49 @@ lxmert_layout(VqaModel *model, float *base, LxmertWeights *w)
 	return L.offset;
 }
 
-static int
-weights_alloc(LxmertWeights *w, const VqaModelConfig *c)
-{
-	w->l_layers = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(VqaBertLayerWeights));
-	w->r_layers = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(VqaBertLayerWeights));
-	w->x_layers = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(LxmertXLayerWeights));
-	return w->l_layers && w->r_layers && w->x_layers ? 0 : -1;
-}
 
 static void
-weights_free(LxmertWeights *w)
+weights_free(void *weights)
 {
+	LxmertWeights *w = weights;
+
+	if (w == NULL)
+		return;
 	free(w->l_layers);
 	free(w->r_layers);
 	free(w->x_layers);
+	free(w);
 }
 
-/* Repoints w (layer arrays kept) at another buffer of the layout. */
-static void
-weights_point(VqaModel *model, LxmertWeights *w, float *base)
+static void *
+weights_new(const VqaModelConfig *c)
 {
-	VqaBertLayerWeights *l = w->l_layers;
-	VqaBertLayerWeights *r = w->r_layers;
-	LxmertXLayerWeights *x = w->x_layers;
+	LxmertWeights *w = calloc(1, sizeof(LxmertWeights));
 
-	memset(w, 0, sizeof(*w));
-	w->l_layers = l;
-	w->r_layers = r;
-	w->x_layers = x;
-	lxmert_layout(model, base, w);
+	if (w == NULL)
+		return NULL;
+	w->l_layers = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(VqaBertLayerWeights));
+	w->r_layers = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(VqaBertLayerWeights));
+	w->x_layers = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(LxmertXLayerWeights));
+	if (w->l_layers && w->r_layers && w->x_layers)
+		return w;
+	weights_free(w);
+	return NULL;
+}
+
+/* Tensors in the layout: fixed ones plus 16 per BERT layer, 52 per X layer. */
+static int
+tensor_count(const VqaModelConfig *c)
+{
+	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;	/* either head has 6 */
+}
+
+/* LayerNorms, and the HuggingFace head's one, named by its index */
+static int
+is_norm_tensor(const char *name)
+{
+	return strstr(name, "LayerNorm") != NULL || strstr(name, "layer_norm") != NULL ||
+		strncmp(name, "answer_head.logit_fc.2.", 23) == 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -287,17 +294,9 @@ typedef struct XLayerActs
 				visn_ffn;
 } XLayerActs;
 
-struct LxmertActivations
+/* LXMERT's pointers into the activation arena (VqaActivations.layout). */
+typedef struct LxmertActivations
 {
-	int			B,
-				T,
-				N;				/* the shape of the last forward pass */
-	size_t		capacity;		/* floats in the arena */
-	float	   *arena;
-	const int32_t *input_ids;	/* of the last forward pass, for backward */
-	const int32_t *token_type_ids;
-	const float *visual_feats;
-	const float *visual_pos;
 	float	   *lang_mask,
 			   *visn_mask;		/* B x T, B x N additive masks */
 	float	   *emb_sum,
@@ -330,23 +329,22 @@ struct LxmertActivations
 	float	   *dl[4],
 			   *dv[4];			/* rows x H gradients of the two streams */
 	VqaBlockScratch scratch;	/* of the blocks; zeroed when laid out for the forward pass alone */
-	int			threads;		/* worker threads the scratch is sized for */
-	int			forward_only;	/* laid out for the forward pass alone */
 	float	   *dhead,
 			   *dhead2,
 			   *dpool;			/* B x 2H, B x 2H, B x H */
-};
+} LxmertActivations;
 
 /* Points every activation into the arena; returns the floats needed. */
 static size_t
-activations_layout(LxmertActivations *acts, const VqaModelConfig *c, int B, int T, int N,
-				   float *base)
+activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, int threads,
+				   int forward_only, float *base)
 {
+	LxmertActivations *acts = layout;
 	VqaArena	a = {base, 0};
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
 	int			nh = c->num_attention_heads;
-	int			fo = acts->forward_only;
+	int			fo = forward_only;
 	int			hd = c->hidden_dropout_prob > 0 && !fo;
 	int			ad = c->attention_probs_dropout_prob > 0 && !fo;
 	size_t		Ml = (size_t) B * T;
@@ -425,54 +423,45 @@ activations_layout(LxmertActivations *acts, const VqaModelConfig *c, int B, int 
 		acts->dl[i] = vqa_arena_take(&a, Ml * H);
 		acts->dv[i] = vqa_arena_take(&a, Mv * H);
 	}
-	vqa_block_scratch_take(&a, &acts->scratch, Mmax, H, I, Tmax, acts->threads);
+	vqa_block_scratch_take(&a, &acts->scratch, Mmax, H, I, Tmax, threads);
 	acts->dhead = vqa_arena_take(&a, (size_t) B * 2 * H);
 	acts->dhead2 = vqa_arena_take(&a, (size_t) B * 2 * H);
 	acts->dpool = vqa_arena_take(&a, (size_t) B * H);
 	return a.used;
 }
 
-/* Makes the arena fit a batch of this shape. */
-static int
-activations_reserve(VqaModel *model, int B, int T, int N)
+static void
+activations_free(void *layout)
 {
-	const VqaModelConfig *c = &model->config;
-	LxmertActivations *acts = model->acts;
-	size_t		need;
+	LxmertActivations *acts = layout;
 
 	if (acts == NULL)
-	{
-		acts = calloc(1, sizeof(LxmertActivations));
-		if (acts == NULL)
-			return -1;
-		acts->l = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(VqaBertLayerActs));
-		acts->r = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(VqaBertLayerActs));
-		acts->x = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(XLayerActs));
-		model->acts = acts;
-		if (!acts->l || !acts->r || !acts->x)
-			return -1;
-	}
-	acts->threads = vqa_parallel_threads();
-	acts->forward_only = model->forward_only;
-	need = activations_layout(acts, c, B, T, N, NULL);
-	if (need > acts->capacity)
-	{
-		void	   *arena = NULL;
-
-		free(acts->arena);
-		acts->arena = NULL;
-		acts->capacity = 0;
-		if (posix_memalign(&arena, 64, need * sizeof(float)) != 0)
-			return -1;
-		acts->arena = arena;
-		acts->capacity = need;
-	}
-	activations_layout(acts, c, B, T, N, acts->arena);
-	acts->B = B;
-	acts->T = T;
-	acts->N = N;
-	return 0;
+		return;
+	free(acts->l);
+	free(acts->r);
+	free(acts->x);
+	free(acts);
 }
+
+static void *
+activations_new(const VqaModelConfig *c)
+{
+	LxmertActivations *acts = calloc(1, sizeof(LxmertActivations));
+
+	if (acts == NULL)
+		return NULL;
+	acts->l = calloc(c->l_layers > 0 ? c->l_layers : 1, sizeof(VqaBertLayerActs));
+	acts->r = calloc(c->r_layers > 0 ? c->r_layers : 1, sizeof(VqaBertLayerActs));
+	acts->x = calloc(c->x_layers > 0 ? c->x_layers : 1, sizeof(XLayerActs));
+	if (acts->l && acts->r && acts->x)
+		return acts;
+	activations_free(acts);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Passes                                                                 */
+/* ---------------------------------------------------------------------- */
 
 /* The cross-modality layer of HuggingFace's LxmertXLayer. */
 static void
@@ -528,53 +517,10 @@ x_layer_backward(VqaBlockContext *P, const XLayerActs *a, const LxmertXLayerWeig
 }
 
 static void
-between_layers(const VqaModel *model)
-{
-	if (model->between_layers)
-		model->between_layers();
-}
-
-/*
- * The sparse form of a weight matrix of the model, if evaluation should use
- * it: only without training (the backward pass needs W dense).
- */
-static const VqaCsr *
-sparse_weight(const void *owner, const float *w)
-{
-	const VqaModel *m = owner;
-	const float *base = m->mask ? m->masked : m->params;
-
-	for (int i = 0; i < m->n_tensors; i++)
-		if (m->sparse[i] && base + m->tensors[i].offset == w)
-			return m->sparse[i];
-	return NULL;
-}
-
-static void
-pass_init(VqaBlockContext *P, VqaModel *model, int B)
+lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 {
 	const VqaModelConfig *c = &model->config;
-
-	P->B = B;
-	P->H = c->hidden_size;
-	P->intermediate = c->intermediate_size;
-	P->nh = c->num_attention_heads;
-	P->eps = c->layer_norm_eps;
-	P->p_hidden = model->training ? c->hidden_dropout_prob : 0.0f;
-	P->p_att = model->training ? c->attention_probs_dropout_prob : 0.0f;
-	P->training = model->training;
-	vqa_rng_seed_stream(&P->rng, model->dropout_seed, model->dropout_step);
-	P->scratch = &model->acts->scratch;
-	P->sparse = model->sparse && !model->training ? sparse_weight : NULL;
-	P->sparse_owner = model;
-}
-
-int
-vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
-			   const float *targets, float *loss)
-{
-	const VqaModelConfig *c = &model->config;
-	const LxmertWeights *w = &model->weights;
+	const LxmertWeights *w = model->weights;
 	LxmertActivations *s;
 	VqaBlockContext P;
 	int			B = batch->batch,
@@ -587,22 +533,8 @@ vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 	const float *lang;
 	const float *visn;
 
-	if (B < 1 || T < 1 || N < 1 || T > c->max_position_embeddings ||
-		(model->forward_only && model->training))
-		return -1;
-	for (size_t i = 0; i < Ml; i++)
-		if (batch->input_ids[i] < 0 || batch->input_ids[i] >= c->vocab_size ||
-			(batch->token_type_ids &&
-			 (batch->token_type_ids[i] < 0 || batch->token_type_ids[i] >= c->type_vocab_size)))
-			return -1;
-	if (activations_reserve(model, B, T, N) != 0)
-		return -1;
-	s = model->acts;
-	s->input_ids = batch->input_ids;
-	s->token_type_ids = batch->token_type_ids;
-	s->visual_feats = batch->visual_feats;
-	s->visual_pos = batch->visual_pos;
-	pass_init(&P, model, B);
+	s = model->acts->layout;
+	vqa_model_block_context(model, &P, &s->scratch, B);
 	vqa_key_padding_bias(s->lang_mask, batch->attention_mask, Ml);
 	vqa_key_padding_bias(s->visn_mask, NULL, Mv);
 
@@ -642,20 +574,20 @@ vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 	lang = s->emb_out;
 	for (int i = 0; i < c->l_layers; i++)
 	{
-		between_layers(model);
+		vqa_model_between_layers(model);
 		vqa_bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_mask, T);
 		lang = s->l[i].ffn.out;
 	}
 	visn = s->visn_out;
 	for (int i = 0; i < c->r_layers; i++)
 	{
-		between_layers(model);
+		vqa_model_between_layers(model);
 		vqa_bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_mask, N);
 		visn = s->r[i].ffn.out;
 	}
 	for (int i = 0; i < c->x_layers; i++)
 	{
-		between_layers(model);
+		vqa_model_between_layers(model);
 		x_layer_forward(&P, &s->x[i], &w->x_layers[i], lang, visn, s->lang_mask, s->visn_mask, T, N);
 		lang = s->x[i].lang_ffn.out;
 		visn = s->x[i].visn_ffn.out;
@@ -674,45 +606,21 @@ vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 						  w->head_ln_b, B, 2 * H, P.eps);
 		vqa_linear_forward(&P, logits, s->head_norm, w->head_fc3_w, w->head_fc3_b, B, 2 * H, A);
 	}
-
-	if (targets && loss)
-	{
-		double		total = 0.0;
-
-		/* BCE with logits, the numerically stable form */
-		for (size_t i = 0; i < (size_t) B * A; i++)
-		{
-			double		z = logits[i];
-
-			total += (z > 0 ? z : 0) - z * targets[i] + log1p(exp(-fabs(z)));
-		}
-		*loss = (float) (total / ((double) B * A) * A);
-	}
-	model->dropout_step++;
-	return 0;
-}
-
-void
-lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_labels,
-				float *dlogits)
-{
-	/* d(mean BCE * A)/dz = (sigmoid(z) - t) / B */
-	for (size_t i = 0; i < (size_t) batch * num_labels; i++)
-		dlogits[i] = (1.0f / (1.0f + expf(-logits[i])) - targets[i]) / batch;
 }
 
 /* The dropout masks of the forward pass are reused, not drawn again. */
 static void
-backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
+lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 {
 	const VqaModelConfig *c = &model->config;
-	const LxmertWeights *w = &model->weights;
-	LxmertWeights *g = &model->grad_weights;
-	LxmertActivations *s = model->acts;
+	const LxmertWeights *w = model->weights;
+	LxmertWeights *g = model->grad_weights;
+	const VqaBatch *batch = &model->acts->batch;
+	LxmertActivations *s = model->acts->layout;
 	VqaBlockContext P;
-	int			B = s->B,
-				T = s->T,
-				N = s->N,
+	int			B = model->acts->B,
+				T = model->acts->T,
+				N = model->acts->N,
 				H = c->hidden_size,
 				A = c->num_qa_labels;
 	size_t		Ml = (size_t) B * T,
@@ -723,7 +631,7 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 			   *dv_in = s->dv[1];
 	float	   *tmp;
 
-	pass_init(&P, model, B);
+	vqa_model_block_context(model, &P, &s->scratch, B);
 
 	/* answer head and pooler */
 	memset(s->dpool, 0, sizeof(float) * B * H);
@@ -756,7 +664,7 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 		const float *visn = i > 0 ? s->x[i - 1].visn_ffn.out
 			: (c->r_layers > 0 ? s->r[c->r_layers - 1].ffn.out : s->visn_out);
 
-		between_layers(model);
+		vqa_model_between_layers(model);
 		x_layer_backward(&P, &s->x[i], &w->x_layers[i], &g->x_layers[i], dl, dv,
 						 i == c->x_layers - 1, lang, visn, dl_in, dv_in,
 						 s->dl[2], s->dl[3], s->dv[2], s->dv[3], T, N);
@@ -767,7 +675,7 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 	{
 		const float *x = i > 0 ? s->l[i - 1].ffn.out : s->emb_out;
 
-		between_layers(model);
+		vqa_model_between_layers(model);
 		vqa_bert_layer_backward(&P, &s->l[i], &w->l_layers[i], &g->l_layers[i], dl, x,
 							s->dl[2], dl_in, T);
 		tmp = dl, dl = dl_in, dl_in = tmp;
@@ -776,7 +684,7 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 	{
 		const float *x = i > 0 ? s->r[i - 1].ffn.out : s->visn_out;
 
-		between_layers(model);
+		vqa_model_between_layers(model);
 		vqa_bert_layer_backward(&P, &s->r[i], &w->r_layers[i], &g->r_layers[i], dv, x,
 							s->dv[2], dv_in, N);
 		tmp = dv, dv = dv_in, dv_in = tmp;
@@ -790,12 +698,12 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 	memset(dv_in, 0, sizeof(float) * Mv * H);
 	vqa_layernorm_backward(dv_in, g->visn_ln_w, g->visn_ln_b, dv, s->visn_pre, w->visn_ln_w,
 					   s->visn_mean, s->visn_rstd, (int) Mv, H);
-	vqa_linear_backward(NULL, g->visn_fc_w, g->visn_fc_b, dv_in, s->visual_feats, w->visn_fc_w,
+	vqa_linear_backward(NULL, g->visn_fc_w, g->visn_fc_b, dv_in, batch->visual_feats, w->visn_fc_w,
 					(int) Mv, c->visual_feat_dim, H);
 	memset(dv_in, 0, sizeof(float) * Mv * H);
 	vqa_layernorm_backward(dv_in, g->box_ln_w, g->box_ln_b, dv, s->box_pre, w->box_ln_w,
 					   s->box_mean, s->box_rstd, (int) Mv, H);
-	vqa_linear_backward(NULL, g->box_fc_w, g->box_fc_b, dv_in, s->visual_pos, w->box_fc_w,
+	vqa_linear_backward(NULL, g->box_fc_w, g->box_fc_b, dv_in, batch->visual_pos, w->box_fc_w,
 					(int) Mv, c->visual_pos_dim, H);
 
 	/* embeddings */
@@ -812,8 +720,8 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 		for (int t = 0; t < T; t++)
 		{
 			size_t		row = (size_t) b * T + t;
-			int			type = s->token_type_ids ? s->token_type_ids[row] : 0;
-			int			word = s->input_ids[row];
+			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
+			int			word = batch->input_ids[row];
 			const float *d = dl_in + row * H;
 
 			for (int j = 0; j < H; j++)
@@ -828,409 +736,33 @@ backward_pass(VqaModel *model, const float *dlogits, const float *dpooled)
 		}
 }
 
-int
-vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled)
-{
-	if (model->acts == NULL || model->acts->forward_only || model->grads == NULL)
-		return -1;
-	backward_pass(model, dlogits, dpooled);
-	return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Model life cycle                                                       */
-/* ---------------------------------------------------------------------- */
-
-const char *
-vqa_model_config_check(const VqaModelConfig *c)
-{
-	if (c->vocab_size < 1 || c->hidden_size < 1 || c->intermediate_size < 1 ||
-		c->visual_feat_dim < 1 || c->visual_pos_dim < 1 || c->num_qa_labels < 1 ||
-		c->max_position_embeddings < 1 || c->type_vocab_size < 1)
-		return "sizes must be positive";
-	if (c->num_attention_heads < 1 || c->hidden_size % c->num_attention_heads != 0)
-		return "hidden_size must be a multiple of num_attention_heads";
-	if (c->l_layers < 0 || c->r_layers < 0 || c->x_layers < 0)
-		return "layer counts must not be negative";
-	if (c->hidden_size > 65536 || c->intermediate_size > 262144 || c->vocab_size > 10000000 ||
-		c->num_qa_labels > 10000000 || c->visual_feat_dim > 65536 || c->visual_pos_dim > 64 ||
-		c->max_position_embeddings > 65536 || c->type_vocab_size > 1024 ||
-		c->l_layers + c->r_layers + c->x_layers > 1000)
-		return "a size is out of range";
-	if (!(c->layer_norm_eps > 0))
-		return "layer_norm_eps must be positive";
-	if (!(c->hidden_dropout_prob >= 0 && c->hidden_dropout_prob < 1) ||
-		!(c->attention_probs_dropout_prob >= 0 && c->attention_probs_dropout_prob < 1))
-		return "dropout probabilities must be in [0, 1)";
-	if (c->answer_head != VQA_HEAD_HUGGINGFACE && c->answer_head != VQA_HEAD_SIMPLE_CLASSIFIER)
-		return "unknown answer head";
-	return NULL;
-}
-
-/* Tensors in the layout: fixed ones plus 16 per BERT layer, 52 per X layer. */
-static int
-tensor_count(const VqaModelConfig *c)
-{
-	return 13 + 16 * (c->l_layers + c->r_layers) + 52 * c->x_layers + 2 + 6;	/* either head has 6 */
-}
-
-static void *
-alloc_floats(size_t n)
-{
-	void	   *p = NULL;
-
-	if (posix_memalign(&p, 64, (n > 0 ? n : 1) * sizeof(float)) != 0)
-		return NULL;
-	memset(p, 0, (n > 0 ? n : 1) * sizeof(float));
-	return p;
-}
-
-VqaModel *
-vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen)
-{
-	const char *problem = vqa_model_config_check(config);
-	VqaModel *model;
-	LxmertWeights table_pass = {0};
-
-	if (problem)
-	{
-		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
-		return NULL;
-	}
-	model = calloc(1, sizeof(VqaModel));
-	if (model == NULL)
-		goto oom;
-	model->config = *config;
-	model->tensors = calloc(tensor_count(config), sizeof(VqaTensor));
-	if (model->tensors == NULL || weights_alloc(&table_pass, config) != 0 ||
-		weights_alloc(&model->weights, config) != 0 ||
-		weights_alloc(&model->grad_weights, config) != 0)
-	{
-		weights_free(&table_pass);
-		goto oom;
-	}
-	model->n_params = lxmert_layout(model, NULL, &table_pass);
-	weights_free(&table_pass);
-	model->params = alloc_floats(model->n_params);
-	if (model->params == NULL)
-		goto oom;
-	weights_point(model, &model->weights, model->params);
-	return model;
-
-oom:
-	snprintf(errbuf, errlen, "out of memory for an LXMERT model");
-	vqa_model_free(model);
-	return NULL;
-}
-
-/*
- * The authors' head as their code leaves it: HuggingFace's _init_weights
- * zeroes the biases but writes its N(0, 0.02) into the weight that
- * weight_norm recomputes from g and v, so v keeps nn.Linear's own init,
- * uniform in +-1/sqrt(fan_in), and the gain is v's norm (W = v).
- */
-static void
-init_weight_norm_linear(VqaModel *model, const char *prefix, VqaRng *rng)
-{
-	char		name[96];
-	const VqaTensor *g,
-			   *v;
-	float	   *pv;
-	double		bound,
-				sq = 0.0;
-
-	snprintf(name, sizeof(name), "%s.weight_g", prefix);
-	g = vqa_model_find_tensor(model, name);
-	snprintf(name, sizeof(name), "%s.weight_v", prefix);
-	v = vqa_model_find_tensor(model, name);
-	pv = model->params + v->offset;
-	bound = 1.0 / sqrt((double) v->shape[1]);
-	for (size_t i = 0; i < v->numel; i++)
-	{
-		pv[i] = (float) (bound * (2.0 * vqa_rng_uniform(rng) - 1.0));
-		sq += (double) pv[i] * pv[i];
-	}
-	model->params[g->offset] = (float) sqrt(sq);
-}
-
-/* HuggingFace's initialisation, of every tensor or of the answer head's only. */
-static void
-init_tensors(VqaModel *model, uint64_t seed, float std, int head_only)
-{
-	VqaRng		rng;
-
-	vqa_rng_seed(&rng, seed);
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const VqaTensor *t = &model->tensors[i];
-		float	   *p = model->params + t->offset;
-		size_t		len = strlen(t->name);
-		int			is_bias = len > 5 && strcmp(t->name + len - 5, ".bias") == 0;
-		int			is_norm = strstr(t->name, "LayerNorm") != NULL ||
-			strstr(t->name, "layer_norm") != NULL ||
-			strncmp(t->name, "answer_head.logit_fc.2.", 23) == 0;
-
-		if (head_only && t->module != LXMERT_HEAD)
-			continue;
-		for (size_t j = 0; j < t->numel; j++)
-			p[j] = is_bias ? 0.0f
-				: is_norm ? 1.0f
-				: (float) (std * vqa_rng_normal(&rng));
-	}
-	if (model->config.answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
-	{
-		init_weight_norm_linear(model, "classifier.main.0", &rng);
-		init_weight_norm_linear(model, "classifier.main.3", &rng);
-	}
-	vqa_model_refresh_mask(model);
-}
-
-void
-vqa_model_init_random(VqaModel *model, uint64_t seed, float std)
-{
-	init_tensors(model, seed, std, 0);
-}
-
-void
-vqa_model_init_head(VqaModel *model, uint64_t seed, float std)
-{
-	init_tensors(model, seed, std, 1);
-}
-
-const VqaTensor *
-vqa_model_find_tensor(const VqaModel *model, const char *name)
-{
-	if (strncmp(name, "lxmert.", 7) == 0)
-		name += 7;
-	for (int i = 0; i < model->n_tensors; i++)
-		if (strcmp(model->tensors[i].name, name) == 0)
-			return &model->tensors[i];
-	return NULL;
-}
-
-int
-vqa_model_set_mask(VqaModel *model, const float *mask)
-{
-	if (mask == NULL)
-	{
-		free(model->mask);
-		free(model->masked);
-		model->mask = model->masked = NULL;
-		weights_point(model, &model->weights, model->params);
-		return 0;
-	}
-	if (model->mask == NULL)
-	{
-		model->mask = alloc_floats(model->n_params);
-		model->masked = alloc_floats(model->n_params);
-		if (model->mask == NULL || model->masked == NULL)
-		{
-			vqa_model_set_mask(model, NULL);
-			return -1;
-		}
-	}
-	memcpy(model->mask, mask, sizeof(float) * model->n_params);
-	weights_point(model, &model->weights, model->masked);
-	vqa_model_refresh_mask(model);
-	return 0;
-}
-
-void
-vqa_model_refresh_mask(VqaModel *model)
-{
-	if (model->mask)
-		for (size_t i = 0; i < model->n_params; i++)
-			model->masked[i] = model->params[i] * model->mask[i];
-}
-
 const float *
 lxmert_language_state(const VqaModel *model, int index)
 {
 	const VqaModelConfig *c = &model->config;
+	const LxmertActivations *s = model->acts ? model->acts->layout : NULL;
 
-	if (model->acts == NULL || index < 0 || index >= c->l_layers + c->x_layers)
+	if (s == NULL || index < 0 || index >= c->l_layers + c->x_layers)
 		return NULL;
-	return index < c->l_layers ? model->acts->l[index].ffn.out
-		: model->acts->x[index - c->l_layers].lang_ffn.out;
+	return index < c->l_layers ? s->l[index].ffn.out
+		: s->x[index - c->l_layers].lang_ffn.out;
 }
 
 const float *
 lxmert_vision_state(const VqaModel *model, int index)
 {
 	const VqaModelConfig *c = &model->config;
+	const LxmertActivations *s = model->acts ? model->acts->layout : NULL;
 
-	if (model->acts == NULL || index < 0 || index >= c->r_layers + c->x_layers)
+	if (s == NULL || index < 0 || index >= c->r_layers + c->x_layers)
 		return NULL;
-	return index < c->r_layers ? model->acts->r[index].ffn.out
-		: model->acts->x[index - c->r_layers].visn_ffn.out;
-}
-
-size_t
-vqa_model_activation_bytes(const VqaModel *model)
-{
-	return model->acts ? model->acts->capacity * sizeof(float) : 0;
-}
-
-size_t
-vqa_model_activation_bytes_for(const VqaModelConfig *config, int B, int T, int N, int forward_only)
-{
-	LxmertActivations acts = {0};
-	size_t		floats = 0;
-
-	acts.threads = vqa_parallel_threads();
-	acts.forward_only = forward_only;
-	acts.l = calloc(config->l_layers > 0 ? config->l_layers : 1, sizeof(VqaBertLayerActs));
-	acts.r = calloc(config->r_layers > 0 ? config->r_layers : 1, sizeof(VqaBertLayerActs));
-	acts.x = calloc(config->x_layers > 0 ? config->x_layers : 1, sizeof(XLayerActs));
-	if (acts.l && acts.r && acts.x)
-		floats = activations_layout(&acts, config, B, T, N, NULL);
-	free(acts.l);
-	free(acts.r);
-	free(acts.x);
-	return floats * sizeof(float);
-}
-
-const float *
-vqa_model_pooled(const VqaModel *model)
-{
-	return model->acts ? model->acts->pooled : NULL;
-}
-
-double
-vqa_model_grad_norm(const VqaModel *model)
-{
-	double		sum = 0.0;
-
-	for (size_t i = 0; i < model->n_params; i++)
-		sum += (double) model->grads[i] * model->grads[i];
-	return sqrt(sum);
-}
-
-void
-vqa_model_scale_grads(VqaModel *model, float scale)
-{
-	for (size_t i = 0; i < model->n_params; i++)
-		model->grads[i] *= scale;
-}
-
-int
-vqa_model_zero_grad(VqaModel *model)
-{
-	if (model->grads == NULL)
-	{
-		/* evaluation never needs them: a base model's are 0.85 GB */
-		model->grads = alloc_floats(model->n_params);
-		if (model->grads == NULL)
-			return -1;
-		weights_point(model, &model->grad_weights, model->grads);
-	}
-	memset(model->grads, 0, sizeof(float) * model->n_params);
-	return 0;
-}
-
-void
-vqa_model_score_grad(VqaModel *model)
-{
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const VqaTensor *t = &model->tensors[i];
-
-		if (t->prunable)
-			for (size_t j = t->offset; j < t->offset + t->numel; j++)
-				model->grads[j] *= model->params[j];
-	}
-}
-
-typedef struct AdamJob
-{
-	VqaModel *model;
-	float		lr,
-				beta1,
-				beta2,
-				eps,
-				weight_decay;
-	int			t;
-} AdamJob;
-
-static void
-adam_range(void *arg, size_t begin, size_t end, int worker)
-{
-	const AdamJob *j = arg;
-	VqaModel *m = j->model;
-
-	vqa_adam_step(m->params + begin, m->grads + begin, m->adam_m + begin, m->adam_v + begin,
-				  end - begin, j->lr, j->beta1, j->beta2, j->eps, j->weight_decay, j->t);
-}
-
-int
-lxmert_reserve_adam(VqaModel *model)
-{
-	if (model->adam_m == NULL)
-		model->adam_m = alloc_floats(model->n_params);
-	if (model->adam_v == NULL)
-		model->adam_v = alloc_floats(model->n_params);
-	return model->adam_m && model->adam_v ? 0 : -1;
-}
-
-int
-lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2, float eps,
-				   float weight_decay, int t)
-{
-	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay, t};
-
-	if (lxmert_reserve_adam(model) != 0)
-		return -1;
-	vqa_parallel_for(model->n_params, 1 << 16, adam_range, &j);
-	vqa_model_refresh_mask(model);
-	return 0;
-}
-
-int
-vqa_model_use_sparse(VqaModel *model, double max_density)
-{
-	const float *base = model->mask ? model->masked : model->params;
-
-	vqa_model_drop_sparse(model);
-	model->sparse = calloc(model->n_tensors, sizeof(VqaCsr *));
-	if (model->sparse == NULL)
-		return -1;
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const VqaTensor *t = &model->tensors[i];
-		size_t		kept = 0;
-
-		/* the word embeddings are a lookup, not a product */
-		if (!t->prunable || strstr(t->name, "word_embeddings"))
-			continue;
-		for (size_t j = t->offset; j < t->offset + t->numel; j++)
-			kept += model->mask == NULL || model->mask[j] != 0.0f;
-		if ((double) kept > max_density * (double) t->numel)
-			continue;
-		model->sparse[i] = vqa_csr_from_dense(base + t->offset, model->mask ? model->mask + t->offset : NULL,
-											  t->shape[0], t->shape[1]);
-		if (model->sparse[i] == NULL)
-		{
-			vqa_model_drop_sparse(model);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-void
-vqa_model_drop_sparse(VqaModel *model)
-{
-	if (model->sparse == NULL)
-		return;
-	for (int i = 0; i < model->n_tensors; i++)
-		vqa_csr_free(model->sparse[i]);
-	free(model->sparse);
-	model->sparse = NULL;
+	return index < c->r_layers ? s->r[index].ffn.out
+		: s->x[index - c->r_layers].visn_ffn.out;
 }
 
 /* 2 M N K per forward GEMM, three GEMMs' worth per training step. */
-double
-vqa_model_train_flops(const VqaModelConfig *c, int B, int T, int N)
+static double
+train_flops(const VqaModelConfig *c, int B, int T, int N)
 {
 	double		H = c->hidden_size,
 				I = c->intermediate_size,
@@ -1255,28 +787,43 @@ vqa_model_train_flops(const VqaModelConfig *c, int B, int T, int N)
 	return 3 * f;
 }
 
-void
-vqa_model_free(VqaModel *model)
+
+static const float *
+pooled_output(const VqaModel *model)
 {
-	if (model == NULL)
-		return;
-	if (model->acts)
-	{
-		free(model->acts->arena);
-		free(model->acts->l);
-		free(model->acts->r);
-		free(model->acts->x);
-		free(model->acts);
-	}
-	vqa_model_drop_sparse(model);
-	weights_free(&model->weights);
-	weights_free(&model->grad_weights);
-	free(model->tensors);
-	free(model->params);
-	free(model->grads);
-	free(model->mask);
-	free(model->masked);
-	free(model->adam_m);
-	free(model->adam_v);
-	free(model);
+	return ((const LxmertActivations *) model->acts->layout)->pooled;
 }
+
+static const char *
+lxmert_config_check(const VqaModelConfig *c)
+{
+	if (c->visual_pos_dim < 1)
+		return "sizes must be positive";
+	if (c->l_layers < 0 || c->r_layers < 0 || c->x_layers < 0)
+		return "layer counts must not be negative";
+	if (c->visual_pos_dim > 64 || c->l_layers + c->r_layers + c->x_layers > 1000)
+		return "a size is out of range";
+	return NULL;
+}
+
+const VqaModelOps vqa_lxmert_ops = {
+	.type = VQA_MODEL_LXMERT,
+	.type_name = "lxmert",
+	.name = "LXMERT",
+	.tensor_prefix = "lxmert.",
+	.config_parse = lxmert_config_parse,
+	.config_to_json = lxmert_config_to_json,
+	.config_check = lxmert_config_check,
+	.tensor_count = tensor_count,
+	.weights_new = weights_new,
+	.weights_free = weights_free,
+	.layout = lxmert_layout,
+	.is_norm_tensor = is_norm_tensor,
+	.acts_new = activations_new,
+	.acts_free = activations_free,
+	.acts_layout = activations_layout,
+	.forward = lxmert_forward,
+	.backward = lxmert_backward,
+	.pooled = pooled_output,
+	.train_flops = train_flops,
+};

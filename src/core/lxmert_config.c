@@ -1,6 +1,7 @@
 /*
  * lxmert_config.c: LXMERT configs as JSON with HuggingFace's LxmertConfig
- * keys, so a config.json of a HuggingFace checkpoint can be used as it is.
+ * keys, so a config.json of a HuggingFace checkpoint can be used as it is
+ * (vqa_model_config_parse, model.c, comes here for "model_type": "lxmert").
  * Keys that are absent take HuggingFace's defaults (LXMERT base); keys that
  * vqaprune does not use (architectures, task flags, ...) are ignored.
  */
@@ -54,6 +55,8 @@ static const IntKey FLOAT_KEYS[] = {
 void
 vqa_model_config_default(VqaModelConfig *c)
 {
+	memset(c, 0, sizeof(*c));
+	c->model_type = VQA_MODEL_LXMERT;
 	c->vocab_size = 30522;
 	c->hidden_size = 768;
 	c->num_attention_heads = 12;
@@ -78,19 +81,11 @@ vqa_model_config_default(VqaModelConfig *c)
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
 
 int
-vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t errlen)
+lxmert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errlen)
 {
-	char		yajl_err[256];
-	yajl_val	root = yajl_tree_parse(json, yajl_err, sizeof(yajl_err));
 	const char *problem;
 
 	vqa_model_config_default(c);
-	if (root == NULL || !YAJL_IS_OBJECT(root))
-	{
-		snprintf(errbuf, errlen, "the LXMERT config must be a JSON object");
-		yajl_tree_free(root);
-		return -1;
-	}
 	for (size_t i = 0; i < LENGTHOF(INT_KEYS) + LENGTHOF(ENCODING_INT_KEYS); i++)
 	{
 		const IntKey *key = i < LENGTHOF(INT_KEYS) ? &INT_KEYS[i]
@@ -104,7 +99,6 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 			YAJL_GET_INTEGER(v) > 1000000000)
 		{
 			snprintf(errbuf, errlen, "config key \"%s\" must be an integer", key->name);
-			yajl_tree_free(root);
 			return -1;
 		}
 		*(int *) ((char *) c + key->offset) = (int) YAJL_GET_INTEGER(v);
@@ -119,7 +113,6 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
 		{
 			snprintf(errbuf, errlen, "config key \"%s\" must be true or false", BOOL_KEYS[i].name);
-			yajl_tree_free(root);
 			return -1;
 		}
 		*(int *) ((char *) c + BOOL_KEYS[i].offset) = YAJL_IS_TRUE(v);
@@ -134,7 +127,6 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 		if (!YAJL_IS_NUMBER(v) || !isfinite(YAJL_GET_DOUBLE(v)))
 		{
 			snprintf(errbuf, errlen, "config key \"%s\" must be a number", FLOAT_KEYS[i].name);
-			yajl_tree_free(root);
 			return -1;
 		}
 		*(float *) ((char *) c + FLOAT_KEYS[i].offset) = (float) YAJL_GET_DOUBLE(v);
@@ -154,7 +146,6 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 		if (!found)
 		{
 			snprintf(errbuf, errlen, "config key \"answer_head\" must be \"lxmert\" or \"simple_classifier\"");
-			yajl_tree_free(root);
 			return -1;
 		}
 	}
@@ -166,7 +157,6 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 			c->max_position_embeddings < c->question_tokens)
 			c->question_tokens = c->max_position_embeddings;
 	}
-	yajl_tree_free(root);
 	problem = vqa_model_config_check(c);
 	/* the encoding is the hosts' business, not the model's: checked where it is read */
 	if (problem == NULL && (c->question_tokens < (c->special_tokens ? 2 : 1) ||
@@ -182,7 +172,7 @@ vqa_model_config_parse(const char *json, VqaModelConfig *c, char *errbuf, size_t
 }
 
 char *
-vqa_model_config_to_json(const VqaModelConfig *c)
+lxmert_config_to_json(const VqaModelConfig *c)
 {
 	size_t		size = 1024;
 	char	   *out = malloc(size);
