@@ -172,7 +172,7 @@ void		vqa_simple_classifier_acts_take(VqaArena *arena, VqaSimpleClassifierActs *
 											float *pre, float *act, int B, int in, int hid,
 											int out, int forward_only);
 
-/* For blocks of at most rows rows (B x T summed) and Tmax rows per example, with threads workers. */
+/* For blocks of at most rows rows (all examples) and Tmax per example, with threads workers. */
 void		vqa_block_scratch_take(VqaArena *arena, VqaBlockScratch *scratch, size_t rows,
 								   int H, int intermediate, int Tmax, int threads);
 
@@ -234,7 +234,10 @@ void		vqa_add_inplace(float *out, const float *in, size_t n);
 void		vqa_dropout_forward(float *x, unsigned char *keep, size_t n, float p, VqaRng *rng);
 void		vqa_dropout_backward(float *dx, const unsigned char *keep, size_t n, float p);
 
-/* The additive bias of attention keys: 0 where attended (mask NULL: all), the most negative float elsewhere. */
+/*
+ * The additive bias of attention keys: 0 where attended (mask NULL: all),
+ * the most negative float elsewhere.
+ */
 void		vqa_key_padding_bias(float *bias, const int32_t *mask, size_t n);
 
 /* ---------------------------------------------------------------------- */
@@ -266,7 +269,7 @@ void		vqa_ffn_backward(VqaBlockContext *ctx, const VqaFfnActs *acts, const VqaFf
 							 VqaFfnWeights *g, const float *dout, const float *x, float *dx,
 							 size_t rows);
 
-/* A BERT layer: self-attention over x (B x T rows, bias B x T), then the FFN; out is acts->ffn.out. */
+/* A BERT layer: self-attention over x (B x T rows, bias B x T), then the FFN (acts->ffn.out). */
 void		vqa_bert_layer_forward(VqaBlockContext *ctx, VqaBertLayerActs *acts,
 								   const VqaBertLayerWeights *w, const float *x, const float *bias,
 								   int T);

@@ -147,8 +147,8 @@ add_bias_rows(void *arg, size_t begin, size_t end, int worker)
 }
 
 void
-vqa_linear_forward(const VqaBlockContext *ctx, float *out, const float *inp, const float *w, const float *b,
-			   int M, int IC, int OC)
+vqa_linear_forward(const VqaBlockContext *ctx, float *out, const float *inp, const float *w,
+				   const float *b, int M, int IC, int OC)
 {
 	const struct VqaCsr *csr = ctx->sparse ? ctx->sparse(ctx->sparse_owner, w) : NULL;
 
@@ -581,9 +581,9 @@ vqa_attention_forward(VqaBlockContext *ctx, VqaAttentionActs *a, const VqaAttent
 }
 
 void
-vqa_attention_backward(VqaBlockContext *ctx, const VqaAttentionActs *a, const VqaAttentionWeights *w,
-					   VqaAttentionWeights *g, const float *dout, const float *x,
-					   const float *kv, float *dx, float *dkv, int Tq, int Tk)
+vqa_attention_backward(VqaBlockContext *ctx, const VqaAttentionActs *a,
+					   const VqaAttentionWeights *w, VqaAttentionWeights *g, const float *dout,
+					   const float *x, const float *kv, float *dx, float *dkv, int Tq, int Tk)
 {
 	VqaBlockScratch *s = ctx->scratch;
 	int			B = ctx->B,
@@ -615,7 +615,8 @@ vqa_attention_backward(VqaBlockContext *ctx, const VqaAttentionActs *a, const Vq
 }
 
 void
-vqa_ffn_forward(VqaBlockContext *ctx, VqaFfnActs *f, const VqaFfnWeights *w, const float *x, size_t rows)
+vqa_ffn_forward(VqaBlockContext *ctx, VqaFfnActs *f, const VqaFfnWeights *w, const float *x,
+				size_t rows)
 {
 	int			H = ctx->H,
 				I = ctx->intermediate;
@@ -630,8 +631,8 @@ vqa_ffn_forward(VqaBlockContext *ctx, VqaFfnActs *f, const VqaFfnWeights *w, con
 }
 
 void
-vqa_ffn_backward(VqaBlockContext *ctx, const VqaFfnActs *f, const VqaFfnWeights *w, VqaFfnWeights *g,
-				 const float *dout, const float *x, float *dx, size_t rows)
+vqa_ffn_backward(VqaBlockContext *ctx, const VqaFfnActs *f, const VqaFfnWeights *w,
+				 VqaFfnWeights *g, const float *dout, const float *x, float *dx, size_t rows)
 {
 	VqaBlockScratch *s = ctx->scratch;
 	int			H = ctx->H,
@@ -658,9 +659,9 @@ vqa_bert_layer_forward(VqaBlockContext *ctx, VqaBertLayerActs *a, const VqaBertL
 }
 
 void
-vqa_bert_layer_backward(VqaBlockContext *ctx, const VqaBertLayerActs *a, const VqaBertLayerWeights *w,
-						VqaBertLayerWeights *g, const float *dout, const float *x,
-						float *datt, float *dx, int T)
+vqa_bert_layer_backward(VqaBlockContext *ctx, const VqaBertLayerActs *a,
+						const VqaBertLayerWeights *w, VqaBertLayerWeights *g, const float *dout,
+						const float *x, float *datt, float *dx, int T)
 {
 	size_t		n = (size_t) ctx->B * T * ctx->H;
 

@@ -290,7 +290,7 @@ typedef struct XLayerActs
 				visn_cross,
 				lang_self,
 				visn_self;
-	VqaFfnActs		lang_ffn,
+	VqaFfnActs	lang_ffn,
 				visn_ffn;
 } XLayerActs;
 
