@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vqaprune/safetensors.h"
 #include "vqaprune/visual_bert.h"
 
 static char *
@@ -225,6 +226,347 @@ config_check_catches_foreign_fields(void **state)
 						"layer counts are l_layers, r_layers and x_layers");
 }
 
+/* ---------------------------------------------------------------------- */
+/* The fixture                                                            */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The tolerance of every comparison with the reference: an element passes
+ * within 1e-5 absolute or 1e-5 relative to the reference value.
+ */
+#define REF_ABS 1e-5
+#define REF_REL 1e-5
+
+static VqaSafetensors *
+open_fixture(const char *dir, const char *file)
+{
+	char		path[1024];
+	char		err[256];
+	VqaSafetensors *st;
+
+	snprintf(path, sizeof(path), "%s/visualbert/tiny/%s%s%s", unit_fixtures_dir(), dir,
+			 *dir ? "/" : "", file);
+	st = vqa_st_open(path, err, sizeof(err));
+	if (st == NULL)
+		print_error("%s: %s\n", path, err);
+	assert_non_null(st);
+	return st;
+}
+
+static float *
+read_floats(const VqaSafetensors *st, const char *name, int64_t *numel)
+{
+	const VqaStTensor *t = vqa_st_find(st, name);
+	float	   *out;
+
+	if (t == NULL)
+		print_error("fixture tensor %s is missing\n", name);
+	assert_non_null(t);
+	out = malloc(sizeof(float) * (t->numel > 0 ? t->numel : 1));
+	vqa_st_read_f32(st, t, out);
+	if (numel)
+		*numel = t->numel;
+	return out;
+}
+
+static int32_t *
+read_ints(const VqaSafetensors *st, const char *name)
+{
+	int64_t		n;
+	float	   *f = read_floats(st, name, &n);
+	int32_t    *out = malloc(sizeof(int32_t) * n);
+
+	for (int64_t i = 0; i < n; i++)
+		out[i] = (int32_t) f[i];
+	free(f);
+	return out;
+}
+
+/* max |a - b| into *maxdiff; whether every element is within REF_ABS or REF_REL * |b| */
+static int
+close_to_reference(const float *a, const float *b, size_t n, double *maxdiff)
+{
+	int			ok = 1;
+
+	*maxdiff = 0.0;
+	for (size_t i = 0; i < n; i++)
+	{
+		double		d = fabs((double) a[i] - b[i]);
+
+		if (d > *maxdiff)
+			*maxdiff = d;
+		if (d > REF_ABS && d > REF_REL * fabs(b[i]))
+			ok = 0;
+	}
+	return ok;
+}
+
+/* Checks mine against the reference tensor name of st; returns the maxdiff. */
+static double
+check_tensor(const float *mine, const VqaSafetensors *st, const char *name, int64_t expect_numel)
+{
+	int64_t		n;
+	float	   *expected = read_floats(st, name, &n);
+	double		maxdiff;
+	int			ok;
+
+	assert_non_null(mine);
+	assert_int_equal(n, expect_numel);
+	ok = close_to_reference(mine, expected, n, &maxdiff);
+	if (!ok)
+		print_error("%s: maxdiff %.3g\n", name, maxdiff);
+	assert_true(ok);
+	free(expected);
+	return maxdiff;
+}
+
+/* The fixture model with the weights of dir/model.safetensors (dir: qa or simple-classifier). */
+static VqaModel *
+load_model(const char *dir)
+{
+	char		err[256];
+	char	   *json = fixture_config_json();
+	VqaModelConfig config;
+	VqaModel   *model;
+	VqaSafetensors *st;
+
+	assert_int_equal(vqa_model_config_parse(json, &config, err, sizeof(err)), 0);
+	free(json);
+	config.answer_head = strcmp(dir, "qa") == 0 ? VQA_HEAD_HUGGINGFACE : VQA_HEAD_SIMPLE_CLASSIFIER;
+	model = vqa_model_new(&config, err, sizeof(err));
+	assert_non_null(model);
+
+	st = open_fixture(dir, "model.safetensors");
+	assert_int_equal(vqa_st_count(st), model->n_tensors);
+	for (int i = 0; i < vqa_st_count(st); i++)
+	{
+		const VqaStTensor *t = vqa_st_tensor(st, i);
+		const VqaTensor *mine = vqa_model_find_tensor(model, t->name);
+
+		if (mine == NULL)
+			print_error("no tensor %s in the C model\n", t->name);
+		assert_non_null(mine);
+		assert_int_equal(t->ndim, mine->ndim);
+		for (int d = 0; d < t->ndim; d++)
+			assert_int_equal(t->shape[d], mine->shape[d]);
+		vqa_st_read_f32(st, t, model->params + mine->offset);
+	}
+	vqa_st_free(st);
+	return model;
+}
+
+typedef struct FixtureInputs
+{
+	VqaBatch	batch;
+	int32_t    *ids,
+			   *mask,
+			   *types;
+	float	   *feats,
+			   *target;
+} FixtureInputs;
+
+/* The batch; with_mask 0: the authors' call, no attention mask and no token types. */
+static void
+load_inputs(FixtureInputs *in, int with_mask)
+{
+	VqaSafetensors *st = open_fixture("", "inputs.safetensors");
+	const VqaStTensor *ids = vqa_st_find(st, "input_ids");
+	const VqaStTensor *feats = vqa_st_find(st, "visual_embeds");
+
+	in->ids = read_ints(st, "input_ids");
+	in->mask = read_ints(st, "attention_mask");
+	in->types = read_ints(st, "token_type_ids");
+	in->feats = read_floats(st, "visual_embeds", NULL);
+	in->target = read_floats(st, "target", NULL);
+	memset(&in->batch, 0, sizeof(in->batch));
+	in->batch.batch = (int) ids->shape[0];
+	in->batch.seq_len = (int) ids->shape[1];
+	in->batch.num_boxes = (int) feats->shape[1];
+	in->batch.input_ids = in->ids;
+	in->batch.attention_mask = with_mask ? in->mask : NULL;
+	in->batch.token_type_ids = with_mask ? in->types : NULL;
+	in->batch.visual_feats = in->feats;
+	in->batch.visual_pos = NULL;	/* VisualBERT reads no boxes */
+	vqa_st_free(st);
+}
+
+static void
+free_inputs(FixtureInputs *in)
+{
+	free(in->ids);
+	free(in->mask);
+	free(in->types);
+	free(in->feats);
+	free(in->target);
+}
+
+/* The reference's losses from logits z (B x A) and targets t. */
+static double
+kl_loss(const float *z, const float *t, int B, int A)
+{
+	double		total = 0.0;
+
+	for (int b = 0; b < B; b++)
+	{
+		double		max = -INFINITY,
+					sum = 0.0,
+					lse;
+
+		for (int a = 0; a < A; a++)
+			max = fmax(max, z[b * A + a]);
+		for (int a = 0; a < A; a++)
+			sum += exp(z[b * A + a] - max);
+		lse = max + log(sum);
+		for (int a = 0; a < A; a++)
+			if (t[b * A + a] > 0)
+				total += t[b * A + a] * (log(t[b * A + a]) - (z[b * A + a] - lse));
+	}
+	return total / B;
+}
+
+static double
+soft_ce_loss(const float *z, const float *t, int B, int A)
+{
+	double		total = 0.0;
+
+	for (int b = 0; b < B; b++)
+	{
+		double		max = -INFINITY,
+					sum = 0.0,
+					lse;
+
+		for (int a = 0; a < A; a++)
+			max = fmax(max, z[b * A + a]);
+		for (int a = 0; a < A; a++)
+			sum += exp(z[b * A + a] - max);
+		lse = max + log(sum);
+		for (int a = 0; a < A; a++)
+			total -= t[b * A + a] * (z[b * A + a] - lse);
+	}
+	return total / B;
+}
+
+static void
+assert_loss(double mine, const VqaSafetensors *out, const char *name)
+{
+	float	   *expected = read_floats(out, name, NULL);
+
+	if (!(fabs(mine - expected[0]) <= REF_ABS || fabs(mine - expected[0]) <= REF_REL * fabs(expected[0])))
+		print_error("%s: %.8g, reference %.8g\n", name, mine, expected[0]);
+	assert_true(fabs(mine - expected[0]) <= REF_ABS ||
+				fabs(mine - expected[0]) <= REF_REL * fabs(expected[0]));
+	printf("%s OK, %.8g vs %.8g\n", name, mine, expected[0]);
+	free(expected);
+}
+
+/*
+ * One forward pass against the outputs stored under prefix ("" or
+ * "no_mask."): logits, every hidden state, the pooled output and the
+ * losses; logits receives B x A. Returns the BCE loss.
+ */
+static float
+check_forward(VqaModel *model, const FixtureInputs *in, const VqaSafetensors *out,
+			  const char *prefix, float *logits)
+{
+	const VqaModelConfig *c = &model->config;
+	int			B = in->batch.batch,
+				S = in->batch.seq_len + in->batch.num_boxes,
+				A = c->num_qa_labels,
+				H = c->hidden_size;
+	float		loss;
+	double		maxdiff,
+				worst = 0.0;
+	char		name[64];
+
+	assert_int_equal(vqa_model_forward(model, &in->batch, logits, in->target, &loss), 0);
+	snprintf(name, sizeof(name), "%slogits", prefix);
+	worst = fmax(worst, maxdiff = check_tensor(logits, out, name, (int64_t) B * A));
+	printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
+	for (int i = 0; i <= c->num_hidden_layers; i++)
+	{
+		snprintf(name, sizeof(name), "%shidden_states.%d", prefix, i);
+		maxdiff = check_tensor(visual_bert_hidden_state(model, i), out, name, (int64_t) B * S * H);
+		printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
+	}
+	assert_null(visual_bert_hidden_state(model, c->num_hidden_layers + 1));
+	snprintf(name, sizeof(name), "%spooled_output", prefix);
+	maxdiff = check_tensor(visual_bert_pooler_output(model), out, name, (int64_t) B * H);
+	printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
+	snprintf(name, sizeof(name), "%sbce_loss", prefix);
+	assert_loss(loss, out, name);
+	return loss;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forward                                                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * HuggingFace's head: the logits, hidden states and pooled output, both
+ * losses; the vector it reads (vqa_model_pooled) is the last hidden state
+ * at the gather index the reference stored.
+ */
+static void
+qa_forward_matches_reference(void **state)
+{
+	VqaModel   *model = load_model("qa");
+	VqaSafetensors *out = open_fixture("qa", "outputs.safetensors");
+	FixtureInputs in;
+	int			A = model->config.num_qa_labels,
+				H = model->config.hidden_size;
+	float	   *logits;
+	int32_t    *index;
+	const float *last;
+	const float *vec;
+
+	load_inputs(&in, 1);
+	logits = malloc(sizeof(float) * in.batch.batch * A);
+	check_forward(model, &in, out, "", logits);
+	assert_loss(kl_loss(logits, in.target, in.batch.batch, A), out, "kl_loss");
+
+	index = read_ints(out, "gather_index");
+	last = visual_bert_hidden_state(model, model->config.num_hidden_layers);
+	vec = vqa_model_pooled(model);
+	for (int b = 0; b < in.batch.batch; b++)
+		assert_memory_equal(vec + (size_t) b * H,
+							last + ((size_t) b * (in.batch.seq_len + in.batch.num_boxes) + index[b]) * H,
+							sizeof(float) * H);
+	free(index);
+	free(logits);
+	free_inputs(&in);
+	vqa_st_free(out);
+	vqa_model_free(model);
+}
+
+/* The authors' head, with the mask and token types, and as the authors call it (neither). */
+static void
+simple_classifier_forward_matches_reference(void **state)
+{
+	VqaModel   *model = load_model("simple-classifier");
+	VqaSafetensors *out = open_fixture("simple-classifier", "outputs.safetensors");
+	int			A = model->config.num_qa_labels;
+
+	for (int with_mask = 1; with_mask >= 0; with_mask--)
+	{
+		FixtureInputs in;
+		float	   *logits;
+		const char *prefix = with_mask ? "" : "no_mask.";
+		char		name[64];
+
+		load_inputs(&in, with_mask);
+		logits = malloc(sizeof(float) * in.batch.batch * A);
+		check_forward(model, &in, out, prefix, logits);
+		snprintf(name, sizeof(name), "%ssoft_ce_loss", prefix);
+		assert_loss(soft_ce_loss(logits, in.target, in.batch.batch, A), out, name);
+		/* the vector the head reads is the pooled output */
+		assert_ptr_equal(vqa_model_pooled(model), visual_bert_pooler_output(model));
+		free(logits);
+		free_inputs(&in);
+	}
+	vqa_st_free(out);
+	vqa_model_free(model);
+}
+
 int
 run_visual_bert_tests(int *n_tests)
 {
@@ -232,6 +574,8 @@ run_visual_bert_tests(int *n_tests)
 		cmocka_unit_test(config_from_json),
 		cmocka_unit_test(config_errors),
 		cmocka_unit_test(config_check_catches_foreign_fields),
+		cmocka_unit_test(qa_forward_matches_reference),
+		cmocka_unit_test(simple_classifier_forward_matches_reference),
 	};
 
 	return UNIT_GROUP(visual_bert, tests, n_tests);
