@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vqaprune/rng.h"
 #include "vqaprune/safetensors.h"
 #include "vqaprune/visual_bert.h"
 
@@ -446,6 +447,28 @@ soft_ce_loss(const float *z, const float *t, int B, int A)
 	return total / B;
 }
 
+/* d kl_loss / dz = (softmax(z) sum_a t - t) / B */
+static void
+kl_grad(const float *z, const float *t, int B, int A, float *dz)
+{
+	for (int b = 0; b < B; b++)
+	{
+		double		max = -INFINITY,
+					sum = 0.0,
+					tsum = 0.0;
+
+		for (int a = 0; a < A; a++)
+		{
+			max = fmax(max, z[b * A + a]);
+			tsum += t[b * A + a];
+		}
+		for (int a = 0; a < A; a++)
+			sum += exp(z[b * A + a] - max);
+		for (int a = 0; a < A; a++)
+			dz[b * A + a] = (float) ((exp(z[b * A + a] - max) / sum * tsum - t[b * A + a]) / B);
+	}
+}
+
 static void
 assert_loss(double mine, const VqaSafetensors *out, const char *name)
 {
@@ -567,6 +590,296 @@ simple_classifier_forward_matches_reference(void **state)
 	vqa_model_free(model);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Backward                                                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Every parameter's gradient against the reference file, which has one for
+ * every parameter (the body under "visual_bert."), element by element
+ * within REF_ABS or REF_REL; returns the largest absolute difference. The
+ * padding row of the word embeddings must be exactly zero.
+ */
+static double
+compare_gradients(const VqaModel *model, const VqaSafetensors *grads, double *worst_scaled)
+{
+	double		worst = 0.0;
+
+	*worst_scaled = 0.0;
+	assert_int_equal(vqa_st_count(grads), model->n_tensors);
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const VqaTensor *t = &model->tensors[i];
+		const float *mine = model->grads + t->offset;
+		char		name[128];
+		float	   *expected;
+		double		scale = 0.0,
+					maxdiff;
+		int			ok;
+
+		snprintf(name, sizeof(name), "%s%s", t->module == LXMERT_HEAD ? "" : "visual_bert.",
+				 t->name);
+		expected = read_floats(grads, name, NULL);
+		for (size_t j = 0; j < t->numel; j++)
+			scale = fmax(scale, fabs(expected[j]));
+		ok = close_to_reference(mine, expected, t->numel, &maxdiff);
+		if (!ok)
+			print_error("%s: maxdiff %.3g, max|grad| %.3g\n", name, maxdiff, scale);
+		assert_true(ok);
+		worst = fmax(worst, maxdiff);
+		if (scale > 1e-4)
+			*worst_scaled = fmax(*worst_scaled, maxdiff / scale);
+		free(expected);
+	}
+	{
+		const VqaTensor *w = vqa_model_find_tensor(model, "embeddings.word_embeddings.weight");
+		int			H = model->config.hidden_size;
+
+		for (int j = 0; j < H; j++)
+			assert_true(model->grads[w->offset + (size_t) model->config.pad_token_id * H + j] == 0.0f);
+	}
+	return worst;
+}
+
+/* HuggingFace's head: the gradient of kl_loss; the pooler's are zeros (it is not read). */
+static void
+qa_gradients_match_reference(void **state)
+{
+	VqaModel   *model = load_model("qa");
+	VqaSafetensors *grads = open_fixture("qa", "grads.safetensors");
+	FixtureInputs in;
+	int			A = model->config.num_qa_labels;
+	float	   *logits,
+			   *dlogits;
+	double		worst,
+				scaled;
+
+	load_inputs(&in, 1);
+	logits = malloc(sizeof(float) * in.batch.batch * A);
+	dlogits = malloc(sizeof(float) * in.batch.batch * A);
+	assert_int_equal(vqa_model_forward(model, &in.batch, logits, NULL, NULL), 0);
+	kl_grad(logits, in.target, in.batch.batch, A, dlogits);
+	assert_int_equal(vqa_model_zero_grad(model), 0);
+	assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
+	worst = compare_gradients(model, grads, &scaled);
+	printf("qa kl_loss gradients OK: %d tensors, max abs diff %.3g, max diff / max|grad| %.3g\n",
+		   model->n_tensors, worst, scaled);
+	free(logits);
+	free(dlogits);
+	free_inputs(&in);
+	vqa_st_free(grads);
+	vqa_model_free(model);
+}
+
+/* The authors' head: the gradient of bce_loss, with the mask and without. */
+static void
+simple_classifier_gradients_match_reference(void **state)
+{
+	VqaModel   *model = load_model("simple-classifier");
+	int			A = model->config.num_qa_labels;
+
+	for (int with_mask = 1; with_mask >= 0; with_mask--)
+	{
+		VqaSafetensors *grads = open_fixture("simple-classifier", with_mask ? "grads.safetensors"
+											 : "grads_no_mask.safetensors");
+		FixtureInputs in;
+		float	   *logits,
+				   *dlogits;
+		double		worst,
+					scaled;
+
+		load_inputs(&in, with_mask);
+		logits = malloc(sizeof(float) * in.batch.batch * A);
+		dlogits = malloc(sizeof(float) * in.batch.batch * A);
+		assert_int_equal(vqa_model_forward(model, &in.batch, logits, NULL, NULL), 0);
+		lxmert_bce_grad(logits, in.target, in.batch.batch, A, dlogits);
+		assert_int_equal(vqa_model_zero_grad(model), 0);
+		assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
+		worst = compare_gradients(model, grads, &scaled);
+		printf("simple_classifier%s bce_loss gradients OK: %d tensors, max abs diff %.3g, "
+			   "max diff / max|grad| %.3g\n", with_mask ? "" : " no_mask", model->n_tensors, worst,
+			   scaled);
+		free(logits);
+		free(dlogits);
+		free_inputs(&in);
+		vqa_st_free(grads);
+	}
+	vqa_model_free(model);
+}
+
+/* A small random VisualBERT unlike the fixture: 2 heads, 3 layers, padded questions. */
+typedef struct RandomSetup
+{
+	VqaModel   *model;
+	VqaBatch	batch;
+	int32_t		ids[3 * 6],
+				mask[3 * 6],
+				types[3 * 6];
+	float		feats[3 * 4 * 5];
+	float	   *weights;		/* L = sum(logits * weights) + sum(head vector * vec_weights) */
+	float	   *vec_weights;
+	float	   *logits;
+} RandomSetup;
+
+#define RANDOM_B 3
+#define RANDOM_T 6
+#define RANDOM_N 4
+#define RANDOM_H 8
+#define RANDOM_A 7
+
+static void
+random_setup(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
+{
+	VqaModelConfig c;
+	char		err[256];
+	VqaRng		rng;
+
+	visual_bert_config_default(&c);
+	c.vocab_size = 11;
+	c.hidden_size = RANDOM_H;
+	c.num_attention_heads = 2;
+	c.intermediate_size = 12;
+	c.num_hidden_layers = 3;
+	c.visual_feat_dim = 5;
+	c.num_qa_labels = RANDOM_A;
+	c.max_position_embeddings = 9;
+	c.question_tokens = RANDOM_T;
+	c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0.0f;
+	c.answer_head = head;
+	vqa_rng_seed(&rng, seed);
+	r->model = vqa_model_new(&c, err, sizeof(err));
+	assert_non_null(r->model);
+	vqa_model_init_random(r->model, seed, 0.5f);
+	/* LayerNorm weights away from 1 and biases away from 0 */
+	for (size_t i = 0; i < r->model->n_params; i++)
+		r->model->params[i] += (float) (0.1 * vqa_rng_normal(&rng));
+	r->batch.batch = RANDOM_B;
+	r->batch.seq_len = RANDOM_T;
+	r->batch.num_boxes = RANDOM_N;
+	for (int i = 0; i < RANDOM_B * RANDOM_T; i++)
+	{
+		/* the padding id 1 among the words: it must get no gradient */
+		r->ids[i] = i % 5 == 2 ? c.pad_token_id : (int32_t) vqa_rng_below(&rng, 11);
+		r->types[i] = (int32_t) vqa_rng_below(&rng, 2);
+		r->mask[i] = (i % RANDOM_T) < RANDOM_T - (i / RANDOM_T);	/* 6, 5, 4 attended */
+	}
+	for (int i = 0; i < RANDOM_B * RANDOM_N * 5; i++)
+		r->feats[i] = (float) vqa_rng_normal(&rng);
+	r->batch.input_ids = r->ids;
+	r->batch.attention_mask = r->mask;
+	r->batch.token_type_ids = r->types;
+	r->batch.visual_feats = r->feats;
+	r->batch.visual_pos = NULL;
+	r->weights = malloc(sizeof(float) * RANDOM_B * RANDOM_A);
+	r->vec_weights = malloc(sizeof(float) * RANDOM_B * RANDOM_H);
+	r->logits = malloc(sizeof(float) * RANDOM_B * RANDOM_A);
+	for (int i = 0; i < RANDOM_B * RANDOM_A; i++)
+		r->weights[i] = (float) vqa_rng_normal(&rng);
+	for (int i = 0; i < RANDOM_B * RANDOM_H; i++)
+		r->vec_weights[i] = (float) vqa_rng_normal(&rng);
+}
+
+static double
+random_loss(RandomSetup *r)
+{
+	double		loss = 0.0;
+	const float *vec;
+
+	assert_int_equal(vqa_model_forward(r->model, &r->batch, r->logits, NULL, NULL), 0);
+	vec = vqa_model_pooled(r->model);
+	for (int i = 0; i < RANDOM_B * RANDOM_A; i++)
+		loss += (double) r->logits[i] * r->weights[i];
+	for (int i = 0; i < RANDOM_B * RANDOM_H; i++)
+		loss += (double) vec[i] * r->vec_weights[i];
+	return loss;
+}
+
+static void
+random_free(RandomSetup *r)
+{
+	free(r->weights);
+	free(r->vec_weights);
+	free(r->logits);
+	vqa_model_free(r->model);
+}
+
+/*
+ * Central differences in float32 are noisy: every check within 5% (plus
+ * 2e-3 absolute) of the analytic gradient, nine in ten within 1% (plus
+ * 1e-3), as LXMERT's test does. Three random entries of every tensor (the
+ * embeddings, visual_projection, Q/K/V and attention output, the FFN, the
+ * LayerNorms, the pooler, the head), through the logits and the vector a
+ * debiasing gate reads (vqa_model_backward's dpooled).
+ */
+static void
+check_finite_differences(VqaAnswerHead head)
+{
+	RandomSetup r;
+	VqaRng		rng;
+	int			checked = 0,
+				close = 0;
+	const float eps = 1e-2f;
+	const VqaTensor *word;
+
+	random_setup(&r, 42, head);
+	vqa_rng_seed(&rng, 7);
+	random_loss(&r);
+	assert_int_equal(vqa_model_zero_grad(r.model), 0);
+	assert_int_equal(vqa_model_backward(r.model, r.weights, r.vec_weights), 0);
+	word = vqa_model_find_tensor(r.model, "embeddings.word_embeddings.weight");
+	for (int j = 0; j < RANDOM_H; j++)
+		assert_true(r.model->grads[word->offset + (size_t) r.model->config.pad_token_id * RANDOM_H + j] == 0.0f);
+
+	for (int i = 0; i < r.model->n_tensors; i++)
+	{
+		const VqaTensor *t = &r.model->tensors[i];
+
+		for (int k = 0; k < 3; k++)
+		{
+			size_t		j = t->offset + vqa_rng_below(&rng, t->numel);
+			float		saved;
+			double		up,
+						down,
+						numeric,
+						analytic;
+
+			/* the padding row is used but, by design, not trained */
+			if (t == word && (j - t->offset) / RANDOM_H == (size_t) r.model->config.pad_token_id)
+				j += RANDOM_H;
+			saved = r.model->params[j];
+			analytic = r.model->grads[j];
+			r.model->params[j] = saved + eps;
+			up = random_loss(&r);
+			r.model->params[j] = saved - eps;
+			down = random_loss(&r);
+			r.model->params[j] = saved;
+			numeric = (up - down) / (2 * eps);
+			if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
+				print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name,
+							j - t->offset, analytic, numeric);
+			assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
+			close += fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+			checked++;
+		}
+	}
+	printf("finite differences (%s head): %d checks, %d within 1%%\n",
+		   head == VQA_HEAD_SIMPLE_CLASSIFIER ? "simple_classifier" : "visual_bert", checked, close);
+	assert_true(close >= checked * 9 / 10);
+	random_free(&r);
+}
+
+static void
+qa_gradients_match_finite_differences(void **state)
+{
+	check_finite_differences(VQA_HEAD_HUGGINGFACE);
+}
+
+static void
+simple_classifier_gradients_match_finite_differences(void **state)
+{
+	check_finite_differences(VQA_HEAD_SIMPLE_CLASSIFIER);
+}
+
 int
 run_visual_bert_tests(int *n_tests)
 {
@@ -576,6 +889,10 @@ run_visual_bert_tests(int *n_tests)
 		cmocka_unit_test(config_check_catches_foreign_fields),
 		cmocka_unit_test(qa_forward_matches_reference),
 		cmocka_unit_test(simple_classifier_forward_matches_reference),
+		cmocka_unit_test(qa_gradients_match_reference),
+		cmocka_unit_test(simple_classifier_gradients_match_reference),
+		cmocka_unit_test(qa_gradients_match_finite_differences),
+		cmocka_unit_test(simple_classifier_gradients_match_finite_differences),
 	};
 
 	return UNIT_GROUP(visual_bert, tests, n_tests);
