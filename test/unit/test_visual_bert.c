@@ -880,6 +880,221 @@ simple_classifier_gradients_match_finite_differences(void **state)
 	check_finite_differences(VQA_HEAD_SIMPLE_CLASSIFIER);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Layout, initialisation, evaluation forms                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * theta_pr is exactly the authors' weight_types K, Q, V, AO, I, O, P, E:
+ * never visual_projection, position or token-type embeddings, LayerNorms,
+ * biases or the head; and VisualBERT base's sizes per module.
+ */
+static void
+prunable_set_is_the_authors_weight_types(void **state)
+{
+	static const char *const LAYER_WEIGHTS[] = {
+		"attention.self.query", "attention.self.key", "attention.self.value",
+		"attention.output.dense", "intermediate.dense", "output.dense",
+	};
+
+	for (int head = 0; head < 2; head++)
+	{
+		VqaModelConfig c;
+		char		err[256];
+		VqaModel   *m;
+		int			expected = 0,
+					prunable = 0;
+		size_t		by_module[VQA_MODULE_ENCODER + 1] = {0};
+
+		visual_bert_config_default(&c);
+		c.num_qa_labels = 3129;
+		c.answer_head = (VqaAnswerHead) head;
+		m = vqa_model_new(&c, err, sizeof(err));
+		assert_non_null(m);
+		assert_int_equal(m->n_tensors, 9 + 16 * 12 + 2 + (head ? 6 : 2));
+		for (int l = 0; l < c.num_hidden_layers; l++)
+			for (size_t k = 0; k < sizeof(LAYER_WEIGHTS) / sizeof(LAYER_WEIGHTS[0]); k++)
+			{
+				char		name[96];
+				const VqaTensor *t;
+
+				snprintf(name, sizeof(name), "visual_bert.encoder.layer.%d.%s.weight", l,
+						 LAYER_WEIGHTS[k]);
+				t = vqa_model_find_tensor(m, name);
+				assert_non_null(t);
+				assert_true(t->prunable);
+				assert_int_equal(t->module, VQA_MODULE_ENCODER);
+				expected++;
+			}
+		assert_true(vqa_model_find_tensor(m, "pooler.dense.weight")->prunable);
+		assert_int_equal(vqa_model_find_tensor(m, "pooler.dense.weight")->module, LXMERT_POOLER);
+		assert_true(vqa_model_find_tensor(m, "embeddings.word_embeddings.weight")->prunable);
+		assert_int_equal(vqa_model_find_tensor(m, "embeddings.word_embeddings.weight")->module,
+						 VQA_MODULE_ENCODER);
+		assert_false(vqa_model_find_tensor(m, "embeddings.visual_projection.weight")->prunable);
+		assert_int_equal(vqa_model_find_tensor(m, "embeddings.visual_projection.weight")->module,
+						 LXMERT_EMBEDDINGS_OTHER);
+		expected += 2;
+		for (int i = 0; i < m->n_tensors; i++)
+		{
+			const VqaTensor *t = &m->tensors[i];
+
+			prunable += t->prunable;
+			if (t->prunable)
+				by_module[t->module] += t->numel;
+			if (t->module == LXMERT_HEAD)
+				assert_true(strncmp(t->name, "cls.", 4) == 0 && !t->prunable);
+		}
+		assert_int_equal(prunable, expected);
+		/* 30522 x 768 word embeddings + 12 x (4 x 768^2 + 2 x 768 x 3072); the pooler 768^2 */
+		assert_int_equal(by_module[VQA_MODULE_ENCODER], 23440896 + 84934656);
+		assert_int_equal(by_module[LXMERT_POOLER], 589824);
+		assert_int_equal(by_module[LXMERT_HEAD] + by_module[LXMERT_EMBEDDINGS_OTHER], 0);
+		if (head)
+		{
+			assert_int_equal(vqa_model_find_tensor(m, "cls.main.0.weight_g")->ndim, 0);
+			assert_int_equal(vqa_model_find_tensor(m, "cls.main.3.weight_v")->shape[0], 3129);
+		}
+		else
+			assert_int_equal(vqa_model_find_tensor(m, "cls.weight")->shape[1], 768);
+		vqa_model_free(m);
+	}
+}
+
+/*
+ * HuggingFace's _init_weights: N(0, std) weights with the padding row of
+ * the word embeddings zeroed, zero biases, LayerNorm 1 and 0; the authors'
+ * head with gains the norms of their directions.
+ */
+static void
+init_random_is_huggingfaces(void **state)
+{
+	RandomSetup r;
+
+	random_setup(&r, 5, VQA_HEAD_SIMPLE_CLASSIFIER);
+	vqa_model_init_random(r.model, 9, 0.02f);
+	for (int i = 0; i < r.model->n_tensors; i++)
+	{
+		const VqaTensor *t = &r.model->tensors[i];
+		const float *p = r.model->params + t->offset;
+		size_t		n = strlen(t->name);
+
+		if (strstr(t->name, "LayerNorm.weight"))
+			for (size_t j = 0; j < t->numel; j++)
+				assert_true(p[j] == 1.0f);
+		else if (n > 5 && strcmp(t->name + n - 5, ".bias") == 0)
+			for (size_t j = 0; j < t->numel; j++)
+				assert_true(p[j] == 0.0f);
+		else if (strcmp(t->name, "cls.main.0.weight_g") == 0 || strcmp(t->name, "cls.main.3.weight_g") == 0)
+		{
+			const VqaTensor *v = t + 1;
+			double		sq = 0.0;
+
+			for (size_t j = 0; j < v->numel; j++)
+				sq += (double) r.model->params[v->offset + j] * r.model->params[v->offset + j];
+			assert_true(fabs(p[0] - sqrt(sq)) <= 1e-5 * sqrt(sq));
+		}
+		else if (strcmp(t->name, "embeddings.word_embeddings.weight") == 0)
+			for (int row = 0; row < t->shape[0]; row++)
+				for (int j = 0; j < t->shape[1]; j++)
+					assert_true((p[row * t->shape[1] + j] == 0.0f) ==
+								(row == r.model->config.pad_token_id));
+	}
+	random_free(&r);
+}
+
+/* Same seed and step, same dropout masks; training differs from evaluation. */
+static void
+dropout_is_seeded(void **state)
+{
+	for (int head = 0; head < 2; head++)
+	{
+		RandomSetup r;
+		float		a[RANDOM_B * RANDOM_A],
+					b[RANDOM_B * RANDOM_A],
+					e[RANDOM_B * RANDOM_A];
+
+		random_setup(&r, 44, (VqaAnswerHead) head);
+		r.model->config.hidden_dropout_prob = 0.2f;
+		r.model->config.attention_probs_dropout_prob = 0.2f;
+		random_loss(&r);
+		memcpy(e, r.logits, sizeof(e));
+		r.model->training = 1;
+		r.model->dropout_seed = 5;
+		r.model->dropout_step = 0;
+		random_loss(&r);
+		memcpy(a, r.logits, sizeof(a));
+		r.model->dropout_step = 0;
+		random_loss(&r);
+		memcpy(b, r.logits, sizeof(b));
+		assert_memory_equal(a, b, sizeof(a));
+		assert_memory_not_equal(a, e, sizeof(a));
+		r.model->training = 0;
+		random_loss(&r);
+		assert_memory_equal(r.logits, e, sizeof(e));
+		random_free(&r);
+	}
+}
+
+/*
+ * Forward only: the same logits, bit for bit, from less activation memory,
+ * and no backward; sparse forms of a half-pruned model give the masked
+ * dense model's logits.
+ */
+static void
+forward_only_and_sparse_forms(void **state)
+{
+	for (int head = 0; head < 2; head++)
+	{
+		RandomSetup r;
+		VqaModel   *fo;
+		char		err[256];
+		float		dense[RANDOM_B * RANDOM_A],
+					d[RANDOM_B * RANDOM_A] = {0};
+		float	   *mask;
+		double		maxdiff = 0.0;
+		VqaRng		rng;
+		int			sparse = 0;
+
+		random_setup(&r, 45, (VqaAnswerHead) head);
+		fo = vqa_model_new(&r.model->config, err, sizeof(err));
+		assert_non_null(fo);
+		memcpy(fo->params, r.model->params, sizeof(float) * r.model->n_params);
+		fo->forward_only = 1;
+		random_loss(&r);
+		assert_int_equal(vqa_model_forward(fo, &r.batch, dense, NULL, NULL), 0);
+		assert_memory_equal(dense, r.logits, sizeof(dense));
+		assert_true(vqa_model_activation_bytes(fo) < vqa_model_activation_bytes(r.model));
+		assert_int_equal(vqa_model_zero_grad(fo), 0);
+		assert_int_equal(vqa_model_backward(fo, d, NULL), -1);
+		vqa_model_free(fo);
+
+		vqa_rng_seed(&rng, 3);
+		mask = malloc(sizeof(float) * r.model->n_params);
+		for (size_t i = 0; i < r.model->n_params; i++)
+			mask[i] = 1.0f;
+		for (int i = 0; i < r.model->n_tensors; i++)
+			if (r.model->tensors[i].prunable)
+				for (size_t j = 0; j < r.model->tensors[i].numel; j++)
+					mask[r.model->tensors[i].offset + j] = vqa_rng_uniform(&rng) < 0.5 ? 0.0f : 1.0f;
+		assert_int_equal(vqa_model_set_mask(r.model, mask), 0);
+		assert_int_equal(vqa_model_forward(r.model, &r.batch, dense, NULL, NULL), 0);
+		assert_int_equal(vqa_model_use_sparse(r.model, 0.9), 0);
+		for (int i = 0; i < r.model->n_tensors; i++)
+			sparse += r.model->sparse[i] != NULL;
+		/* every prunable matrix but the word embeddings (a lookup) */
+		assert_int_equal(sparse, 6 * r.model->config.num_hidden_layers + 1);
+		assert_int_equal(vqa_model_forward(r.model, &r.batch, r.logits, NULL, NULL), 0);
+		for (int i = 0; i < RANDOM_B * RANDOM_A; i++)
+			maxdiff = fmax(maxdiff, fabs(r.logits[i] - dense[i]));
+		assert_true(maxdiff <= 1e-5);
+		printf("sparse forms (%s head): %d matrices, logits maxdiff %.3g\n",
+			   head ? "simple_classifier" : "visual_bert", sparse, maxdiff);
+		free(mask);
+		random_free(&r);
+	}
+}
+
 int
 run_visual_bert_tests(int *n_tests)
 {
@@ -893,6 +1108,10 @@ run_visual_bert_tests(int *n_tests)
 		cmocka_unit_test(simple_classifier_gradients_match_reference),
 		cmocka_unit_test(qa_gradients_match_finite_differences),
 		cmocka_unit_test(simple_classifier_gradients_match_finite_differences),
+		cmocka_unit_test(prunable_set_is_the_authors_weight_types),
+		cmocka_unit_test(init_random_is_huggingfaces),
+		cmocka_unit_test(dropout_is_seeded),
+		cmocka_unit_test(forward_only_and_sparse_forms),
 	};
 
 	return UNIT_GROUP(visual_bert, tests, n_tests);
