@@ -301,6 +301,10 @@ typedef struct VqaModelOps
 	const char *type_name;		/* "model_type" in a config: "lxmert" */
 	const char *name;			/* in messages: "LXMERT" */
 	const char *tensor_prefix;	/* HuggingFace's prefix of the body's names: "lxmert." */
+	/* the output layer of HuggingFace's answer head, one row per answer: "answer_head.logit_fc.3" */
+	const char *answer_output;
+	/* a body tensor only this type has, to tell its checkpoints apart (without the prefix) */
+	const char *signature_tensor;
 
 	/* the type's config keys over its defaults; checks with vqa_model_config_check */
 	int			(*config_parse) (struct yajl_val_s *root, VqaModelConfig *config,

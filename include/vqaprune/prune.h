@@ -33,7 +33,11 @@ typedef struct VqaSparsityPlan
 	double		module[VQA_PRUNE_MODULES];	/* language, visual, cross */
 } VqaSparsityPlan;
 
-/* Prunable weights per module: language, visual, cross, pooler. */
+/*
+ * Prunable weights per module: language, visual, cross, and the rest, which
+ * is at the overall target (LXMERT's pooler; every prunable tensor of a
+ * VisualBERT, a type without modules).
+ */
 void		vqa_prunable_counts(const VqaModel *model, size_t counts[4]);
 
 /* The paper's Eq. 10: the overall sparsity that module targets imply. */

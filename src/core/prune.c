@@ -31,6 +31,8 @@ module_index(VqaModule module)
 		case LXMERT_CROSS:
 			return 2;
 		case LXMERT_POOLER:
+		case VQA_MODULE_ENCODER:
+			/* at the overall target: LXMERT's pooler; all of VisualBERT, which has no modules */
 			return 3;
 		default:
 			return -1;

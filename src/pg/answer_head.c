@@ -67,13 +67,22 @@ LabelMatch(const void *a, const void *b, Size keysize)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+const VqaTensor *
+AnswerOutputTensor(const VqaModel *model, const char *which)
+{
+	char		name[96];
+
+	snprintf(name, sizeof(name), "%s.%s", model->ops->answer_output, which);
+	return vqa_model_find_tensor(model, name);
+}
+
 int
 TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 				 const float *old_bias, ArrayType *old_labels)
 {
-	const VqaTensor *weight = vqa_model_find_tensor(model, "answer_head.logit_fc.3.weight");
-	const VqaTensor *bias = vqa_model_find_tensor(model, "answer_head.logit_fc.3.bias");
-	int			H2 = 2 * model->config.hidden_size;
+	const VqaTensor *weight = AnswerOutputTensor(model, "weight");
+	const VqaTensor *bias = AnswerOutputTensor(model, "bias");
+	int			width;
 	Datum	   *new_elems,
 			   *old_elems;
 	int			n_new,
@@ -84,6 +93,7 @@ TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 
 	if (weight == NULL || bias == NULL)
 		elog(ERROR, "rows are transferred into HuggingFace's answer head only");
+	width = weight->shape[1];
 	deconstruct_array(labels, TEXTOID, -1, false, TYPALIGN_INT, &new_elems, NULL, &n_new);
 	deconstruct_array(old_labels, TEXTOID, -1, false, TYPALIGN_INT, &old_elems, NULL, &n_old);
 	if (n_new != model->config.num_qa_labels)
@@ -112,8 +122,8 @@ TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 
 		if (slot == NULL)
 			continue;
-		memcpy(model->params + weight->offset + (size_t) i * H2,
-			   old_weight + (size_t) slot->row * H2, sizeof(float) * H2);
+		memcpy(model->params + weight->offset + (size_t) i * width,
+			   old_weight + (size_t) slot->row * width, sizeof(float) * width);
 		model->params[bias->offset + i] = old_bias[slot->row];
 		transferred++;
 	}
@@ -204,18 +214,21 @@ vqa_new_head(PG_FUNCTION_ARGS)
 		/* HuggingFace's head: the hidden layers and the rows of shared labels carry over */
 		if (old_labels && config.answer_head == VQA_HEAD_HUGGINGFACE)
 		{
+			const VqaTensor *out_w = AnswerOutputTensor(model, "weight");
+			const VqaTensor *out_b = AnswerOutputTensor(model, "bias");
+
 			for (int i = 0; i < model->n_tensors; i++)
 			{
 				const VqaTensor *t = &model->tensors[i];
 
-				if (t->module == LXMERT_HEAD && strncmp(t->name, "answer_head.logit_fc.3.", 23) != 0)
+				if (t->module == LXMERT_HEAD && t != out_w && t != out_b)
 					memcpy(model->params + t->offset,
 						   source->params + vqa_model_find_tensor(source, t->name)->offset,
 						   sizeof(float) * t->numel);
 			}
 			transferred = TransferHeadRows(model, labels,
-										   source->params + vqa_model_find_tensor(source, "answer_head.logit_fc.3.weight")->offset,
-										   source->params + vqa_model_find_tensor(source, "answer_head.logit_fc.3.bias")->offset,
+										   source->params + AnswerOutputTensor(source, "weight")->offset,
+										   source->params + AnswerOutputTensor(source, "bias")->offset,
 										   old_labels);
 		}
 	}

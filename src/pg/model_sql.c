@@ -1,11 +1,12 @@
 /*
- * model_sql.c: making, importing, exporting and running LXMERT models from
- * SQL: vqa_create_model, vqa_import_safetensors, vqa_export_safetensors and
- * vqa_forward.
+ * model_sql.c: making, importing, exporting and running models (LXMERT or
+ * VisualBERT) from SQL: vqa_create_model, vqa_import_safetensors,
+ * vqa_export_safetensors and vqa_forward.
  *
- * Checkpoints use HuggingFace's tensor names ("lxmert." prefix, answer head
- * without it) so a model trained here loads in transformers and the other
- * way round. Pre-training (LxmertForPreTraining) and head-less (LxmertModel)
+ * Checkpoints use HuggingFace's tensor names (the type's prefix, "lxmert."
+ * or "visual_bert.", on the body; the answer head without it) so a model
+ * trained here loads in transformers and the other way round. Pre-training
+ * (LxmertForPreTraining, VisualBertForPreTraining) and head-less
  * checkpoints import too: their pre-training heads are ignored, and a
  * dataset gives the model a head for its answers (answer_head.c). The
  * checkpoints vqaprune writes carry the model's answer labels and WordPiece
@@ -42,23 +43,24 @@ PG_FUNCTION_INFO_V1(vqa_forward);
 
 /* The file name a tensor has in a HuggingFace checkpoint: the head has no prefix. */
 static void
-CheckpointName(const VqaTensor *t, char *out, size_t size)
+CheckpointName(const VqaModel *model, const VqaTensor *t, char *out, size_t size)
 {
 	if (t->module == LXMERT_HEAD)
 		snprintf(out, size, "%s", t->name);
 	else
-		snprintf(out, size, "lxmert.%s", t->name);
+		snprintf(out, size, "%s%s", model->ops->tensor_prefix, t->name);
 }
 
-static int
-CompareCheckpointNames(const void *a, const void *b)
+typedef struct NamedTensor
 {
-	char		x[128],
-				y[128];
+	char		name[128];
+	const VqaTensor *tensor;
+} NamedTensor;
 
-	CheckpointName(*(const VqaTensor *const *) a, x, sizeof(x));
-	CheckpointName(*(const VqaTensor *const *) b, y, sizeof(y));
-	return strcmp(x, y);
+static int
+CompareNamedTensors(const void *a, const void *b)
+{
+	return strcmp(((const NamedTensor *) a)->name, ((const NamedTensor *) b)->name);
 }
 
 static void
@@ -71,7 +73,8 @@ ParseConfig(Jsonb *config, VqaModelConfig *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", err),
-				 errhint("The config takes HuggingFace's LxmertConfig keys, e.g. "
+				 errhint("The config takes HuggingFace's LxmertConfig keys, or with "
+						 "\"model_type\": \"visual_bert\" its VisualBertConfig keys, e.g. "
 						 "{\"hidden_size\": 64, \"num_attention_heads\": 4}.")));
 }
 
@@ -92,6 +95,23 @@ RequireConfigAgrees(Jsonb *config, const char *key, int config_value, int needed
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("config key \"%s\" is %d, but %s needs %d", key, config_value, why, needed),
 				 errhint("Leave \"%s\" out of the config: it follows the dataset.", key)));
+}
+
+/* The config keys that give the number of answers: HuggingFace's, and the authors' ans_num. */
+static const char *const *
+AnswerCountKeys(const VqaModelConfig *config)
+{
+	static const char *const lxmert[] = {"num_qa_labels", NULL};
+	static const char *const visual_bert[] = {"num_labels", "num_qa_labels", "ans_num", NULL};
+
+	return config->model_type == VQA_MODEL_VISUAL_BERT ? visual_bert : lxmert;
+}
+
+/* The config key of the region features' width. */
+static const char *
+FeatureDimKey(const VqaModelConfig *config)
+{
+	return config->model_type == VQA_MODEL_VISUAL_BERT ? "visual_embedding_dim" : "visual_feat_dim";
 }
 
 static VqaVocab *
@@ -177,7 +197,8 @@ vqa_create_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("config must not be null"),
-				 errhint("Pass '{}' for LXMERT base.")));
+				 errhint("Pass '{}' for LXMERT base, or '{\"model_type\": \"visual_bert\"}' for "
+						 "VisualBERT base.")));
 	config_json = PG_GETARG_JSONB_P(2);
 	ParseConfig(config_json, &config);
 
@@ -188,9 +209,10 @@ vqa_create_model(PG_FUNCTION_ARGS)
 
 	/* the answer head follows the dataset's answer vocabulary */
 	answer_array = DatasetAnswerLabels(dataset_id, dataset);
-	RequireConfigAgrees(config_json, "num_qa_labels", config.num_qa_labels,
-						ArrayGetNItems(ARR_NDIM(answer_array), ARR_DIMS(answer_array)),
-						"the dataset's answer vocabulary");
+	for (const char *const *key = AnswerCountKeys(&config); *key; key++)
+		RequireConfigAgrees(config_json, *key, config.num_qa_labels,
+							ArrayGetNItems(ARR_NDIM(answer_array), ARR_DIMS(answer_array)),
+							"the dataset's answer vocabulary");
 	config.num_qa_labels = ArrayGetNItems(ARR_NDIM(answer_array), ARR_DIMS(answer_array));
 
 	/* the visual input follows the dataset's features, if it has any */
@@ -199,7 +221,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 	{
 		int			dim = DatumGetInt32(SpiRequired(0, 1, "vqaprune.images"));
 
-		RequireConfigAgrees(config_json, "visual_feat_dim", config.visual_feat_dim, dim,
+		RequireConfigAgrees(config_json, FeatureDimKey(&config), config.visual_feat_dim, dim,
 							"the dataset's features");
 		config.visual_feat_dim = dim;
 	}
@@ -242,20 +264,21 @@ ShapeText(int ndim, const int64_t *shape)
 }
 
 /*
- * The checkpoint tensor of a name, with or without the "lxmert." prefix (a
- * VqaModel is saved without it), checked to have the shape and a
- * floating-point type; NULL if absent and !required.
+ * The checkpoint tensor of a name, with or without the type's prefix (a
+ * HuggingFace LxmertModel or VisualBertModel is saved without it), checked
+ * to have the shape and a floating-point type; NULL if absent and !required.
  */
 static const VqaStTensor *
-CheckpointTensor(const VqaSafetensors *st, const char *path, const char *name, int ndim,
-				 const int *shape, bool required)
+CheckpointTensor(const VqaModel *model, const VqaSafetensors *st, const char *path,
+				 const char *name, int ndim, const int *shape, bool required)
 {
 	int64_t		want[2] = {ndim > 0 ? shape[0] : 0, ndim > 1 ? shape[1] : 0};
 	const VqaStTensor *found = vqa_st_find(st, name);
+	const char *prefix = model->ops->tensor_prefix;
 	bool		same = true;
 
-	if (found == NULL && strncmp(name, "lxmert.", 7) == 0)
-		found = vqa_st_find(st, name + 7);
+	if (found == NULL && strncmp(name, prefix, strlen(prefix)) == 0)
+		found = vqa_st_find(st, name + strlen(prefix));
 	if (found == NULL && required)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -295,8 +318,8 @@ FillFromCheckpoint(VqaModel *model, const VqaSafetensors *st, const char *path, 
 
 		if (t->module == LXMERT_HEAD && !with_head)
 			continue;
-		CheckpointName(t, name, sizeof(name));
-		found = CheckpointTensor(st, path, name, t->ndim, t->shape, true);
+		CheckpointName(model, t, name, sizeof(name));
+		found = CheckpointTensor(model, st, path, name, t->ndim, t->shape, true);
 		vqa_st_read_f32(st, found, model->params + t->offset);
 	}
 }
@@ -383,10 +406,12 @@ static int
 TransferCheckpointHead(VqaModel *model, ArrayType *labels, const VqaSafetensors *st,
 					   const char *path, int checkpoint_answers, ArrayType *qa_labels)
 {
-	int			H2 = 2 * model->config.hidden_size;
-	int			shape_w[2] = {checkpoint_answers, H2};
+	const VqaTensor *out_w = AnswerOutputTensor(model, "weight");
+	const VqaTensor *out_b = AnswerOutputTensor(model, "bias");
+	int			width = out_w->shape[1];
+	int			shape_w[2] = {checkpoint_answers, width};
 	int			shape_b[1] = {checkpoint_answers};
-	float	   *weight = palloc_extended(sizeof(float) * (size_t) checkpoint_answers * H2,
+	float	   *weight = palloc_extended(sizeof(float) * (size_t) checkpoint_answers * width,
 										 MCXT_ALLOC_HUGE);
 	float	   *bias = palloc(sizeof(float) * checkpoint_answers);
 
@@ -394,15 +419,40 @@ TransferCheckpointHead(VqaModel *model, ArrayType *labels, const VqaSafetensors 
 	{
 		const VqaTensor *t = &model->tensors[i];
 
-		if (t->module == LXMERT_HEAD && strncmp(t->name, "answer_head.logit_fc.3.", 23) != 0)
-			vqa_st_read_f32(st, CheckpointTensor(st, path, t->name, t->ndim, t->shape, true),
+		if (t->module == LXMERT_HEAD && t != out_w && t != out_b)
+			vqa_st_read_f32(st, CheckpointTensor(model, st, path, t->name, t->ndim, t->shape, true),
 							model->params + t->offset);
 	}
-	vqa_st_read_f32(st, CheckpointTensor(st, path, "answer_head.logit_fc.3.weight", 2, shape_w, true),
-					weight);
-	vqa_st_read_f32(st, CheckpointTensor(st, path, "answer_head.logit_fc.3.bias", 1, shape_b, true),
-					bias);
+	vqa_st_read_f32(st, CheckpointTensor(model, st, path, out_w->name, 2, shape_w, true), weight);
+	vqa_st_read_f32(st, CheckpointTensor(model, st, path, out_b->name, 1, shape_b, true), bias);
 	return TransferHeadRows(model, labels, weight, bias, qa_labels);
+}
+
+/*
+ * A checkpoint of another model type than the config's is refused by name
+ * before its tensors are read: each type has a body tensor of its own.
+ */
+static void
+RequireCheckpointType(const VqaModel *model, const VqaSafetensors *st, const char *path)
+{
+	const VqaModelType types[] = {VQA_MODEL_LXMERT, VQA_MODEL_VISUAL_BERT};
+
+	for (int i = 0; i < lengthof(types); i++)
+	{
+		const VqaModelOps *ops = vqa_model_ops(types[i]);
+		char		prefixed[128];
+
+		snprintf(prefixed, sizeof(prefixed), "%s%s", ops->tensor_prefix, ops->signature_tensor);
+		if (ops == model->ops ||
+			(vqa_st_find(st, prefixed) == NULL && vqa_st_find(st, ops->signature_tensor) == NULL))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is a %s checkpoint, but the config's model_type is \"%s\"",
+						path, ops->name, model->ops->type_name),
+				 errhint("Import it with its own config.json, which has \"model_type\": \"%s\".",
+						 ops->type_name)));
+	}
 }
 
 /*
@@ -514,6 +564,7 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 					 errmsg("\"%s\" has no %s answer head", path,
 							config.answer_head == VQA_HEAD_HUGGINGFACE ? "HuggingFace" : "simple_classifier"),
 					 errhint("Pass a dataset: the model then gets a fresh answer head for its answers.")));
+		RequireCheckpointType(model, st, path);
 		FillFromCheckpoint(model, st, path, dataset == NULL);
 		if (dataset)
 		{
@@ -635,19 +686,21 @@ vqa_export_safetensors(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	PG_TRY();
 	{
-		const VqaTensor **order = palloc(sizeof(VqaTensor *) * model->n_tensors);
+		NamedTensor *order = palloc(sizeof(NamedTensor) * model->n_tensors);
 
 		/* sorted by name, as the reference writer orders tensors of one dtype */
 		for (int i = 0; i < model->n_tensors; i++)
-			order[i] = &model->tensors[i];
-		qsort(order, model->n_tensors, sizeof(VqaTensor *), CompareCheckpointNames);
+		{
+			order[i].tensor = &model->tensors[i];
+			CheckpointName(model, order[i].tensor, order[i].name, sizeof(order[i].name));
+		}
+		qsort(order, model->n_tensors, sizeof(NamedTensor), CompareNamedTensors);
 		for (int i = 0; i < model->n_tensors; i++)
 		{
-			const VqaTensor *t = order[i];
+			const VqaTensor *t = order[i].tensor;
 			int64_t		shape[2] = {t->shape[0], t->shape[1]};
-			char		tensor_name[128];
+			const char *tensor_name = order[i].name;
 
-			CheckpointName(t, tensor_name, sizeof(tensor_name));
 			/* a pruned model is written as its forward pass sees it: pruned weights 0 */
 			if (vqa_st_writer_add_f32(writer, tensor_name, t->ndim, shape,
 									  (model->mask ? model->masked : model->params) + t->offset) != 0)
@@ -737,20 +790,25 @@ vqa_forward(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	ArrayType  *result;
 
-	for (int i = 1; i <= 5; i++)
+	for (int i = 1; i <= 4; i++)
 		if (PG_ARGISNULL(i) && i != 2 && i != 3)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null",
-							i == 1 ? "input_ids" : i == 4 ? "visual_feats" : "visual_pos")));
+					 errmsg("%s must not be null", i == 1 ? "input_ids" : "visual_feats")));
 	ids = PG_GETARG_ARRAYTYPE_P(1);
 	feats = PG_GETARG_ARRAYTYPE_P(4);
-	pos = PG_GETARG_ARRAYTYPE_P(5);
+	pos = PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5);
 
 	SPI_connect();
 	model_id = RequireModel(name, &config_json);
 	model = LoadModel(model_id, config_json);
 	c = &model->config;
+	/* VisualBERT reads no boxes */
+	if (pos == NULL && c->model_type == VQA_MODEL_LXMERT)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visual_pos must not be null"),
+				 errhint("LXMERT reads each region's box: pass them as a batch x boxes x 4 array.")));
 	PrepareEvaluation(model);
 
 	ArrayShape(ids, "input_ids", &ndim, &dims);
@@ -772,13 +830,14 @@ vqa_forward(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("visual_feats must be a %d x boxes x %d array", B, c->visual_feat_dim)));
 	N = dims[ndim - 2];
-	ArrayShape(pos, "visual_pos", &ndim, &dims);
-	if (!((ndim == 3 && dims[0] == B && dims[1] == N && dims[2] == c->visual_pos_dim) ||
+	if (pos)
+		ArrayShape(pos, "visual_pos", &ndim, &dims);
+	if (pos && !((ndim == 3 && dims[0] == B && dims[1] == N && dims[2] == c->visual_pos_dim) ||
 		  (ndim == 2 && B == 1 && dims[0] == N && dims[1] == c->visual_pos_dim)))
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("visual_pos must be a %d x %d x %d array", B, N, c->visual_pos_dim)));
-	if (ARR_ELEMTYPE(feats) != FLOAT4OID || ARR_ELEMTYPE(pos) != FLOAT4OID)
+	if (ARR_ELEMTYPE(feats) != FLOAT4OID || (pos && ARR_ELEMTYPE(pos) != FLOAT4OID))
 		elog(ERROR, "visual_feats and visual_pos must be real[]");
 
 	batch.batch = B;
@@ -790,7 +849,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 	batch.token_type_ids = PG_ARGISNULL(3) ? NULL
 		: IntArrayData(PG_GETARG_ARRAYTYPE_P(3), "token_type_ids", B, T);
 	batch.visual_feats = (float *) ARR_DATA_PTR(feats);
-	batch.visual_pos = (float *) ARR_DATA_PTR(pos);
+	batch.visual_pos = pos ? (float *) ARR_DATA_PTR(pos) : NULL;
 	for (int i = 0; i < B * T; i++)
 		if (batch.input_ids[i] < 0 || batch.input_ids[i] >= c->vocab_size ||
 			(batch.token_type_ids && (batch.token_type_ids[i] < 0 ||

@@ -269,6 +269,15 @@ PackedBytea(const float *values, size_t n)
 	return out;
 }
 
+bool
+HasModules(const VqaModel *model)
+{
+	size_t		counts[4];
+
+	vqa_prunable_counts(model, counts);
+	return counts[0] + counts[1] + counts[2] > 0;
+}
+
 /*
  * Records a masked model's measured sparsity (overall and per module) and
  * its target (the parent's when not given: Stage 3 keeps the mask).
@@ -284,9 +293,11 @@ StoreSparsity(const VqaModel *model, int64 model_id, const StoredModelInfo *info
 
 	vqa_mask_sparsity(model, model->mask, module, &overall);
 	values[0] = Int64GetDatum(model_id);
-	values[1] = CStringGetTextDatum(psprintf("{\"overall\": %.6f, \"language\": %.6f, \"visual\": %.6f, "
-											 "\"cross\": %.6f, \"pooler\": %.6f}",
-											 overall, module[0], module[1], module[2], module[3]));
+	values[1] = CStringGetTextDatum(HasModules(model)
+									? psprintf("{\"overall\": %.6f, \"language\": %.6f, \"visual\": %.6f, "
+											   "\"cross\": %.6f, \"pooler\": %.6f}",
+											   overall, module[0], module[1], module[2], module[3])
+									: psprintf("{\"overall\": %.6f}", overall));
 	values[2] = Float8GetDatum(info->sparsity_target);
 	(void) SpiRun("UPDATE vqaprune.models m SET sparsity = $2::jsonb, "
 				  "sparsity_target = coalesce($3, (SELECT p.sparsity_target FROM vqaprune.models p "

@@ -151,6 +151,12 @@ MakePlan(const VqaModel *model, double sparsity, const PruneOptions *o, VqaSpars
 	int			rc;
 
 	vqa_prunable_counts(model, counts);
+	if (!HasModules(model) && (strcmp(o->allocation, "paper") == 0 || strcmp(o->scope, "modules") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no modules to give their own sparsity", model->ops->name),
+				 errhint("Prune it uniformly, with scope \"matrix\" or \"global\" and allocation "
+						 "\"uniform\", as the paper does for VisualBERT.")));
 	if (strcmp(o->allocation, "paper") == 0)
 		rc = vqa_plan_paper_allocation(counts, sparsity, plan, err, sizeof(err));
 	else
@@ -194,16 +200,18 @@ PruneDataset(int64 model_id, const char *model, PruneOptions *o, bool required)
 }
 
 static char *
-OptionsJson(const PruneOptions *o, const VqaSparsityPlan *plan, bool mask_training, float dropout)
+OptionsJson(const PruneOptions *o, const VqaSparsityPlan *plan, bool has_modules, bool mask_training,
+			float dropout)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"scope\": \"%s\", \"allocation\": \"%s\", "
-					 "\"module_targets\": {\"language\": %.6f, \"visual\": %.6f, \"cross\": %.6f, "
-					 "\"pooler\": %.6f}",
-					 plan->scope == VQA_SCOPE_GLOBAL ? "global" : o->scope, o->allocation,
-					 plan->module[0], plan->module[1], plan->module[2], plan->overall);
+	appendStringInfo(&buf, "{\"scope\": \"%s\", \"allocation\": \"%s\"",
+					 plan->scope == VQA_SCOPE_GLOBAL ? "global" : o->scope, o->allocation);
+	if (has_modules)
+		appendStringInfo(&buf, ", \"module_targets\": {\"language\": %.6f, \"visual\": %.6f, "
+						 "\"cross\": %.6f, \"pooler\": %.6f}",
+						 plan->module[0], plan->module[1], plan->module[2], plan->overall);
 	if (mask_training)
 	{
 		appendStringInfoString(&buf, ", \"dataset\": ");
@@ -347,7 +355,8 @@ vqa_prune(PG_FUNCTION_ARGS)
 			info.stage = 2;
 			info.loss = mask_training ? loss : NULL;
 			info.method = method;
-			info.options_json = OptionsJson(&o, &plan, mask_training, config.hidden_dropout_prob);
+			info.options_json = OptionsJson(&o, &plan, HasModules(core), mask_training,
+										   config.hidden_dropout_prob);
 			info.sparsity_target = plan.overall;
 			StoreTrainedModel(core, &info, metrics.data);
 		}

@@ -125,12 +125,20 @@ extern void PrepareEvaluation(VqaModel *model);
 /* The answer labels of a dataset, in answer id order; an error if it has none. */
 extern ArrayType *DatasetAnswerLabels(int64 dataset_id, const char *dataset);
 /*
+ * A tensor ("weight" or "bias") of the output layer of HuggingFace's answer
+ * head, one row per answer; NULL with a simple_classifier head.
+ */
+extern const VqaTensor *AnswerOutputTensor(const VqaModel *model, const char *which);
+/*
  * Copies into the rows of the model's output layer (HuggingFace's head),
  * labelled `labels`, the rows of an old one labelled `old_labels` with the
  * same string; returns how many.
  */
 extern int	TransferHeadRows(VqaModel *model, ArrayType *labels, const float *old_weight,
 							 const float *old_bias, ArrayType *old_labels);
+
+/* models.c: whether the model has the paper's modules (LXMERT), to give them their own sparsity */
+extern bool HasModules(const VqaModel *model);
 
 /* examples_load.c */
 extern VqaExamples *LoadExamples(int64 dataset_id, const char *dataset, const char *split,
