@@ -108,10 +108,9 @@ CREATE OR REPLACE FUNCTION vqa_prior_baseline(dataset text, split text DEFAULT '
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	ds bigint;
-	vqavs boolean;
 	run bigint;
 BEGIN
-	SELECT d.dataset_id, d.benchmark = 'vqa-vs' INTO ds, vqavs FROM vqaprune.datasets d WHERE d.name = dataset;
+	SELECT d.dataset_id INTO ds FROM vqaprune.datasets d WHERE d.name = dataset;
 	IF ds IS NULL THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', dataset
 			USING ERRCODE = 'undefined_object',
@@ -135,9 +134,11 @@ BEGIN
 	-- frequent answer first), or '' when the type never occurs in train
 	INSERT INTO vqaprune.predictions (run_id, question_id, answer, accuracy)
 	SELECT run, q.question_id, coalesce(b.answer, ''),
-		   CASE WHEN vqavs THEN @extschema@.vqa_answer_accuracy_vqavs(coalesce(b.answer, ''), q.answers)
+		   CASE WHEN d.benchmark = 'vqa-vs'
+				THEN @extschema@.vqa_answer_accuracy_vqavs(coalesce(b.answer, ''), q.answers)
 				ELSE @extschema@.vqa_answer_accuracy(coalesce(b.answer, ''), q.answers) END
 	  FROM vqaprune.questions q
+	  JOIN vqaprune.datasets d ON d.dataset_id = q.dataset_id
 	  LEFT JOIN (SELECT DISTINCT ON (p.question_type) p.question_type, a.answer
 				   FROM vqaprune.priors p
 				   JOIN vqaprune.answers a USING (dataset_id, answer_id)
