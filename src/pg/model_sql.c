@@ -558,13 +558,13 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 					 errhint("Give the checkpoint's WordPiece vocab.txt: the model tokenizes the "
 							 "dataset's questions with it.")));
 		model = NewCoreModel(&config);
+		RequireCheckpointType(model, st, path);
 		if (dataset == NULL && !HasHead(model, st))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" has no %s answer head", path,
 							config.answer_head == VQA_HEAD_HUGGINGFACE ? "HuggingFace" : "simple_classifier"),
 					 errhint("Pass a dataset: the model then gets a fresh answer head for its answers.")));
-		RequireCheckpointType(model, st, path);
 		FillFromCheckpoint(model, st, path, dataset == NULL);
 		if (dataset)
 		{
