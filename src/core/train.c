@@ -22,11 +22,11 @@
 #include "vqaprune/train.h"
 
 #include <math.h>
-
-#include "vqaprune/parallel.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vqaprune/optimizer.h"
 
 #define BETA1 0.9f
 #define BETA2 0.999f
@@ -45,15 +45,19 @@ struct VqaTrainer
 	size_t		n_aux;
 	float	   *aux,
 			   *aux_grad,		/* of the step, summed over its micro-batches */
-			   *aux_chunk,		/* of one micro-batch */
-			   *aux_m,
-			   *aux_v;
+			   *aux_chunk;		/* of one micro-batch */
 	VqaQoBranch *qo;			/* rubi_qo, lpf_qo */
-	float	   *qo_m,
-			   *qo_v,
-			   *q_emb;			/* B x H */
-	float	   *score_m,		/* mask training: moments of the scores and the head */
-			   *score_v;
+	float	   *q_emb;			/* B x H */
+	/*
+	 * The optimizer's state: the moments of what the step trains in the
+	 * model's layout (the weights; in mask training the scores on theta_pr
+	 * and the head's weights), of the loss's parameters and of the branch.
+	 */
+	VqaAdam    *adam;
+	VqaAdam    *aux_adam;
+	VqaAdam    *qo_adam;
+	VqaParamRange *mask_ranges; /* mask training: the scores on theta_pr, the head's weights */
+	int			n_mask_ranges;
 	int		   *order;
 	int			position;		/* in order */
 	int			steps;
@@ -61,25 +65,6 @@ struct VqaTrainer
 	int			micro_batch;	/* examples per forward and backward pass */
 	VqaRng		rng;
 };
-
-void
-vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n, float lr,
-			  float beta1, float beta2, float eps, float weight_decay, int t)
-{
-	float		c1 = 1.0f - powf(beta1, (float) t);
-	float		c2 = 1.0f - powf(beta2, (float) t);
-
-	for (size_t i = 0; i < n; i++)
-	{
-		float		g = grads[i];
-		float		mi = beta1 * m[i] + (1.0f - beta1) * g;
-		float		vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-
-		m[i] = mi;
-		v[i] = vi;
-		params[i] -= lr * ((mi / c1) / (sqrtf(vi / c2) + eps) + weight_decay * params[i]);
-	}
-}
 
 VqaTrainer *
 vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig *config,
@@ -127,11 +112,11 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	t->aux_grad = calloc(t->n_aux, sizeof(float));
 	t->aux_chunk = calloc(t->n_aux, sizeof(float));
 	t->micro_batch = B;
-	t->aux_m = calloc(t->n_aux, sizeof(float));
-	t->aux_v = calloc(t->n_aux, sizeof(float));
+	t->adam = vqa_adam_new(model->n_params);
+	t->aux_adam = vqa_adam_new(t->n_aux);
 	t->order = malloc(sizeof(int) * train->n);
 	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad || !t->aux_chunk ||
-		!t->aux_m || !t->aux_v || !t->order)
+		!t->adam || !t->aux_adam || !t->order)
 		goto oom;
 	vqa_rng_seed(&t->rng, config->seed);
 	/* the LMH gate as nn.Linear(H, 1) initialises it; smoothing logits at -1 */
@@ -153,9 +138,8 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 		t->q_emb = malloc(sizeof(float) * B * H);
 		if (t->qo == NULL || t->q_emb == NULL)
 			goto oom;
-		t->qo_m = calloc(t->qo->n_params, sizeof(float));
-		t->qo_v = calloc(t->qo->n_params, sizeof(float));
-		if (t->qo_m == NULL || t->qo_v == NULL)
+		t->qo_adam = vqa_adam_new(t->qo->n_params);
+		if (t->qo_adam == NULL)
 			goto oom;
 	}
 	for (int i = 0; i < train->n; i++)
@@ -168,12 +152,25 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	{
 		float	   *mask = malloc(sizeof(float) * model->n_params);
 
-		t->score_m = calloc(model->n_params, sizeof(float));
-		t->score_v = calloc(model->n_params, sizeof(float));
-		if (mask == NULL || t->score_m == NULL || t->score_v == NULL)
+		t->mask_ranges = malloc(sizeof(VqaParamRange) * model->n_tensors);
+		/* the ranges point into the gradients: made now */
+		if (mask == NULL || t->mask_ranges == NULL || vqa_model_zero_grad(model) != 0)
 		{
 			free(mask);
 			goto oom;
+		}
+		for (int i = 0; i < model->n_tensors; i++)
+		{
+			const VqaTensor *tensor = &model->tensors[i];
+			VqaParamRange *r = &t->mask_ranges[t->n_mask_ranges];
+
+			if (!tensor->prunable && tensor->module != LXMERT_HEAD)
+				continue;
+			r->params = (tensor->prunable ? config->masker->scores : model->params) + tensor->offset;
+			r->grads = model->grads + tensor->offset;
+			r->offset = tensor->offset;
+			r->n = tensor->numel;
+			t->n_mask_ranges++;
 		}
 		for (size_t i = 0; i < model->n_params; i++)
 			mask[i] = 1.0f;
@@ -248,46 +245,22 @@ mask_training_grads(VqaModel *model)
 	}
 }
 
-typedef struct MaskAdamJob
+/* Adam or AdamW as the config asks, at learning rate lr; weight decay 0: none. */
+static VqaAdamConfig
+adam_config(const VqaTrainer *t, float lr, float weight_decay)
 {
-	VqaTrainer *trainer;
-	float		lr;
-} MaskAdamJob;
+	VqaAdamConfig c = {lr, BETA1, BETA2, ADAM_EPS, weight_decay, t->config.adamw};
 
-/* Adam over a range of the layout: scores on theta_pr, weights in the head. */
-static void
-mask_adam_range(void *arg, size_t begin, size_t end, int worker)
-{
-	const MaskAdamJob *j = arg;
-	VqaTrainer *t = j->trainer;
-	VqaModel *model = t->model;
-	float		decay = t->config.weight_decay;
-
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const VqaTensor *tensor = &model->tensors[i];
-		size_t		lo = tensor->offset > begin ? tensor->offset : begin;
-		size_t		hi = tensor->offset + tensor->numel < end ? tensor->offset + tensor->numel : end;
-		float	   *trained;
-
-		if (lo >= hi || (!tensor->prunable && tensor->module != LXMERT_HEAD))
-			continue;
-		trained = tensor->prunable ? t->config.masker->scores : model->params;
-		if (!t->config.adamw && decay > 0)
-			for (size_t k = lo; k < hi; k++)
-				model->grads[k] += decay * trained[k];
-		vqa_adam_step(trained + lo, model->grads + lo, t->score_m + lo, t->score_v + lo, hi - lo,
-					  j->lr, BETA1, BETA2, ADAM_EPS, t->config.adamw ? decay : 0.0f, t->steps);
-	}
+	return c;
 }
 
 static void
 mask_training_update(VqaTrainer *t, float lr)
 {
 	VqaModel *model = t->model;
-	MaskAdamJob j = {t, lr};
+	VqaAdamConfig c = adam_config(t, lr, t->config.weight_decay);
 
-	vqa_parallel_for(model->n_params, 1 << 16, mask_adam_range, &j);
+	vqa_adam_step_ranges(t->adam, t->mask_ranges, t->n_mask_ranges, &c, t->steps);
 	/* between resets the thresholds hold, and sparsity may drift */
 	if (t->config.reset_steps > 0 && t->steps % t->config.reset_steps == 0)
 		vqa_masker_reset(t->config.masker, model->mask);
@@ -454,24 +427,24 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		mask_training_update(t, lr);
 	else
 	{
+		VqaAdamConfig c = adam_config(t, lr, t->config.weight_decay);
+
 		/* pruned weights get no gradient, so Adam leaves them at exactly zero */
 		if (model->mask)
 			for (size_t i = 0; i < model->n_params; i++)
 				model->grads[i] *= model->mask[i];
-		/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
-		if (!t->config.adamw && t->config.weight_decay > 0)
-			for (size_t i = 0; i < model->n_params; i++)
-				model->grads[i] += t->config.weight_decay * model->params[i];
-		if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
-							   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
-			return VQA_STEP_OUT_OF_MEMORY;
+		vqa_adam_step(t->adam, model->params, model->grads, &c, t->steps);
+		vqa_model_refresh_mask(model);
 	}
-	if (!t->config.fixed_loss_params)
-		vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
-					  ADAM_EPS, 0.0f, t->steps);
-	if (t->qo)
-		vqa_adam_step(t->qo->params, t->qo->grads, t->qo_m, t->qo_v, t->qo->n_params, lr,
-					  BETA1, BETA2, ADAM_EPS, 0.0f, t->steps);
+	/* the loss's parameters and the branch: no weight decay */
+	{
+		VqaAdamConfig c = adam_config(t, lr, 0.0f);
+
+		if (!t->config.fixed_loss_params)
+			vqa_adam_step(t->aux_adam, t->aux, t->aux_grad, &c, t->steps);
+		if (t->qo)
+			vqa_adam_step(t->qo_adam, t->qo->params, t->qo->grads, &c, t->steps);
+	}
 
 	t->position += count;
 	if (t->position >= ex->n)
@@ -483,7 +456,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 }
 
 #define STATE_MAGIC 0x53545156u	/* "VQTS" */
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 
 /* What a state holds and how large each part is: checked before anything is read. */
 typedef struct TrainerStateHeader
@@ -533,9 +506,9 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 
 	arrays[k] = m->params;
 	lengths[k++] = m->n_params;
-	arrays[k] = m->adam_m;
+	arrays[k] = t->adam->m;
 	lengths[k++] = m->n_params;
-	arrays[k] = m->adam_v;
+	arrays[k] = t->adam->v;
 	lengths[k++] = m->n_params;
 	if (m->mask)
 	{
@@ -544,17 +517,17 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 	}
 	arrays[k] = t->aux;
 	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_m;
+	arrays[k] = t->aux_adam->m;
 	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_v;
+	arrays[k] = t->aux_adam->v;
 	lengths[k++] = t->n_aux;
 	if (t->qo)
 	{
 		arrays[k] = t->qo->params;
 		lengths[k++] = t->qo->n_params;
-		arrays[k] = t->qo_m;
+		arrays[k] = t->qo_adam->m;
 		lengths[k++] = t->qo->n_params;
-		arrays[k] = t->qo_v;
+		arrays[k] = t->qo_adam->v;
 		lengths[k++] = t->qo->n_params;
 	}
 	if (t->config.masker)
@@ -563,15 +536,11 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 		lengths[k++] = m->n_params;
 		arrays[k] = t->config.masker->thresholds;
 		lengths[k++] = (size_t) m->n_tensors;
-		arrays[k] = t->score_m;
-		lengths[k++] = m->n_params;
-		arrays[k] = t->score_v;
-		lengths[k++] = m->n_params;
 	}
 	return k;
 }
 
-#define MAX_STATE_ARRAYS 14
+#define MAX_STATE_ARRAYS 12
 
 size_t
 vqa_trainer_state_bytes(const VqaTrainer *t)
@@ -602,11 +571,7 @@ vqa_trainer_save_state(const VqaTrainer *t, void *out)
 	p += sizeof(int) * (size_t) t->train->n;
 	for (int i = 0; i < k; i++)
 	{
-		/* moments not made yet (no update so far) are zeros */
-		if (arrays[i])
-			memcpy(p, arrays[i], sizeof(float) * lengths[i]);
-		else
-			memset(p, 0, sizeof(float) * lengths[i]);
+		memcpy(p, arrays[i], sizeof(float) * lengths[i]);
 		p += sizeof(float) * lengths[i];
 	}
 }
@@ -652,9 +617,8 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 	}
 	order = (const int *) (p + sizeof(h));
 	seen = calloc((size_t) h.n_examples, 1);
-	if (seen == NULL || lxmert_reserve_adam(m) != 0)
+	if (seen == NULL)
 	{
-		free(seen);
 		snprintf(errbuf, errlen, "out of memory for training");
 		return -1;
 	}
@@ -700,14 +664,12 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->aux);
 	free(t->aux_grad);
 	free(t->aux_chunk);
-	free(t->aux_m);
-	free(t->aux_v);
+	vqa_adam_free(t->adam);
+	vqa_adam_free(t->aux_adam);
 	vqa_qo_free(t->qo);
-	free(t->qo_m);
-	free(t->qo_v);
+	vqa_adam_free(t->qo_adam);
+	free(t->mask_ranges);
 	free(t->q_emb);
-	free(t->score_m);
-	free(t->score_v);
 	free(t->order);
 	free(t);
 }

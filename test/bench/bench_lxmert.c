@@ -21,7 +21,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/optimizer.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
@@ -81,6 +83,8 @@ main(int argc, char **argv)
 				default_warmup;
 	VqaModelConfig config;
 	VqaModel *model;
+	VqaAdam    *adam;
+	VqaAdamConfig adam_config = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
 	VqaBatch in;
 	char		err[256];
 	VqaRng		rng;
@@ -130,6 +134,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	adam = vqa_adam_new(model->n_params);
+	if (adam == NULL)
+	{
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
 	vqa_model_init_random(model, 1, 0.02f);
 	vqa_rng_seed(&rng, 2);
 	ids = malloc(sizeof(int32_t) * batch * tokens);
@@ -168,13 +178,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "forward failed\n");
 			return 1;
 		}
-		lxmert_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
+		vqa_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
 		if (vqa_model_backward(model, dlogits, NULL) != 0)
 		{
 			fprintf(stderr, "backward failed\n");
 			return 1;
 		}
-		lxmert_adam_update(model, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step + 1);
+		vqa_adam_step(adam, model->params, model->grads, &adam_config, step + 1);
 	}
 	step_s = (bench_now() - t0) / steps;
 	printf("vqaprune shape=%s batch=%d threads=%d samples_per_s=%.2f step_ms=%.1f "
@@ -189,6 +199,7 @@ main(int argc, char **argv)
 	free(targets);
 	free(logits);
 	free(dlogits);
+	vqa_adam_free(adam);
 	vqa_model_free(model);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/safetensors.h"
@@ -244,7 +245,7 @@ bce_step(VqaModel *model, const FixtureInputs *in, float *logits)
 
 	assert_int_equal(vqa_model_forward(model, &in->batch, logits, in->target, &loss), 0);
 	assert_int_equal(vqa_model_zero_grad(model), 0);
-	lxmert_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
+	vqa_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
 	assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
 	free(dlogits);
 	return loss;

@@ -601,9 +601,6 @@ params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
 			config.masker = NULL;
 			vqa_model_set_mask(model, NULL);
 			memcpy(model->params, start->params, sizeof(float) * model->n_params);
-			free(model->adam_m);
-			free(model->adam_v);
-			model->adam_m = model->adam_v = NULL;
 		}
 	}
 	if (mask_training)
