@@ -32,6 +32,22 @@
 #define BETA2 0.999f
 #define ADAM_EPS 1e-8f
 
+/*
+ * The losses' own parameters, or gradients of them: LMH's gate
+ * w . pooled + b and smoothing logit, PoE's smoothing logit. In a state and
+ * in their moments they are one vector: gate_w, gate_b, lmh_smooth,
+ * poe_smooth.
+ */
+typedef struct LossParams
+{
+	float	   *gate_w;			/* H */
+	float		gate_b;
+	float		lmh_smooth;
+	float		poe_smooth;
+} LossParams;
+
+#define LOSS_PARAM_PARTS 4
+
 struct VqaTrainer
 {
 	VqaModel *model;
@@ -42,10 +58,10 @@ struct VqaTrainer
 			   *dlogits,
 			   *dhidden;
 	/* the loss's own parameters: LMH gate (H), gate bias, LMH smoothing, PoE smoothing */
-	size_t		n_aux;
-	float	   *aux,
-			   *aux_grad,		/* of the step, summed over its micro-batches */
-			   *aux_chunk;		/* of one micro-batch */
+	size_t		n_loss_params;	/* H + 3 */
+	LossParams	loss_params,
+				loss_grad,		/* of the step, summed over its micro-batches */
+				loss_chunk_grad;	/* of one micro-batch */
 	VqaQoBranch *qo;			/* rubi_qo, lpf_qo */
 	float	   *q_emb;			/* B x H */
 	/*
@@ -54,7 +70,7 @@ struct VqaTrainer
 	 * and the head's weights), of the loss's parameters and of the branch.
 	 */
 	VqaAdam    *adam;
-	VqaAdam    *aux_adam;
+	VqaAdam    *loss_adam;
 	VqaAdam    *qo_adam;
 	VqaParamRange *mask_ranges; /* mask training: the scores on theta_pr, the head's weights */
 	int			n_mask_ranges;
@@ -65,6 +81,87 @@ struct VqaTrainer
 	int			micro_batch;	/* examples per forward and backward pass */
 	VqaRng		rng;
 };
+
+/* The parts of p in their vector order (LossParams), and their lengths. */
+static void
+loss_param_parts(LossParams *p, int H, float **parts, size_t *lengths)
+{
+	parts[0] = p->gate_w;
+	lengths[0] = (size_t) H;
+	parts[1] = &p->gate_b;
+	parts[2] = &p->lmh_smooth;
+	parts[3] = &p->poe_smooth;
+	lengths[1] = lengths[2] = lengths[3] = 1;
+}
+
+static void
+loss_params_zero(LossParams *p, int H)
+{
+	memset(p->gate_w, 0, sizeof(float) * H);
+	p->gate_b = p->lmh_smooth = p->poe_smooth = 0.0f;
+}
+
+/* sum += scale * add, part by part */
+static void
+loss_params_add_scaled(LossParams *sum, LossParams *add, float scale, int H)
+{
+	float	   *s[LOSS_PARAM_PARTS],
+			   *a[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+
+	loss_param_parts(sum, H, s, n);
+	loss_param_parts(add, H, a, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			s[k][i] += scale * a[k][i];
+}
+
+static void
+loss_params_scale(LossParams *p, float scale, int H)
+{
+	float	   *parts[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+
+	loss_param_parts(p, H, parts, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			parts[k][i] *= scale;
+}
+
+static double
+loss_params_sum_squares(LossParams *p, int H)
+{
+	float	   *parts[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+	double		sum = 0.0;
+
+	loss_param_parts(p, H, parts, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			sum += (double) parts[k][i] * parts[k][i];
+	return sum;
+}
+
+/* An Adam step of the loss's parameters from their gradients. */
+static void
+loss_params_adam_step(VqaAdam *adam, LossParams *p, LossParams *grad, int H,
+					  const VqaAdamConfig *c, int step)
+{
+	float	   *parts[LOSS_PARAM_PARTS],
+			   *grads[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+	VqaParamRange ranges[LOSS_PARAM_PARTS];
+	size_t		offset = 0;
+
+	loss_param_parts(p, H, parts, n);
+	loss_param_parts(grad, H, grads, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+	{
+		ranges[k] = (VqaParamRange) {parts[k], grads[k], offset, n[k]};
+		offset += n[k];
+	}
+	vqa_adam_step_ranges(adam, ranges, LOSS_PARAM_PARTS, c, step);
+}
 
 VqaTrainer *
 vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig *config,
@@ -107,24 +204,24 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	t->logits = malloc(sizeof(float) * B * A);
 	t->dlogits = malloc(sizeof(float) * B * A);
 	t->dhidden = malloc(sizeof(float) * B * H);
-	t->n_aux = (size_t) H + 3;
-	t->aux = calloc(t->n_aux, sizeof(float));
-	t->aux_grad = calloc(t->n_aux, sizeof(float));
-	t->aux_chunk = calloc(t->n_aux, sizeof(float));
+	t->n_loss_params = (size_t) H + 3;
+	t->loss_params.gate_w = calloc(H, sizeof(float));
+	t->loss_grad.gate_w = calloc(H, sizeof(float));
+	t->loss_chunk_grad.gate_w = calloc(H, sizeof(float));
 	t->micro_batch = B;
 	t->adam = vqa_adam_new(model->n_params);
-	t->aux_adam = vqa_adam_new(t->n_aux);
+	t->loss_adam = vqa_adam_new(t->n_loss_params);
 	t->order = malloc(sizeof(int) * train->n);
-	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad || !t->aux_chunk ||
-		!t->adam || !t->aux_adam || !t->order)
+	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->loss_params.gate_w ||
+		!t->loss_grad.gate_w || !t->loss_chunk_grad.gate_w || !t->adam || !t->loss_adam || !t->order)
 		goto oom;
 	vqa_rng_seed(&t->rng, config->seed);
 	/* the LMH gate as nn.Linear(H, 1) initialises it; smoothing logits at -1 */
 	for (int i = 0; i < H; i++)
-		t->aux[i] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
-	t->aux[H] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
-	t->aux[H + 1] = -1.0f;
-	t->aux[H + 2] = config->loss_options.poe_smooth;
+		t->loss_params.gate_w[i] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->loss_params.gate_b = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->loss_params.lmh_smooth = -1.0f;
+	t->loss_params.poe_smooth = config->loss_options.poe_smooth;
 	if (config->question_only)
 	{
 		if (model->config.l_layers < 1)
@@ -318,16 +415,17 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	in.max_label = t->buf->max_label;
 	in.hidden = vqa_model_pooled(model);
 	lmh.hidden_size = H;
-	lmh.gate_w = t->aux;
-	lmh.gate_b = t->aux[H];
-	lmh.smooth = t->aux[H + 1];
-	options.poe_smooth = t->aux[H + 2];
-	memset(t->aux_chunk, 0, sizeof(float) * t->n_aux);
+	lmh.gate_w = t->loss_params.gate_w;
+	lmh.gate_b = t->loss_params.gate_b;
+	lmh.smooth = t->loss_params.lmh_smooth;
+	options.poe_smooth = t->loss_params.poe_smooth;
+	loss_params_zero(&t->loss_chunk_grad, H);
 	grad.logits = t->dlogits;
 	grad.hidden = !t->qo && vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
-	grad.gate_w = t->aux_chunk;
-	grad.gate_b = &t->aux_chunk[H];
-	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_chunk[H + 2] : &t->aux_chunk[H + 1];
+	grad.gate_w = t->loss_chunk_grad.gate_w;
+	grad.gate_b = &t->loss_chunk_grad.gate_b;
+	grad.smooth = t->config.loss == VQA_LOSS_POE
+		? &t->loss_chunk_grad.poe_smooth : &t->loss_chunk_grad.lmh_smooth;
 	if (t->qo)
 	{
 		const float *lang = lxmert_language_state(model, model->config.l_layers - 1);
@@ -354,8 +452,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	if (!isfinite(chunk_loss))
 		return VQA_STEP_NOT_FINITE;
 	*loss += chunk_loss * scale;
-	for (size_t i = 0; i < t->n_aux; i++)
-		t->aux_grad[i] += scale * t->aux_chunk[i];
+	loss_params_add_scaled(&t->loss_grad, &t->loss_chunk_grad, scale, H);
 	for (int b = 0; b < count; b++)
 		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
 	if (vqa_model_backward(model, t->dlogits, grad.hidden) != 0)
@@ -379,7 +476,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	*examples = count;
 	if (vqa_model_zero_grad(model) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
-	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	loss_params_zero(&t->loss_grad, model->config.hidden_size);
 	/*
 	 * Features not in memory: this batch's reads (asked for by the previous
 	 * step, except in an epoch's first) and the next batch's proceed while
@@ -404,21 +501,19 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	/* clip the model's and the loss's gradients together */
 	norm = vqa_model_grad_norm(model);
 	{
-		double		aux_sum = 0.0;
+		double		sum = t->config.fixed_loss_params
+			? 0.0 : loss_params_sum_squares(&t->loss_grad, model->config.hidden_size);
 
-		for (size_t i = 0; !t->config.fixed_loss_params && i < t->n_aux; i++)
-			aux_sum += (double) t->aux_grad[i] * t->aux_grad[i];
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
-			aux_sum += (double) t->qo->grads[i] * t->qo->grads[i];
-		norm = sqrt(norm * norm + aux_sum);
+			sum += (double) t->qo->grads[i] * t->qo->grads[i];
+		norm = sqrt(norm * norm + sum);
 	}
 	if (t->config.max_grad_norm > 0 && norm > t->config.max_grad_norm)
 	{
 		float		scale = (float) (t->config.max_grad_norm / (norm + 1e-6));
 
 		vqa_model_scale_grads(model, scale);
-		for (size_t i = 0; i < t->n_aux; i++)
-			t->aux_grad[i] *= scale;
+		loss_params_scale(&t->loss_grad, scale, model->config.hidden_size);
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			t->qo->grads[i] *= scale;
 	}
@@ -441,7 +536,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		VqaAdamConfig c = adam_config(t, lr, 0.0f);
 
 		if (!t->config.fixed_loss_params)
-			vqa_adam_step(t->aux_adam, t->aux, t->aux_grad, &c, t->steps);
+			loss_params_adam_step(t->loss_adam, &t->loss_params, &t->loss_grad,
+								  model->config.hidden_size, &c, t->steps);
 		if (t->qo)
 			vqa_adam_step(t->qo_adam, t->qo->params, t->qo->grads, &c, t->steps);
 	}
@@ -464,7 +560,7 @@ typedef struct TrainerStateHeader
 	uint32_t	magic;
 	uint32_t	version;
 	uint64_t	n_params;
-	uint64_t	n_aux;
+	uint64_t	n_loss_params;
 	uint64_t	n_qo;
 	int32_t		n_examples;
 	int32_t		n_tensors;
@@ -484,7 +580,7 @@ header_of(const VqaTrainer *t, TrainerStateHeader *h)
 	h->magic = STATE_MAGIC;
 	h->version = STATE_VERSION;
 	h->n_params = t->model->n_params;
-	h->n_aux = t->n_aux;
+	h->n_loss_params = t->n_loss_params;
 	h->n_qo = t->qo ? t->qo->n_params : 0;
 	h->n_examples = t->train->n;
 	h->n_tensors = t->model->n_tensors;
@@ -515,12 +611,13 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 		arrays[k] = m->mask;
 		lengths[k++] = m->n_params;
 	}
-	arrays[k] = t->aux;
-	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_adam->m;
-	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_adam->v;
-	lengths[k++] = t->n_aux;
+	/* written through by vqa_trainer_load_state only, whose trainer is not const */
+	loss_param_parts((LossParams *) &t->loss_params, m->config.hidden_size, arrays + k, lengths + k);
+	k += LOSS_PARAM_PARTS;
+	arrays[k] = t->loss_adam->m;
+	lengths[k++] = t->n_loss_params;
+	arrays[k] = t->loss_adam->v;
+	lengths[k++] = t->n_loss_params;
 	if (t->qo)
 	{
 		arrays[k] = t->qo->params;
@@ -540,7 +637,7 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 	return k;
 }
 
-#define MAX_STATE_ARRAYS 12
+#define MAX_STATE_ARRAYS 15
 
 size_t
 vqa_trainer_state_bytes(const VqaTrainer *t)
@@ -601,7 +698,7 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 		snprintf(errbuf, errlen, "the bytes are not a training state of this version");
 		return -1;
 	}
-	if (h.n_params != mine.n_params || h.n_aux != mine.n_aux || h.n_qo != mine.n_qo ||
+	if (h.n_params != mine.n_params || h.n_loss_params != mine.n_loss_params || h.n_qo != mine.n_qo ||
 		h.n_examples != mine.n_examples || h.n_tensors != mine.n_tensors ||
 		h.has_mask != mine.has_mask || h.has_masker != mine.has_masker ||
 		bytes != vqa_trainer_state_bytes(t))
@@ -661,11 +758,11 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->logits);
 	free(t->dlogits);
 	free(t->dhidden);
-	free(t->aux);
-	free(t->aux_grad);
-	free(t->aux_chunk);
+	free(t->loss_params.gate_w);
+	free(t->loss_grad.gate_w);
+	free(t->loss_chunk_grad.gate_w);
 	vqa_adam_free(t->adam);
-	vqa_adam_free(t->aux_adam);
+	vqa_adam_free(t->loss_adam);
 	vqa_qo_free(t->qo);
 	vqa_adam_free(t->qo_adam);
 	free(t->mask_ranges);
