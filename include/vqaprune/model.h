@@ -58,12 +58,13 @@ typedef struct VqaModelConfig
 	/*
 	 * How questions are encoded for this model (it is trained and evaluated
 	 * with one encoding): question_tokens ids per question; [CLS] and [SEP]
-	 * around the word pieces or not; an attention mask over the padding, or
-	 * every position attended. The authors' model: 14, no specials, no mask.
+	 * around the word pieces or not; padded positions ignored by attention
+	 * (the JSON key "attention_mask"), or every position attended. The
+	 * authors' model: 14, no specials, padding attended.
 	 */
 	int			question_tokens;
 	int			special_tokens;
-	int			attention_mask;
+	int			ignore_padding;
 
 	/* LXMERT's own: its layer counts and box coordinates */
 	int			l_layers;
@@ -101,7 +102,7 @@ typedef struct VqaBatch
 	int			seq_len;		/* T, at most max_position_embeddings */
 	int			num_boxes;		/* N */
 	const int32_t *input_ids;	/* B x T */
-	const int32_t *attention_mask;	/* B x T, 1 = attend */
+	const int32_t *attended;	/* B x T, 1 = attended, 0 = padding; NULL: all attended */
 	const int32_t *token_type_ids;	/* B x T, or NULL */
 	const float *visual_feats;	/* B x N x visual_feat_dim */
 	const float *visual_pos;	/* B x N x visual_pos_dim */

@@ -41,7 +41,7 @@ static const IntKey ENCODING_INT_KEYS[] = {
 
 static const IntKey BOOL_KEYS[] = {
 	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
-	{"attention_mask", offsetof(VqaModelConfig, attention_mask)},
+	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
 };
 
 static const IntKey FLOAT_KEYS[] = {
@@ -75,7 +75,7 @@ vqa_model_config_default(VqaModelConfig *c)
 	c->answer_head = VQA_HEAD_HUGGINGFACE;
 	c->question_tokens = LXMERT_DEFAULT_QUESTION_TOKENS;
 	c->special_tokens = 1;
-	c->attention_mask = 1;
+	c->ignore_padding = 1;
 }
 
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};

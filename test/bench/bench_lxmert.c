@@ -89,7 +89,7 @@ main(int argc, char **argv)
 	char		err[256];
 	VqaRng		rng;
 	int32_t    *ids,
-			   *mask;
+			   *attended;
 	float	   *feats,
 			   *pos,
 			   *targets,
@@ -143,7 +143,7 @@ main(int argc, char **argv)
 	vqa_model_init_random(model, 1, 0.02f);
 	vqa_rng_seed(&rng, 2);
 	ids = malloc(sizeof(int32_t) * batch * tokens);
-	mask = malloc(sizeof(int32_t) * batch * tokens);
+	attended = malloc(sizeof(int32_t) * batch * tokens);
 	feats = malloc(sizeof(float) * batch * boxes * config.visual_feat_dim);
 	pos = malloc(sizeof(float) * batch * boxes * 4);
 	targets = malloc(sizeof(float) * batch * config.num_qa_labels);
@@ -152,7 +152,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < batch * tokens; i++)
 	{
 		ids[i] = (int32_t) vqa_rng_below(&rng, config.vocab_size);
-		mask[i] = 1;
+		attended[i] = 1;
 	}
 	for (int i = 0; i < batch * boxes * config.visual_feat_dim; i++)
 		feats[i] = (float) vqa_rng_normal(&rng);
@@ -164,7 +164,7 @@ main(int argc, char **argv)
 	in.seq_len = tokens;
 	in.num_boxes = boxes;
 	in.input_ids = ids;
-	in.attention_mask = mask;
+	in.attended = attended;
 	in.token_type_ids = NULL;
 	in.visual_feats = feats;
 	in.visual_pos = pos;
@@ -193,7 +193,7 @@ main(int argc, char **argv)
 		   vqa_model_train_flops(&config, batch, tokens, boxes) / step_s / 1e9,
 		   vqa_model_train_flops(&config, batch, tokens, boxes), loss);
 	free(ids);
-	free(mask);
+	free(attended);
 	free(feats);
 	free(pos);
 	free(targets);
