@@ -15,7 +15,7 @@
 #   make results-float16  Stage 1 accuracy with float32 and float16 features (about 25 minutes)
 
 EXTENSION = vqaprune
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 
 MODULE_big = vqaprune
 CORE_SRCS = $(sort $(wildcard src/core/*.c))

@@ -71,6 +71,10 @@ typedef struct VqaModelConfig
 	int			r_layers;
 	int			x_layers;
 	int			visual_pos_dim;
+
+	/* VisualBERT's own: its layer count, and the word embeddings' padding_idx */
+	int			num_hidden_layers;
+	int			pad_token_id;
 } VqaModelConfig;
 
 /* Which part of the model a tensor belongs to (the paper's modules). */
@@ -80,8 +84,11 @@ typedef enum VqaModule
 	LXMERT_VISUAL,				/* visn_fc, box_fc and the R layers */
 	LXMERT_CROSS,				/* the X layers */
 	LXMERT_POOLER,
-	LXMERT_EMBEDDINGS_OTHER,	/* position / token type embeddings, LNs */
-	LXMERT_HEAD					/* the answer head */
+	LXMERT_EMBEDDINGS_OTHER,	/* position / token type embeddings, LNs; VisualBERT's
+								 * visual_projection too */
+	LXMERT_HEAD,				/* the answer head */
+	VQA_MODULE_ENCODER			/* VisualBERT's single stream: word embeddings and the
+								 * encoder layers (its pooler is LXMERT_POOLER) */
 } VqaModule;
 
 typedef struct VqaTensor
@@ -169,8 +176,9 @@ void		vqa_model_config_default(VqaModelConfig *config);
 
 /*
  * A config from JSON with HuggingFace's keys of its "model_type" (absent:
- * "lxmert"); absent keys keep the type's defaults, unknown keys are
- * ignored. 0, or -1 with a message.
+ * "lxmert"; or "visual_bert"); absent keys keep the type's defaults,
+ * unknown keys are ignored, the other type's structural keys are refused.
+ * 0, or -1 with a message.
  */
 int			vqa_model_config_parse(const char *json, VqaModelConfig *config,
 								char *errbuf, size_t errlen);
@@ -236,7 +244,12 @@ size_t		vqa_model_activation_bytes(const VqaModel *model);
 size_t		vqa_model_activation_bytes_for(const VqaModelConfig *config, int B, int T, int N,
 										int forward_only);
 
-/* The pooled output (B x H, after tanh) of the last forward pass. */
+/*
+ * The B x H vector of the last forward pass that the answer head reads, as
+ * a debiasing loss's gate reads it (vqa_model_backward's dpooled is its
+ * gradient): the pooled output (after tanh), or for VisualBERT's
+ * HuggingFace head the gathered hidden state (visual_bert.h).
+ */
 const float *vqa_model_pooled(const VqaModel *model);
 
 /* L2 norm of all gradients, and scaling them (gradient clipping). */
@@ -292,6 +305,8 @@ typedef struct VqaModelOps
 	/* base NULL: records the tensor table; else points weights into base. Returns floats. */
 	size_t		(*layout) (VqaModel *model, float *base, void *weights);
 	int			(*is_norm_tensor) (const char *name);	/* initialised to 1, not drawn */
+	/* after a random initialisation of every tensor: rows HuggingFace zeroes; NULL: none */
+	void		(*zero_padding_rows) (VqaModel *model);
 
 	/* activations: counts (base NULL) or points layout into base; returns floats */
 	void	   *(*acts_new) (const VqaModelConfig *config);

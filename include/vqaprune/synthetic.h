@@ -1,5 +1,5 @@
 /*
- * synthetic.h: the embedded VQA-CP-style benchmark.
+ * synthetic.h: the embedded benchmark, VQA-CP-style or VQA-VS-style.
  *
  * A seeded generator of scenes, region features and questions that needs no
  * download. Each image holds objects with a category, colour, material and
@@ -10,6 +10,14 @@
  * follow VQA-CP: per question type, answers are grouped so that the train and
  * test answer distributions differ strongly, and "val" is drawn like train
  * (in-distribution). doc/synthetic.md describes the generator.
+ *
+ * In the VQA-VS mode the same scenes and questions are split at random into
+ * train, val and test (in distribution, as VQA-VS's Training, Val and
+ * IID-Test), and each test question is marked with the OOD sets it belongs
+ * to: for each of VQA-VS's nine shortcuts (question type, key word, key
+ * object and their combinations), a question whose answer is a rare one for
+ * its shortcut concept in train. The train statistics come from a first
+ * pass over the questions, so memory stays bounded.
  *
  * The generator streams one image (with its questions) at a time, so any
  * size can be generated in bounded memory. Same config, same output, on every
@@ -23,6 +31,16 @@
 
 #define VQA_SYNTHETIC_ANSWERS 10
 
+/* VQA-VS's nine OOD sets, in its order: QT, KW, KWP, QT+KW, KO, KOP, QT+KO, KW+KO, QT+KW+KO */
+#define VQA_VS_OOD_SETS 9
+extern const char *const vqa_vs_ood_set_names[VQA_VS_OOD_SETS];
+
+typedef enum VqaSyntheticBenchmark
+{
+	VQA_SYNTHETIC_VQA_CP = 0,	/* per question type, train and test answers differ */
+	VQA_SYNTHETIC_VQA_VS		/* random splits, nine shortcut-specific OOD sets */
+} VqaSyntheticBenchmark;
+
 typedef struct VqaSyntheticConfig
 {
 	int			images;			/* number of images, >= 1 */
@@ -30,6 +48,7 @@ typedef struct VqaSyntheticConfig
 	int			boxes;			/* boxes per image, 1 .. 100 */
 	int			feature_dim;	/* feature dimension, 8 .. 4096 */
 	int			questions_per_image;	/* 1 .. 50 */
+	VqaSyntheticBenchmark benchmark;
 } VqaSyntheticConfig;
 
 typedef struct VqaSyntheticQuestion
@@ -42,7 +61,11 @@ typedef struct VqaSyntheticQuestion
 	const char *question_type;	/* a VQA question type string */
 	const char *answer_type;	/* "yes/no", "number" or "other" */
 	const char *multiple_choice_answer; /* the most frequent raw answer */
+	const char *answer;			/* the true answer, as the canonical raw answer writes it */
 	const char *answers[VQA_SYNTHETIC_ANSWERS]; /* raw annotator answers */
+	/* VQA-VS mode: the question's concept for each shortcut, e.g. "kw=dog" */
+	const char *concepts[VQA_VS_OOD_SETS];
+	unsigned	ood_sets;		/* VQA-VS mode, test questions: bit s, in OOD set s */
 } VqaSyntheticQuestion;
 
 typedef struct VqaSyntheticImage

@@ -8,7 +8,8 @@
  * processDigitArticle lower-cases, maps number words to digits, drops
  * articles and restores apostrophes of common contractions. The accuracy of a
  * prediction is the mean over the leave-one-annotator-out subsets of
- * min(1, matches / 3).
+ * min(1, matches / 3). VQA-VS scores without the normalisation and the
+ * averaging: vqa_exact_accuracy.
  */
 #ifndef VQAPRUNE_VQA_EVAL_H
 #define VQAPRUNE_VQA_EVAL_H
@@ -44,6 +45,15 @@ size_t		vqa_normalize_answer(const char *in, char *out);
  */
 double		vqa_answer_accuracy(const char *prediction,
 								const char *const *answers, int n);
+
+/*
+ * VQA-VS's accuracy in [0, 1] (its comput_score.py): min(1, count / 3),
+ * count the number of the n raw answers equal to the prediction byte for
+ * byte, with no normalisation and no leave-one-out averaging. Returns -1 if
+ * n < 1.
+ */
+double		vqa_exact_accuracy(const char *prediction,
+							   const char *const *answers, int n);
 
 /*
  * Rounds as Python's round(x, digits) does: to the nearest value with that

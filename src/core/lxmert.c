@@ -23,158 +23,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqaprune/model_type.h"
+
 /* ---------------------------------------------------------------------- */
 /* Layout of the parameters                                               */
 /* ---------------------------------------------------------------------- */
 
-typedef struct Layout
-{
-	VqaModel *model;
-	float	   *base;			/* NULL: record the tensor table */
-	size_t		offset;
-} Layout;
-
-static float *
-slot(Layout *L, const char *name, int rows, int cols, VqaModule module, int prunable)
-{
-	size_t		numel = (size_t) rows * (cols > 0 ? cols : 1);
-	float	   *p = L->base ? L->base + L->offset : NULL;
-
-	if (L->base == NULL)
-	{
-		VqaTensor *t = &L->model->tensors[L->model->n_tensors++];
-
-		snprintf(t->name, sizeof(t->name), "%s", name);
-		t->ndim = cols > 0 ? 2 : 1;
-		t->shape[0] = rows;
-		t->shape[1] = cols > 0 ? cols : 0;
-		t->offset = L->offset;
-		t->numel = numel;
-		t->module = module;
-		t->prunable = prunable;
-	}
-	L->offset += numel;
-	return p;
-}
-
-/* A linear layer "prefix.weight" [out, in] and "prefix.bias" [out]. */
 static void
-linear_slots(Layout *L, const char *prefix, int out, int in, VqaModule module,
-			 int prunable, float **w, float **b)
-{
-	char		name[96];
-
-	snprintf(name, sizeof(name), "%s.weight", prefix);
-	*w = slot(L, name, out, in, module, prunable);
-	snprintf(name, sizeof(name), "%s.bias", prefix);
-	*b = slot(L, name, out, 0, module, 0);
-}
-
-/*
- * A weight-normalised linear layer as PyTorch's weight_norm(dim=None) names
- * it: "prefix.weight_g" (a scalar gain), "prefix.weight_v" [out, in] (the
- * direction), "prefix.bias" [out].
- */
-static void
-weight_norm_slots(Layout *L, const char *prefix, int out, int in, VqaModule module,
-				  float **g, float **v, float **b)
-{
-	char		name[96];
-
-	snprintf(name, sizeof(name), "%s.weight_g", prefix);
-	*g = slot(L, name, 1, 0, module, 0);
-	if (L->base == NULL)
-		L->model->tensors[L->model->n_tensors - 1].ndim = 0;
-	snprintf(name, sizeof(name), "%s.weight_v", prefix);
-	*v = slot(L, name, out, in, module, 0);
-	snprintf(name, sizeof(name), "%s.bias", prefix);
-	*b = slot(L, name, out, 0, module, 0);
-}
-
-static void
-layernorm_slots(Layout *L, const char *prefix, int size, VqaModule module,
-				float **w, float **b)
-{
-	char		name[96];
-
-	snprintf(name, sizeof(name), "%s.weight", prefix);
-	*w = slot(L, name, size, 0, module, 0);
-	snprintf(name, sizeof(name), "%s.bias", prefix);
-	*b = slot(L, name, size, 0, module, 0);
-}
-
-/* Q, K, V under qkv_prefix; output dense and LayerNorm under out_prefix. */
-static void
-attention_slots(Layout *L, const char *qkv_prefix, const char *out_prefix, int H,
-				VqaModule module, VqaAttentionWeights *a)
-{
-	char		name[80];
-
-	snprintf(name, sizeof(name), "%s.query", qkv_prefix);
-	linear_slots(L, name, H, H, module, 1, &a->q_w, &a->q_b);
-	snprintf(name, sizeof(name), "%s.key", qkv_prefix);
-	linear_slots(L, name, H, H, module, 1, &a->k_w, &a->k_b);
-	snprintf(name, sizeof(name), "%s.value", qkv_prefix);
-	linear_slots(L, name, H, H, module, 1, &a->v_w, &a->v_b);
-	snprintf(name, sizeof(name), "%s.dense", out_prefix);
-	linear_slots(L, name, H, H, module, 1, &a->o_w, &a->o_b);
-	snprintf(name, sizeof(name), "%s.LayerNorm", out_prefix);
-	layernorm_slots(L, name, H, module, &a->ln_w, &a->ln_b);
-}
-
-/* FFN: intermediate dense under inter, output dense and LayerNorm under out. */
-static void
-ffn_slots(Layout *L, const char *inter, const char *out, int H, int I,
-		  VqaModule module, VqaFfnWeights *f)
-{
-	char		name[80];
-
-	snprintf(name, sizeof(name), "%s.dense", inter);
-	linear_slots(L, name, I, H, module, 1, &f->i_w, &f->i_b);
-	snprintf(name, sizeof(name), "%s.dense", out);
-	linear_slots(L, name, H, I, module, 1, &f->o_w, &f->o_b);
-	snprintf(name, sizeof(name), "%s.LayerNorm", out);
-	layernorm_slots(L, name, H, module, &f->ln_w, &f->ln_b);
-}
-
-static void
-bert_layer_slots(Layout *L, const char *prefix, int H, int I, VqaModule module,
-				 VqaBertLayerWeights *w)
-{
-	char		qkv[64],
-				out[64],
-				inter[64],
-				ffn_out[64];
-
-	snprintf(qkv, sizeof(qkv), "%s.attention.self", prefix);
-	snprintf(out, sizeof(out), "%s.attention.output", prefix);
-	snprintf(inter, sizeof(inter), "%s.intermediate", prefix);
-	snprintf(ffn_out, sizeof(ffn_out), "%s.output", prefix);
-	attention_slots(L, qkv, out, H, module, &w->att);
-	ffn_slots(L, inter, ffn_out, H, I, module, &w->ffn);
-}
-
-static void
-x_layer_slots(Layout *L, const char *prefix, int H, int I, LxmertXLayerWeights *w)
+x_layer_slots(VqaLayout *L, const char *prefix, int H, int I, LxmertXLayerWeights *w)
 {
 	char		a[64],
 				b[64];
 
 	snprintf(a, sizeof(a), "%s.visual_attention.att", prefix);
 	snprintf(b, sizeof(b), "%s.visual_attention.output", prefix);
-	attention_slots(L, a, b, H, LXMERT_CROSS, &w->cross);
+	vqa_layout_attention(L, a, b, H, LXMERT_CROSS, &w->cross);
 	snprintf(a, sizeof(a), "%s.lang_self_att.self", prefix);
 	snprintf(b, sizeof(b), "%s.lang_self_att.output", prefix);
-	attention_slots(L, a, b, H, LXMERT_CROSS, &w->lang_self);
+	vqa_layout_attention(L, a, b, H, LXMERT_CROSS, &w->lang_self);
 	snprintf(a, sizeof(a), "%s.visn_self_att.self", prefix);
 	snprintf(b, sizeof(b), "%s.visn_self_att.output", prefix);
-	attention_slots(L, a, b, H, LXMERT_CROSS, &w->visn_self);
+	vqa_layout_attention(L, a, b, H, LXMERT_CROSS, &w->visn_self);
 	snprintf(a, sizeof(a), "%s.lang_inter", prefix);
 	snprintf(b, sizeof(b), "%s.lang_output", prefix);
-	ffn_slots(L, a, b, H, I, LXMERT_CROSS, &w->lang_ffn);
+	vqa_layout_ffn(L, a, b, H, I, LXMERT_CROSS, &w->lang_ffn);
 	snprintf(a, sizeof(a), "%s.visn_inter", prefix);
 	snprintf(b, sizeof(b), "%s.visn_output", prefix);
-	ffn_slots(L, a, b, H, I, LXMERT_CROSS, &w->visn_ffn);
+	vqa_layout_ffn(L, a, b, H, I, LXMERT_CROSS, &w->visn_ffn);
 }
 
 /*
@@ -189,25 +64,25 @@ lxmert_layout(VqaModel *model, float *base, void *weights)
 	const VqaModelConfig *c = &model->config;
 	int			H = c->hidden_size;
 	int			I = c->intermediate_size;
-	Layout		L = {model, base, 0};
+	VqaLayout	L = {model, base, 0};
 	char		prefix[32];
 
-	w->word_emb = slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H, LXMERT_LANGUAGE, 1);
-	w->pos_emb = slot(&L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H,
+	w->word_emb = vqa_layout_slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H, LXMERT_LANGUAGE, 1);
+	w->pos_emb = vqa_layout_slot(&L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H,
 					  LXMERT_EMBEDDINGS_OTHER, 0);
-	w->type_emb = slot(&L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H,
+	w->type_emb = vqa_layout_slot(&L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H,
 					   LXMERT_EMBEDDINGS_OTHER, 0);
-	layernorm_slots(&L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->emb_ln_w, &w->emb_ln_b);
-	linear_slots(&L, "encoder.visn_fc.visn_fc", H, c->visual_feat_dim, LXMERT_VISUAL, 1,
+	vqa_layout_layernorm(&L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->emb_ln_w, &w->emb_ln_b);
+	vqa_layout_linear(&L, "encoder.visn_fc.visn_fc", H, c->visual_feat_dim, LXMERT_VISUAL, 1,
 				 &w->visn_fc_w, &w->visn_fc_b);
-	layernorm_slots(&L, "encoder.visn_fc.visn_layer_norm", H, LXMERT_VISUAL, &w->visn_ln_w, &w->visn_ln_b);
-	linear_slots(&L, "encoder.visn_fc.box_fc", H, c->visual_pos_dim, LXMERT_VISUAL, 1,
+	vqa_layout_layernorm(&L, "encoder.visn_fc.visn_layer_norm", H, LXMERT_VISUAL, &w->visn_ln_w, &w->visn_ln_b);
+	vqa_layout_linear(&L, "encoder.visn_fc.box_fc", H, c->visual_pos_dim, LXMERT_VISUAL, 1,
 				 &w->box_fc_w, &w->box_fc_b);
-	layernorm_slots(&L, "encoder.visn_fc.box_layer_norm", H, LXMERT_VISUAL, &w->box_ln_w, &w->box_ln_b);
+	vqa_layout_layernorm(&L, "encoder.visn_fc.box_layer_norm", H, LXMERT_VISUAL, &w->box_ln_w, &w->box_ln_b);
 	for (int i = 0; i < c->l_layers; i++)
 	{
 		snprintf(prefix, sizeof(prefix), "encoder.layer.%d", i);
-		bert_layer_slots(&L, prefix, H, I, LXMERT_LANGUAGE, &w->l_layers[i]);
+		vqa_layout_bert_layer(&L, prefix, H, I, LXMERT_LANGUAGE, &w->l_layers[i]);
 	}
 	for (int i = 0; i < c->x_layers; i++)
 	{
@@ -217,20 +92,20 @@ lxmert_layout(VqaModel *model, float *base, void *weights)
 	for (int i = 0; i < c->r_layers; i++)
 	{
 		snprintf(prefix, sizeof(prefix), "encoder.r_layers.%d", i);
-		bert_layer_slots(&L, prefix, H, I, LXMERT_VISUAL, &w->r_layers[i]);
+		vqa_layout_bert_layer(&L, prefix, H, I, LXMERT_VISUAL, &w->r_layers[i]);
 	}
-	linear_slots(&L, "pooler.dense", H, H, LXMERT_POOLER, 1, &w->pooler_w, &w->pooler_b);
+	vqa_layout_linear(&L, "pooler.dense", H, H, LXMERT_POOLER, 1, &w->pooler_w, &w->pooler_b);
 	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 	{
-		weight_norm_slots(&L, "classifier.main.0", 2 * H, H, LXMERT_HEAD, &w->classifier.fc0_g,
+		vqa_layout_weight_norm(&L, "classifier.main.0", 2 * H, H, LXMERT_HEAD, &w->classifier.fc0_g,
 						  &w->classifier.fc0_v, &w->classifier.fc0_b);
-		weight_norm_slots(&L, "classifier.main.3", c->num_qa_labels, 2 * H, LXMERT_HEAD,
+		vqa_layout_weight_norm(&L, "classifier.main.3", c->num_qa_labels, 2 * H, LXMERT_HEAD,
 						  &w->classifier.fc3_g, &w->classifier.fc3_v, &w->classifier.fc3_b);
 		return L.offset;
 	}
-	linear_slots(&L, "answer_head.logit_fc.0", 2 * H, H, LXMERT_HEAD, 0, &w->head_fc0_w, &w->head_fc0_b);
-	layernorm_slots(&L, "answer_head.logit_fc.2", 2 * H, LXMERT_HEAD, &w->head_ln_w, &w->head_ln_b);
-	linear_slots(&L, "answer_head.logit_fc.3", c->num_qa_labels, 2 * H, LXMERT_HEAD, 0,
+	vqa_layout_linear(&L, "answer_head.logit_fc.0", 2 * H, H, LXMERT_HEAD, 0, &w->head_fc0_w, &w->head_fc0_b);
+	vqa_layout_layernorm(&L, "answer_head.logit_fc.2", 2 * H, LXMERT_HEAD, &w->head_ln_w, &w->head_ln_b);
+	vqa_layout_linear(&L, "answer_head.logit_fc.3", c->num_qa_labels, 2 * H, LXMERT_HEAD, 0,
 				 &w->head_fc3_w, &w->head_fc3_b);
 	return L.offset;
 }
@@ -803,6 +678,9 @@ lxmert_config_check(const VqaModelConfig *c)
 		return "layer counts must not be negative";
 	if (c->visual_pos_dim > 64 || c->l_layers + c->r_layers + c->x_layers > 1000)
 		return "a size is out of range";
+	if (c->num_hidden_layers != 0)
+		return "num_hidden_layers is VisualBERT's: LXMERT's layer counts are l_layers, r_layers "
+			"and x_layers";
 	return NULL;
 }
 

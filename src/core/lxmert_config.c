@@ -7,19 +7,14 @@
  */
 #include "vqaprune/lxmert.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
-typedef struct IntKey
-{
-	const char *name;
-	size_t		offset;
-} IntKey;
+#include "vqaprune/model_type.h"
 
-static const IntKey INT_KEYS[] = {
+static const VqaConfigKey INT_KEYS[] = {
 	{"vocab_size", offsetof(VqaModelConfig, vocab_size)},
 	{"hidden_size", offsetof(VqaModelConfig, hidden_size)},
 	{"num_attention_heads", offsetof(VqaModelConfig, num_attention_heads)},
@@ -35,16 +30,16 @@ static const IntKey INT_KEYS[] = {
 };
 
 /* vqaprune's keys of the question encoding: written only when not the default */
-static const IntKey ENCODING_INT_KEYS[] = {
+static const VqaConfigKey ENCODING_INT_KEYS[] = {
 	{"question_tokens", offsetof(VqaModelConfig, question_tokens)},
 };
 
-static const IntKey BOOL_KEYS[] = {
+static const VqaConfigKey BOOL_KEYS[] = {
 	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
 	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
 };
 
-static const IntKey FLOAT_KEYS[] = {
+static const VqaConfigKey FLOAT_KEYS[] = {
 	{"layer_norm_eps", offsetof(VqaModelConfig, layer_norm_eps)},
 	{"hidden_dropout_prob", offsetof(VqaModelConfig, hidden_dropout_prob)},
 	{"attention_probs_dropout_prob", offsetof(VqaModelConfig, attention_probs_dropout_prob)},
@@ -80,89 +75,41 @@ vqa_model_config_default(VqaModelConfig *c)
 
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
 
+/*
+ * VisualBERT's structural keys: in an LXMERT config they mean the wrong
+ * model type. (HuggingFace's LxmertConfig writes num_hidden_layers too, as
+ * an object of the three layer counts: that one is LXMERT's and ignored.)
+ */
+static const char *const VISUAL_BERT_KEYS[] = {"visual_embedding_dim", "num_hidden_layers"};
+
 int
 lxmert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errlen)
 {
 	const char *problem;
 
 	vqa_model_config_default(c);
-	for (size_t i = 0; i < LENGTHOF(INT_KEYS) + LENGTHOF(ENCODING_INT_KEYS); i++)
+	for (size_t i = 0; i < LENGTHOF(VISUAL_BERT_KEYS); i++)
 	{
-		const IntKey *key = i < LENGTHOF(INT_KEYS) ? &INT_KEYS[i]
-			: &ENCODING_INT_KEYS[i - LENGTHOF(INT_KEYS)];
-		const char *path[] = {key->name, NULL};
-		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
+		yajl_val	v = vqa_config_get(root, VISUAL_BERT_KEYS[i]);
 
-		if (v == NULL || YAJL_IS_NULL(v))
-			continue;
-		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < -1000000000 ||
-			YAJL_GET_INTEGER(v) > 1000000000)
+		if (v && !YAJL_IS_OBJECT(v))
 		{
-			snprintf(errbuf, errlen, "config key \"%s\" must be an integer", key->name);
-			return -1;
-		}
-		*(int *) ((char *) c + key->offset) = (int) YAJL_GET_INTEGER(v);
-	}
-	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
-	{
-		const char *path[] = {BOOL_KEYS[i].name, NULL};
-		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
-
-		if (v == NULL || YAJL_IS_NULL(v))
-			continue;
-		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-		{
-			snprintf(errbuf, errlen, "config key \"%s\" must be true or false", BOOL_KEYS[i].name);
-			return -1;
-		}
-		*(int *) ((char *) c + BOOL_KEYS[i].offset) = YAJL_IS_TRUE(v);
-	}
-	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
-	{
-		const char *path[] = {FLOAT_KEYS[i].name, NULL};
-		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
-
-		if (v == NULL || YAJL_IS_NULL(v))
-			continue;
-		if (!YAJL_IS_NUMBER(v) || !isfinite(YAJL_GET_DOUBLE(v)))
-		{
-			snprintf(errbuf, errlen, "config key \"%s\" must be a number", FLOAT_KEYS[i].name);
-			return -1;
-		}
-		*(float *) ((char *) c + FLOAT_KEYS[i].offset) = (float) YAJL_GET_DOUBLE(v);
-	}
-	{
-		const char *path[] = {"answer_head", NULL};
-		yajl_val	v = yajl_tree_get(root, path, yajl_t_any);
-		const char *head = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
-		int			found = v == NULL || YAJL_IS_NULL(v);
-
-		for (size_t i = 0; !found && head && i < LENGTHOF(ANSWER_HEADS); i++)
-			if (strcmp(head, ANSWER_HEADS[i]) == 0)
-			{
-				c->answer_head = (VqaAnswerHead) i;
-				found = 1;
-			}
-		if (!found)
-		{
-			snprintf(errbuf, errlen, "config key \"answer_head\" must be \"lxmert\" or \"simple_classifier\"");
+			snprintf(errbuf, errlen, "config key \"%s\" is VisualBERT's, not LXMERT's: "
+					 "a VisualBERT config needs \"model_type\": \"visual_bert\"",
+					 VISUAL_BERT_KEYS[i]);
 			return -1;
 		}
 	}
-	{
-		const char *path[] = {"question_tokens", NULL};
-
-		/* the default fits a model with fewer positions */
-		if (yajl_tree_get(root, path, yajl_t_any) == NULL && c->max_position_embeddings > 0 &&
-			c->max_position_embeddings < c->question_tokens)
-			c->question_tokens = c->max_position_embeddings;
-	}
+	if (vqa_config_read_ints(root, INT_KEYS, LENGTHOF(INT_KEYS), c, errbuf, errlen) != 0 ||
+		vqa_config_read_ints(root, ENCODING_INT_KEYS, LENGTHOF(ENCODING_INT_KEYS), c, errbuf,
+							 errlen) != 0 ||
+		vqa_config_read_bools(root, BOOL_KEYS, LENGTHOF(BOOL_KEYS), c, errbuf, errlen) != 0 ||
+		vqa_config_read_floats(root, FLOAT_KEYS, LENGTHOF(FLOAT_KEYS), c, errbuf, errlen) != 0 ||
+		vqa_config_read_answer_head(root, ANSWER_HEADS, c, errbuf, errlen) != 0)
+		return -1;
 	problem = vqa_model_config_check(c);
-	/* the encoding is the hosts' business, not the model's: checked where it is read */
-	if (problem == NULL && (c->question_tokens < (c->special_tokens ? 2 : 1) ||
-							c->question_tokens > c->max_position_embeddings))
-		problem = "question_tokens must be at least 1 (2 with special tokens) and at most "
-			"max_position_embeddings";
+	if (problem == NULL)
+		problem = vqa_config_fit_question_tokens(root, c);
 	if (problem)
 	{
 		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
@@ -189,13 +136,7 @@ lxmert_config_to_json(const VqaModelConfig *c)
 		float		value = *(const float *) ((const char *) c + FLOAT_KEYS[i].offset);
 		char		text[32];
 
-		/* the shortest decimal that reads back as the same float */
-		for (int digits = 1; digits <= 9; digits++)
-		{
-			snprintf(text, sizeof(text), "%.*g", digits, value);
-			if (strtof(text, NULL) == value)
-				break;
-		}
+		vqa_config_format_float(text, sizeof(text), value);
 		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
 	}
 	/* HuggingFace's head is the default, and a HuggingFace config has no such key */

@@ -16,10 +16,12 @@
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/sparse.h"
+#include "vqaprune/visual_bert.h"
 
 /* The implemented types, by VqaModelType. */
 static const VqaModelOps *const MODEL_OPS[] = {
 	[VQA_MODEL_LXMERT] = &vqa_lxmert_ops,
+	[VQA_MODEL_VISUAL_BERT] = &vqa_visual_bert_ops,
 };
 
 #define LENGTHOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -223,6 +225,8 @@ init_tensors(VqaModel *model, uint64_t seed, float std, int head_only)
 		if (ends_with(model->tensors[i].name, ".weight_v") &&
 			(!head_only || model->tensors[i].module == LXMERT_HEAD))
 			init_weight_norm_linear(model, &model->tensors[i], &rng);
+	if (!head_only && model->ops->zero_padding_rows)
+		model->ops->zero_padding_rows(model);
 	vqa_model_refresh_mask(model);
 }
 

@@ -31,6 +31,20 @@
  * into "train" and an in-distribution "val". The answer prior of a question
  * type learnt on train is then right on val and wrong on test.
  *
+ * The VQA-VS mode. The same scenes and questions, split at random 60/10/30
+ * into train, val and test, as VQA-VS's Training, Val and IID-Test. Each
+ * question has a concept for each of VQA-VS's nine shortcuts: its question
+ * type (QT), key word (KW: the object or colour it names), key word pair
+ * (KWP: with the attribute it names or asks for), the image's key object
+ * (KO: its most numerous category) and key object pair (KOP: the two most
+ * numerous), and the combinations QT+KW, QT+KO, KW+KO and QT+KW+KO. A test
+ * question is in the OOD set of a shortcut when, among the train questions
+ * of its concept, its answer is rare: fewer than half as frequent as the
+ * concept's most frequent answer, or the concept is absent from train. A
+ * model that answers from the shortcut is then wrong on that set. The train
+ * counts come from a first pass over every image's scene and questions
+ * (features skipped), so the output still streams.
+ *
  * Reproducibility and memory. Each image draws from its own random streams
  * (scene, features, questions) keyed by seed and image id, so the output is
  * the same on every run, a larger data set starts with the smaller one (all
@@ -57,6 +71,10 @@
 #define FEATURE_NOISE 0.4		/* noise std per dimension, embeddings are 1 */
 #define SIM_IMAGES 400			/* images simulated to balance the re-split */
 
+#define IID_TRAIN_PERCENT 60	/* VQA-VS mode: percent of questions in train */
+#define IID_VAL_PERCENT 10		/* and in val; the rest are test */
+#define CONCEPT_LEN 64
+
 #define TRAIN_HEAVY_TO_TRAIN 90 /* percent of train-heavy answers on the train side */
 #define TEST_HEAVY_TO_TRAIN 10	/* percent of test-heavy answers on the train side */
 #define VAL_OF_TRAIN_SIDE 15	/* percent of the train side that is "val" */
@@ -67,6 +85,7 @@
 #define STREAM_SCENE 0
 #define STREAM_FEATURES 1
 #define STREAM_QUESTIONS 2
+#define STREAM_IID_SPLITS 3		/* the VQA-VS mode's splits, so its questions are VQA-CP's */
 
 static const char *const category_names[N_CATEGORIES] = {
 	"cat", "dog", "car", "bus", "chair", "table",
@@ -157,6 +176,34 @@ static const int image_sizes[][2] = {
 
 #define N_IMAGE_SIZES ((int) (sizeof(image_sizes) / sizeof(image_sizes[0])))
 
+const char *const vqa_vs_ood_set_names[VQA_VS_OOD_SETS] = {
+	"QT", "KW", "KWP", "QT+KW", "KO", "KOP", "QT+KO", "KW+KO", "QT+KW+KO"
+};
+
+typedef enum OodSet
+{
+	OOD_QT,
+	OOD_KW,
+	OOD_KWP,
+	OOD_QT_KW,
+	OOD_KO,
+	OOD_KOP,
+	OOD_QT_KO,
+	OOD_KW_KO,
+	OOD_QT_KW_KO
+} OodSet;
+
+/*
+ * Key words, what a question names first: a category, a colour ("How many
+ * red objects"), or "animal" ("What animal is this?"). Second key words:
+ * the colour or material it names next, else what it asks for.
+ */
+#define KW_ANIMAL (N_CATEGORIES + N_COLOURS)
+#define N_KEY_WORDS (KW_ANIMAL + 1)
+#define N_SECOND_WORDS (N_COLOURS + N_MATERIALS + 5)
+
+static const char *const asked_names[5] = {"color", "material", "kind", "number", "presence"};
+
 static int
 is_animal(int category)
 {
@@ -246,6 +293,9 @@ struct VqaSynthetic
 	int			usual_colour[N_CATEGORIES];
 	int			usual_material[N_CATEGORIES];
 	unsigned char train_heavy[N_QUESTION_TYPES][MAX_ANSWERS];
+	/* VQA-VS mode: train questions per (shortcut concept, answer), per OOD set */
+	int64_t    *concept_counts;
+	size_t		concept_offset[VQA_VS_OOD_SETS];
 
 	/* the current image */
 	int			image_w;
@@ -257,11 +307,14 @@ struct VqaSynthetic
 	int			category_count[N_CATEGORIES];
 	int			colour_count[N_COLOURS];
 	int			category_colour_count[N_CATEGORIES][N_COLOURS];
+	int			key_object;		/* the most numerous category */
+	int			second_object;	/* the next, or -1 */
 	float	   *boxes;
 	float	   *features;
 	QuestionPlan *plans;
 	VqaSyntheticQuestion *questions;
 	char	   *question_text;	/* questions_per_image x QUESTION_LEN */
+	char	   *concept_text;	/* questions_per_image x VQA_VS_OOD_SETS x CONCEPT_LEN */
 };
 
 static void
@@ -379,6 +432,18 @@ make_scene(VqaSynthetic *gen, VqaRng *rng)
 		gen->colour_count[gen->box_colour[b]]++;
 		gen->category_colour_count[category][gen->box_colour[b]]++;
 	}
+
+	/* the key objects: most boxes first, ties to the lower category */
+	gen->key_object = 0;
+	for (i = 1; i < N_CATEGORIES; i++)
+		if (gen->category_count[i] > gen->category_count[gen->key_object])
+			gen->key_object = i;
+	gen->second_object = -1;
+	for (i = 0; i < N_CATEGORIES; i++)
+		if (i != gen->key_object && gen->category_count[i] > 0 &&
+			(gen->second_object < 0 ||
+			 gen->category_count[i] > gen->category_count[gen->second_object]))
+			gen->second_object = i;
 }
 
 /* Normalised boxes and noisy embedding features of the current scene. */
@@ -868,18 +933,269 @@ annotate(VqaRng *rng, const QuestionTypeInfo *info, int truth,
 		}
 	}
 	q->multiple_choice_answer = consensus_answer(q->answers, canonical);
+	q->answer = canonical;
 }
 
-/* The VQA-CP re-split: the side depends on how the answer was grouped. */
+/*
+ * The VQA-CP re-split: the side depends on how the answer was grouped. The
+ * VQA-VS mode draws it too, from the question stream, so that every later
+ * question is the VQA-CP mode's, and returns a random in-distribution split
+ * drawn from its own stream instead.
+ */
 static const char *
-draw_split(const VqaSynthetic *gen, VqaRng *rng, const QuestionPlan *plan)
+draw_split(const VqaSynthetic *gen, VqaRng *rng, VqaRng *iid_rng, const QuestionPlan *plan)
 {
 	int			to_train = gen->train_heavy[plan->type][plan->truth] ?
 		TRAIN_HEAVY_TO_TRAIN : TEST_HEAVY_TO_TRAIN;
+	const char *split = "test";
+	int			r;
 
-	if ((int) vqa_rng_below(rng, 100) >= to_train)
-		return "test";
-	return (int) vqa_rng_below(rng, 100) < VAL_OF_TRAIN_SIDE ? "val" : "train";
+	if ((int) vqa_rng_below(rng, 100) < to_train)
+		split = (int) vqa_rng_below(rng, 100) < VAL_OF_TRAIN_SIDE ? "val" : "train";
+	if (gen->config.benchmark != VQA_SYNTHETIC_VQA_VS)
+		return split;
+	r = (int) vqa_rng_below(iid_rng, 100);
+	return r < IID_TRAIN_PERCENT ? "train" :
+		r < IID_TRAIN_PERCENT + IID_VAL_PERCENT ? "val" : "test";
+}
+
+/*
+ * Plans, words, annotates and splits the questions of the current scene,
+ * from the image's question stream (its own for the VQA-VS mode's splits).
+ */
+static void
+ask_questions(VqaSynthetic *gen, VqaRng *rng, int64_t image_id)
+{
+	VqaRng		iid_rng;
+	int			k;
+
+	vqa_rng_seed_stream(&iid_rng, gen->config.seed, (uint64_t) image_id * 4 + STREAM_IID_SPLITS);
+
+	for (k = 0; k < gen->config.questions_per_image; k++)
+	{
+		VqaSyntheticQuestion *q = &gen->questions[k];
+		char	   *text = gen->question_text + (size_t) k * QUESTION_LEN;
+		const QuestionPlan *plan = &gen->plans[k];
+		const QuestionTypeInfo *info;
+
+		plan_image_question(gen, rng, k);
+		info = &question_types[plan->type];
+		word_question(plan, text);
+
+		q->question_id = image_id * 100 + k + 1;
+		q->image_id = image_id;
+		q->question = text;
+		q->question_type = info->type;
+		q->answer_type = info->answer_type;
+		/* COCO's split is cosmetic: the first two thirds are train2014 */
+		q->coco_split = image_id * 3 <= (int64_t) gen->config.images * 2 ?
+			"train2014" : "val2014";
+		annotate(rng, info, plan->truth, q);
+		q->split = draw_split(gen, rng, &iid_rng, plan);
+		q->ood_sets = 0;
+	}
+}
+
+/* ---- the VQA-VS mode: shortcut concepts and OOD sets ---- */
+
+/* The number of concepts of each shortcut. */
+static const int concept_space[VQA_VS_OOD_SETS] = {
+	N_QUESTION_TYPES, N_KEY_WORDS, N_KEY_WORDS * N_SECOND_WORDS,
+	N_QUESTION_TYPES * N_KEY_WORDS, N_CATEGORIES, N_CATEGORIES * N_CATEGORIES,
+	N_QUESTION_TYPES * N_CATEGORIES, N_KEY_WORDS * N_CATEGORIES,
+	N_QUESTION_TYPES * N_KEY_WORDS * N_CATEGORIES
+};
+
+/* Answers over all types, by their canonical string: colours, materials, animals, counts, yes/no. */
+#define N_ALL_ANSWERS (N_COLOURS + N_MATERIALS + N_ANIMALS + MAX_COUNT + 1 + 2)
+
+static int
+answer_index(const QuestionPlan *plan)
+{
+	switch (question_types[plan->type].kind)
+	{
+		case KIND_COLOUR:
+			return plan->truth;
+		case KIND_MATERIAL:
+			return N_COLOURS + plan->truth;
+		case KIND_ANIMAL:
+			return N_COLOURS + N_MATERIALS + plan->truth;
+		case KIND_COUNT:
+			return N_COLOURS + N_MATERIALS + N_ANIMALS + plan->truth;
+		case KIND_YES_NO:
+			return N_COLOURS + N_MATERIALS + N_ANIMALS + MAX_COUNT + 1 + plan->truth;
+	}
+	return 0;
+}
+
+/* What a question names first: its category, else its colour, else "animal". */
+static int
+key_word(const QuestionPlan *plan)
+{
+	if (plan->type == QT_WHAT_ANIMAL)
+		return KW_ANIMAL;		/* the category is the answer, not in the words */
+	if (plan->category >= 0)
+		return plan->category;
+	return N_CATEGORIES + plan->colour;
+}
+
+/* What it names next, else what it asks for. */
+static int
+second_word(const QuestionPlan *plan)
+{
+	switch (plan->type)
+	{
+		case QT_IS_THE:
+		case QT_ARE_THERE:
+			return plan->material >= 0 ? N_COLOURS + plan->material : plan->colour;
+		case QT_WHAT_COLOR:
+			return N_COLOURS + N_MATERIALS + 0;
+		case QT_WHAT_MATERIAL:
+			return N_COLOURS + N_MATERIALS + 1;
+		case QT_WHAT_ANIMAL:
+			return N_COLOURS + N_MATERIALS + 2;
+		case QT_HOW_MANY:
+			return N_COLOURS + N_MATERIALS + 3;
+		default:
+			return N_COLOURS + N_MATERIALS + 4;
+	}
+}
+
+static const char *
+key_word_name(int kw)
+{
+	if (kw < N_CATEGORIES)
+		return category_names[kw];
+	if (kw < KW_ANIMAL)
+		return colour_names[kw - N_CATEGORIES];
+	return "animal";
+}
+
+static const char *
+second_word_name(int w)
+{
+	if (w < N_COLOURS)
+		return colour_names[w];
+	if (w < N_COLOURS + N_MATERIALS)
+		return material_names[w - N_COLOURS];
+	return asked_names[w - N_COLOURS - N_MATERIALS];
+}
+
+/* The concept of a question of the current scene, for each shortcut. */
+static void
+question_concepts(const VqaSynthetic *gen, const QuestionPlan *plan, int *concept)
+{
+	int			qt = plan->type;
+	int			kw = key_word(plan);
+	int			ko = gen->key_object;
+	int			other = gen->second_object >= 0 ? gen->second_object : ko;
+	int			low = ko < other ? ko : other;
+	int			high = ko < other ? other : ko;
+
+	concept[OOD_QT] = qt;
+	concept[OOD_KW] = kw;
+	concept[OOD_KWP] = kw * N_SECOND_WORDS + second_word(plan);
+	concept[OOD_QT_KW] = qt * N_KEY_WORDS + kw;
+	concept[OOD_KO] = ko;
+	concept[OOD_KOP] = low * N_CATEGORIES + high;
+	concept[OOD_QT_KO] = qt * N_CATEGORIES + ko;
+	concept[OOD_KW_KO] = kw * N_CATEGORIES + ko;
+	concept[OOD_QT_KW_KO] = (qt * N_KEY_WORDS + kw) * N_CATEGORIES + ko;
+}
+
+/* The concepts as text, "qt=how many", "kop=cat+dog", ... into the question. */
+static void
+describe_concepts(VqaSynthetic *gen, int k)
+{
+	const QuestionPlan *plan = &gen->plans[k];
+	VqaSyntheticQuestion *q = &gen->questions[k];
+	char	   *text = gen->concept_text + (size_t) k * VQA_VS_OOD_SETS * CONCEPT_LEN;
+	const char *qt = question_types[plan->type].type;
+	const char *kw = key_word_name(key_word(plan));
+	const char *ko = category_names[gen->key_object];
+	int			other = gen->second_object >= 0 ? gen->second_object : gen->key_object;
+	int			s;
+
+	snprintf(text + OOD_QT * CONCEPT_LEN, CONCEPT_LEN, "qt=%s", qt);
+	snprintf(text + OOD_KW * CONCEPT_LEN, CONCEPT_LEN, "kw=%s", kw);
+	snprintf(text + OOD_KWP * CONCEPT_LEN, CONCEPT_LEN, "kwp=%s %s", kw,
+			 second_word_name(second_word(plan)));
+	snprintf(text + OOD_QT_KW * CONCEPT_LEN, CONCEPT_LEN, "qt+kw=%s|%s", qt, kw);
+	snprintf(text + OOD_KO * CONCEPT_LEN, CONCEPT_LEN, "ko=%s", ko);
+	snprintf(text + OOD_KOP * CONCEPT_LEN, CONCEPT_LEN, "kop=%s+%s",
+			 category_names[gen->key_object < other ? gen->key_object : other],
+			 category_names[gen->key_object < other ? other : gen->key_object]);
+	snprintf(text + OOD_QT_KO * CONCEPT_LEN, CONCEPT_LEN, "qt+ko=%s|%s", qt, ko);
+	snprintf(text + OOD_KW_KO * CONCEPT_LEN, CONCEPT_LEN, "kw+ko=%s|%s", kw, ko);
+	snprintf(text + OOD_QT_KW_KO * CONCEPT_LEN, CONCEPT_LEN, "qt+kw+ko=%s|%s|%s", qt, kw, ko);
+	for (s = 0; s < VQA_VS_OOD_SETS; s++)
+		q->concepts[s] = text + s * CONCEPT_LEN;
+}
+
+/*
+ * The OOD sets of a test question: those of the shortcuts whose concept
+ * gives its answer, in train, fewer than half as often as its most frequent
+ * answer, or never occurs in train.
+ */
+static unsigned
+ood_sets_of(const VqaSynthetic *gen, const QuestionPlan *plan)
+{
+	int			concept[VQA_VS_OOD_SETS];
+	int			answer = answer_index(plan);
+	unsigned	sets = 0;
+	int			s;
+
+	question_concepts(gen, plan, concept);
+	for (s = 0; s < VQA_VS_OOD_SETS; s++)
+	{
+		const int64_t *counts = gen->concept_counts + gen->concept_offset[s] +
+			(size_t) concept[s] * N_ALL_ANSWERS;
+		int64_t		most = 0;
+		int			a;
+
+		for (a = 0; a < N_ALL_ANSWERS; a++)
+			if (counts[a] > most)
+				most = counts[a];
+		if (most == 0 || 2 * counts[answer] < most)
+			sets |= 1u << s;
+	}
+	return sets;
+}
+
+/*
+ * The first pass of the VQA-VS mode: every image's scene and questions, as
+ * vqa_synthetic_next makes them (features have their own stream and are
+ * skipped), counting the train questions per concept and answer.
+ */
+static void
+count_train_concepts(VqaSynthetic *gen)
+{
+	int64_t		image_id;
+
+	for (image_id = 1; image_id <= gen->config.images; image_id++)
+	{
+		uint64_t	stream = (uint64_t) image_id * 4;
+		VqaRng		rng;
+		int			k;
+
+		vqa_rng_seed_stream(&rng, gen->config.seed, stream + STREAM_SCENE);
+		make_scene(gen, &rng);
+		vqa_rng_seed_stream(&rng, gen->config.seed, stream + STREAM_QUESTIONS);
+		ask_questions(gen, &rng, image_id);
+		for (k = 0; k < gen->config.questions_per_image; k++)
+		{
+			int			concept[VQA_VS_OOD_SETS];
+			int			answer = answer_index(&gen->plans[k]);
+			int			s;
+
+			if (strcmp(gen->questions[k].split, "train") != 0)
+				continue;
+			question_concepts(gen, &gen->plans[k], concept);
+			for (s = 0; s < VQA_VS_OOD_SETS; s++)
+				gen->concept_counts[gen->concept_offset[s] +
+									(size_t) concept[s] * N_ALL_ANSWERS + answer]++;
+		}
+	}
 }
 
 /*
@@ -955,6 +1271,11 @@ vqa_synthetic_new(const VqaSyntheticConfig *config, char *errbuf, size_t errlen)
 		!check_range(config->questions_per_image, 1, 50, "questions_per_image",
 					 errbuf, errlen))
 		return NULL;
+	if (config->benchmark != VQA_SYNTHETIC_VQA_CP && config->benchmark != VQA_SYNTHETIC_VQA_VS)
+	{
+		set_error(errbuf, errlen, "benchmark must be VQA-CP or VQA-VS");
+		return NULL;
+	}
 
 	gen = calloc(1, sizeof(VqaSynthetic));
 	if (gen == NULL)
@@ -983,6 +1304,25 @@ vqa_synthetic_new(const VqaSyntheticConfig *config, char *errbuf, size_t errlen)
 	gen->plans = malloc(sizeof(QuestionPlan) * n_questions);
 	gen->questions = calloc(n_questions, sizeof(VqaSyntheticQuestion));
 	gen->question_text = malloc(QUESTION_LEN * n_questions);
+	if (config->benchmark == VQA_SYNTHETIC_VQA_VS)
+	{
+		size_t		n_counts = 0;
+		int			s;
+
+		for (s = 0; s < VQA_VS_OOD_SETS; s++)
+		{
+			gen->concept_offset[s] = n_counts;
+			n_counts += (size_t) concept_space[s] * N_ALL_ANSWERS;
+		}
+		gen->concept_counts = calloc(n_counts, sizeof(int64_t));
+		gen->concept_text = malloc((size_t) VQA_VS_OOD_SETS * CONCEPT_LEN * n_questions);
+		if (gen->concept_counts == NULL || gen->concept_text == NULL)
+		{
+			vqa_synthetic_free(gen);
+			set_error(errbuf, errlen, "out of memory");
+			return NULL;
+		}
+	}
 	if (!gen->category_embedding || !gen->colour_embedding ||
 		!gen->material_embedding || !gen->box_category || !gen->box_colour ||
 		!gen->box_material || !gen->box_pixels || !gen->boxes ||
@@ -1009,6 +1349,8 @@ vqa_synthetic_new(const VqaSyntheticConfig *config, char *errbuf, size_t errlen)
 	}
 
 	split_answer_values(gen);
+	if (config->benchmark == VQA_SYNTHETIC_VQA_VS)
+		count_train_concepts(gen);
 	return gen;
 }
 
@@ -1031,27 +1373,16 @@ vqa_synthetic_next(VqaSynthetic *gen, VqaSyntheticImage *out)
 	make_features(gen, &rng);
 
 	vqa_rng_seed_stream(&rng, gen->config.seed, stream + STREAM_QUESTIONS);
+	ask_questions(gen, &rng, image_id);
 	for (k = 0; k < gen->config.questions_per_image; k++)
 	{
 		VqaSyntheticQuestion *q = &gen->questions[k];
-		char	   *text = gen->question_text + (size_t) k * QUESTION_LEN;
-		const QuestionPlan *plan = &gen->plans[k];
-		const QuestionTypeInfo *info;
 
-		plan_image_question(gen, &rng, k);
-		info = &question_types[plan->type];
-		word_question(plan, text);
-
-		q->question_id = image_id * 100 + k + 1;
-		q->image_id = image_id;
-		q->question = text;
-		q->question_type = info->type;
-		q->answer_type = info->answer_type;
-		/* COCO's split is cosmetic: the first two thirds are train2014 */
-		q->coco_split = image_id * 3 <= (int64_t) gen->config.images * 2 ?
-			"train2014" : "val2014";
-		annotate(&rng, info, plan->truth, q);
-		q->split = draw_split(gen, &rng, plan);
+		if (gen->config.benchmark != VQA_SYNTHETIC_VQA_VS)
+			continue;
+		describe_concepts(gen, k);
+		if (strcmp(q->split, "test") == 0)
+			q->ood_sets = ood_sets_of(gen, &gen->plans[k]);
 	}
 
 	out->image_id = image_id;
@@ -1083,5 +1414,7 @@ vqa_synthetic_free(VqaSynthetic *gen)
 	free(gen->plans);
 	free(gen->questions);
 	free(gen->question_text);
+	free(gen->concept_counts);
+	free(gen->concept_text);
 	free(gen);
 }

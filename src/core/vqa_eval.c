@@ -427,6 +427,18 @@ vqa_answer_accuracy(const char *prediction, const char *const *answers, int n)
 }
 
 double
+vqa_exact_accuracy(const char *prediction, const char *const *answers, int n)
+{
+	int			matches = 0;
+
+	if (n < 1)
+		return -1.0;
+	for (int k = 0; k < n; k++)
+		matches += strcmp(answers[k], prediction) == 0;
+	return matches >= 3 ? 1.0 : matches / 3.0;
+}
+
+double
 vqa_round(double x, int digits)
 {
 	char		buf[512];

@@ -1,11 +1,14 @@
 /*
  * evaluate.c: vqa_evaluate, a model's answers to every question of a split,
- * scored with the official VQA metric and stored as a run, next to imported
+ * scored with the dataset's metric and stored as a run, next to imported
  * runs in the accuracy views.
  *
  * The model answers with the argmax of its logits, named by the answer
- * labels stored with it; the official accuracy of each answer is computed
- * against the question's raw annotator answers.
+ * labels stored with it; the accuracy of each answer is computed against the
+ * question's raw annotator answers: the official VQA accuracy, or VQA-VS's
+ * exact match on a VQA-VS dataset. A run of a VQA-VS test split (IID-Test)
+ * scores every OOD set at once, since each is a subset of its questions
+ * (vqa_accuracy_vqavs).
  */
 #include "postgres.h"
 
@@ -110,9 +113,9 @@ vqa_evaluate(PG_FUNCTION_ARGS)
 		run_id = DatumGetInt64(SpiRequired(0, 1, "vqaprune.runs"));
 		RowInserterInit(&ins,
 						psprintf("INSERT INTO vqaprune.predictions (run_id, question_id, answer, accuracy) "
-								 "SELECT $1, q.question_id, $3, %s.vqa_answer_accuracy($3, q.answers) "
+								 "SELECT $1, q.question_id, $3, %s.%s($3, q.answers) "
 								 "FROM vqaprune.questions q WHERE q.dataset_id = $4 AND q.question_id = $2",
-								 ExtensionSchema(fcinfo)),
+								 ExtensionSchema(fcinfo), DatasetAccuracyFunction(dataset_id)),
 						5, argtypes);
 
 		SetComputeThreads();

@@ -167,7 +167,7 @@ vqa_load_features(PG_FUNCTION_ARGS)
 	SPI_connect();
 	dataset_id = LookupDatasetId(dataset);
 	if (dataset_id == 0)
-		dataset_id = CreateDataset(dataset, "files", 9, "{}");
+		dataset_id = CreateDataset(dataset, "files", "vqa-cp", 9, "{}");
 	else
 		RequireDatasetOwner(dataset_id, dataset);
 	feature_dim = DatasetFeatureDim(dataset_id, dataset, half);

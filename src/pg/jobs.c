@@ -70,7 +70,7 @@ PGDLLEXPORT void vqa_job_worker_main(Datum arg);
 /* The calls a job may run. */
 static const char *const JOB_FUNCTIONS[] = {
 	"vqa_finetune", "vqa_prune", "vqa_pipeline", "vqa_evaluate", "vqa_compact",
-	"vqa_load_questions", "vqa_load_features", "vqa_synthetic", "vqa_import_safetensors",
+	"vqa_load_questions", "vqa_load_features", "vqa_load_vqavs", "vqa_synthetic", "vqa_import_safetensors",
 	"vqa_export_safetensors", "vqa_import_predictions",
 };
 

@@ -60,6 +60,7 @@ static const char *const MODULE_NAMES[] = {
 	[LXMERT_POOLER] = "pooler",
 	[LXMERT_EMBEDDINGS_OTHER] = "embeddings",
 	[LXMERT_HEAD] = "head",
+	[VQA_MODULE_ENCODER] = "encoder",
 };
 
 const char *

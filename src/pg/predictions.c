@@ -4,7 +4,8 @@
  *
  * As the official evaluation, a results file must answer every question of
  * the split, each once, and nothing else; the accuracy of each answer is the
- * official one, stored unrounded, and the accuracy views aggregate it.
+ * official one (VQA-VS's exact match on a VQA-VS dataset), stored unrounded,
+ * and the accuracy views aggregate it.
  */
 #include "postgres.h"
 
@@ -85,10 +86,10 @@ vqa_import_predictions(PG_FUNCTION_ARGS)
 
 	RowInserterInit(&ins,
 					psprintf("INSERT INTO vqaprune.predictions (run_id, question_id, answer, accuracy) "
-							 "SELECT $1, q.question_id, $3, %s.vqa_answer_accuracy($3, q.answers) "
+							 "SELECT $1, q.question_id, $3, %s.%s($3, q.answers) "
 							 "FROM vqaprune.questions q "
 							 "WHERE q.dataset_id = $4 AND q.split = $5 AND q.question_id = $2",
-							 ExtensionSchema(fcinfo)),
+							 ExtensionSchema(fcinfo), DatasetAccuracyFunction(dataset_id)),
 					5, argtypes);
 
 	reader = OpenJsonFile(path, VQA_JSON_RESULTS);

@@ -9,7 +9,8 @@
  * question is written as soon as its annotation arrives. Any problem -- bad
  * JSON, a question without annotation or the other way round, a duplicate
  * id -- raises an error naming the file and the record, and the transaction
- * takes every row of the call back with it.
+ * takes every row of the call back with it. The VQA-VS loader (vqavs.c)
+ * reads its files through the same pairing of questions and annotations.
  */
 #include "postgres.h"
 
@@ -39,7 +40,7 @@ typedef struct PendingQuestion
 } PendingQuestion;
 
 /* UTF-8 from a file, as text in the server encoding. */
-static Datum
+Datum
 Utf8GetTextDatum(const char *s)
 {
 	return PointerGetDatum(cstring_to_text(pg_any_to_server(s, strlen(s), PG_UTF8)));
@@ -145,16 +146,17 @@ ReadQuestions(const char *path, MemoryContext context)
 	return questions;
 }
 
-/* Streams the annotations, writing each question as its annotation comes. */
+/*
+ * Streams the annotations, handing each question to fn as its annotation
+ * comes; returns how many.
+ */
 static int64
-LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
-				int64 dataset_id, const char *split)
+StreamAnnotations(const char *path, const char *questions_path, HTAB *questions,
+				  const char *split, AnnotatedQuestionFn fn, void *arg)
 {
 	VqaJsonReader *volatile reader;
-	RowInserter ins;
-	volatile int64 loaded = 0;
+	volatile int64 annotated = 0;
 
-	QuestionInserterInit(&ins);
 	reader = OpenJsonFile(path, VQA_JSON_ANNOTATIONS);
 	PG_TRY();
 	{
@@ -205,14 +207,8 @@ LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
 			row.multiple_choice_answer = rec.multiple_choice_answer;
 			row.n_answers = rec.n_answers;
 			row.answers = rec.answers;
-			if (!InsertQuestion(&ins, dataset_id, &row))
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_OBJECT),
-						 errmsg("question_id " INT64_FORMAT " of \"%s\" is already loaded in this dataset",
-								rec.question_id, questions_path),
-						 errhint("Each question id may appear in one split only; "
-								 "vqa_drop_dataset removes a dataset to load it again.")));
-			loaded++;
+			fn(&row, arg);
+			annotated++;
 		}
 		if (rc < 0)
 			ReportJsonError("annotations", path, reader);
@@ -222,7 +218,7 @@ LoadAnnotations(const char *path, const char *questions_path, HTAB *questions,
 		vqa_json_close(reader);
 	}
 	PG_END_TRY();
-	return loaded;
+	return annotated;
 }
 
 static void
@@ -245,6 +241,55 @@ RequireAllAnnotated(HTAB *questions, const char *questions_path, const char *ann
 						first->question_id, annotations_path)));
 }
 
+int64
+ReadQuestionFiles(const char *questions_path, const char *annotations_path, const char *split,
+				  AnnotatedQuestionFn fn, void *arg)
+{
+	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "vqaprune questions",
+												  ALLOCSET_DEFAULT_SIZES);
+	HTAB	   *questions = ReadQuestions(questions_path, context);
+	int64		annotated = StreamAnnotations(annotations_path, questions_path, questions, split,
+										  fn, arg);
+
+	RequireAllAnnotated(questions, questions_path, annotations_path);
+	MemoryContextDelete(context);
+	return annotated;
+}
+
+typedef struct SplitInserter
+{
+	RowInserter ins;
+	int64		dataset_id;
+	const char *questions_path;
+} SplitInserter;
+
+/* Writes one question of a split; its id must be new to the dataset. */
+static void
+InsertSplitQuestion(const QuestionRow *row, void *arg)
+{
+	SplitInserter *s = arg;
+
+	if (!InsertQuestion(&s->ins, s->dataset_id, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("question_id " INT64_FORMAT " of \"%s\" is already loaded in this dataset",
+						row->question_id, s->questions_path),
+				 errhint("Each question id may appear in one split only; "
+						 "vqa_drop_dataset removes a dataset to load it again.")));
+}
+
+int64
+LoadSplitFiles(int64 dataset_id, const char *split, const char *questions_path,
+			   const char *annotations_path)
+{
+	SplitInserter s;
+
+	QuestionInserterInit(&s.ins);
+	s.dataset_id = dataset_id;
+	s.questions_path = questions_path;
+	return ReadQuestionFiles(questions_path, annotations_path, split, InsertSplitQuestion, &s);
+}
+
 /*
  * vqa_load_questions(dataset, split, questions_file, annotations_file,
  *					  min_answer_count DEFAULT NULL) -> questions loaded
@@ -256,8 +301,6 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 	char	   *split = RequireTextArg(fcinfo, 1, "split");
 	char	   *questions_path = RequireTextArg(fcinfo, 2, "questions_file");
 	char	   *annotations_path = RequireTextArg(fcinfo, 3, "annotations_file");
-	MemoryContext context;
-	HTAB	   *questions;
 	int64		dataset_id;
 	int64		loaded;
 
@@ -272,7 +315,7 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 	SPI_connect();
 	dataset_id = LookupDatasetId(dataset);
 	if (dataset_id == 0)
-		dataset_id = CreateDataset(dataset, "files",
+		dataset_id = CreateDataset(dataset, "files", "vqa-cp",
 								   PG_ARGISNULL(4) ? 9 : PG_GETARG_INT32(4), "{}");
 	else
 	{
@@ -286,7 +329,7 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(split);
 		values[2] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 		if (SpiRun("SELECT source = 'synthetic', EXISTS (SELECT 1 FROM vqaprune.questions "
-				   "WHERE dataset_id = $1 AND split = $2) FROM vqaprune.datasets "
+				   "WHERE dataset_id = $1 AND split = $2), benchmark = 'vqa-vs' FROM vqaprune.datasets "
 				   "WHERE dataset_id = $1", SPI_OK_SELECT, 2, argtypes, values, nulls, false, 1) != 1)
 			elog(ERROR, "dataset " INT64_FORMAT " disappeared", dataset_id);
 		if (DatumGetBool(SpiRequired(0, 1, "vqaprune.datasets")))
@@ -294,6 +337,12 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("dataset \"%s\" was made by vqa_synthetic", dataset),
 					 errhint("Load files into a dataset of another name.")));
+		if (DatumGetBool(SpiRequired(0, 3, "vqaprune.datasets")))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("dataset \"%s\" was loaded by vqa_load_vqavs", dataset),
+					 errhint("A VQA-VS dataset holds the splits and OOD sets of one directory: "
+							 "load files into a dataset of another name.")));
 		if (DatumGetBool(SpiRequired(0, 2, "vqaprune.datasets")))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -304,12 +353,7 @@ vqa_load_questions(PG_FUNCTION_ARGS)
 						  "WHERE dataset_id = $1", SPI_OK_UPDATE, 3, argtypes, values, nulls, false, 0);
 	}
 
-	context = AllocSetContextCreate(CurrentMemoryContext, "vqaprune questions",
-									ALLOCSET_DEFAULT_SIZES);
-	questions = ReadQuestions(questions_path, context);
-	loaded = LoadAnnotations(annotations_path, questions_path, questions, dataset_id, split);
-	RequireAllAnnotated(questions, questions_path, annotations_path);
-	MemoryContextDelete(context);
+	loaded = LoadSplitFiles(dataset_id, split, questions_path, annotations_path);
 
 	RebuildAnswers(dataset_id);
 	SPI_finish();

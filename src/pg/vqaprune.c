@@ -192,20 +192,47 @@ RequireDataset(const char *name)
 }
 
 int64
-CreateDataset(const char *name, const char *source, int min_answer_count,
-			  const char *options_json)
+CreateDataset(const char *name, const char *source, const char *benchmark,
+			  int min_answer_count, const char *options_json)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[5];
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(source);
 	values[2] = Int32GetDatum(min_answer_count);
 	values[3] = CStringGetTextDatum(options_json);
-	(void) SpiRun("INSERT INTO vqaprune.datasets (name, source, min_answer_count, options) "
-				  "VALUES ($1, $2, $3, $4::jsonb) RETURNING dataset_id",
-				  SPI_OK_INSERT_RETURNING, 4, argtypes, values, NULL, false, 1);
+	values[4] = CStringGetTextDatum(benchmark);
+	(void) SpiRun("INSERT INTO vqaprune.datasets (name, source, min_answer_count, options, benchmark) "
+				  "VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING dataset_id",
+				  SPI_OK_INSERT_RETURNING, 5, argtypes, values, NULL, false, 1);
 	return DatumGetInt64(SpiRequired(0, 1, "vqaprune.datasets"));
+}
+
+/*
+ * VQA-VS scores by its own code's exact match (vqa_answer_accuracy_vqavs),
+ * every other dataset by the official metric (vqa_answer_accuracy).
+ */
+const char *
+DatasetAccuracyFunction(int64 dataset_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(dataset_id)};
+	char	   *benchmark;
+
+	if (SpiRun("SELECT benchmark FROM vqaprune.datasets WHERE dataset_id = $1",
+			   SPI_OK_SELECT, 1, argtypes, values, NULL, false, 1) != 1)
+		elog(ERROR, "dataset " INT64_FORMAT " disappeared", dataset_id);
+	benchmark = SpiRequiredText(0, 1, "vqaprune.datasets");
+	if (strcmp(benchmark, "vqa-vs") == 0)
+		return "vqa_answer_accuracy_vqavs";
+	if (strcmp(benchmark, "vqa-cp") == 0)
+		return "vqa_answer_accuracy";
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("dataset " INT64_FORMAT " in vqaprune.datasets has an unknown benchmark \"%s\"",
+					dataset_id, benchmark)));
+	return NULL;				/* not reached */
 }
 
 void

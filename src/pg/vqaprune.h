@@ -54,8 +54,11 @@ extern char *RequireTextArg(FunctionCallInfo fcinfo, int argno, const char *name
 extern const char *ExtensionSchema(FunctionCallInfo fcinfo);
 extern int64 LookupDatasetId(const char *name);
 extern int64 RequireDataset(const char *name);
-extern int64 CreateDataset(const char *name, const char *source,
+/* benchmark: 'vqa-cp' (VQA-CP v2, VQA v2) or 'vqa-vs': how its answers are scored */
+extern int64 CreateDataset(const char *name, const char *source, const char *benchmark,
 						   int min_answer_count, const char *options_json);
+/* The SQL function, in the extension's schema, that scores an answer of the dataset. */
+extern const char *DatasetAccuracyFunction(int64 dataset_id);
 extern void RebuildAnswers(int64 dataset_id);	/* answers.c */
 /* The answers of an answer-list file as text[]; an error names the file. */
 extern ArrayType *ReadAnswerListFile(const char *path);	/* answers.c */
@@ -93,6 +96,22 @@ typedef struct QuestionRow
 
 extern void QuestionInserterInit(RowInserter *ins);
 extern bool InsertQuestion(RowInserter *ins, int64 dataset_id, const QuestionRow *row);
+/* UTF-8 from a file, as text in the server encoding. */
+extern Datum Utf8GetTextDatum(const char *s);
+
+/*
+ * questions.c: a question file and its annotation file, paired by question
+ * id. Each question is handed to fn as its annotation is read; any mismatch
+ * (a question twice, without annotation, an annotation without question or
+ * with another image) is an error naming the file and the record. Returns
+ * the number of questions.
+ */
+typedef void (*AnnotatedQuestionFn) (const QuestionRow *row, void *arg);
+extern int64 ReadQuestionFiles(const char *questions_path, const char *annotations_path,
+							   const char *split, AnnotatedQuestionFn fn, void *arg);
+/* The questions of the files written as a split of the dataset. */
+extern int64 LoadSplitFiles(int64 dataset_id, const char *split, const char *questions_path,
+							const char *annotations_path);
 
 /* models.c */
 typedef struct StoredModelInfo

@@ -16,6 +16,8 @@ $node->safe_psql('source', qq{
 	CREATE EXTENSION vqaprune;
 	SELECT vqa_synthetic('synth', images => 60, seed => 3, boxes => 4, feature_dim => 16);
 	SELECT vqa_prior_baseline('synth', 'test');
+	SELECT vqa_synthetic('synth_vs', images => 40, seed => 3, boxes => 4, feature_dim => 16,
+						 benchmark => 'vqa-vs');
 	SELECT vqa_load_questions('files', 'train', '$data/vqacp_train_questions.json',
 							  '$data/vqacp_train_annotations.json', 2);
 	SELECT vqa_load_questions('files', 'test', '$data/vqacp_test_questions.json',
@@ -36,7 +38,7 @@ $node->safe_psql('source', qq{
 });
 
 my @tables = qw(datasets questions answers targets priors images models tensors
-  tensor_chunks mask_chunks runs predictions jobs);
+  tensor_chunks mask_chunks runs predictions jobs ood_questions);
 
 # count and digest of every table, rows in a fixed order
 sub fingerprint

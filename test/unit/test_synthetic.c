@@ -128,6 +128,7 @@ config_of(int images, uint64_t seed, int boxes, int feature_dim, int questions)
 	config.boxes = boxes;
 	config.feature_dim = feature_dim;
 	config.questions_per_image = questions;
+	config.benchmark = VQA_SYNTHETIC_VQA_CP;
 	return config;
 }
 

@@ -196,6 +196,24 @@ accuracy_edge_cases(void **state)
 	assert_true(vqa_answer_accuracy("yes", one, 1) == -1.0);
 }
 
+/* VQA-VS scores exact matches of the raw answers, with no averaging. */
+static void
+exact_accuracy_is_vqavs(void **state)
+{
+	const char *answers[] = {"2", "2", "two", "Two", "3", "3", "3", "3", "2", "red."};
+
+	assert_true(vqa_exact_accuracy("3", answers, 10) == 1.0);	/* 4 matches */
+	assert_true(vqa_exact_accuracy("2", answers, 10) == 1.0);	/* exactly 3 */
+	assert_true(fabs(vqa_exact_accuracy("two", answers, 10) - 1.0 / 3) < 1e-15);
+	/* no normalisation: "two" is not "2", "red" not "red.", "Two" not "two" */
+	assert_true(vqa_exact_accuracy("red", answers, 10) == 0.0);
+	assert_true(fabs(vqa_exact_accuracy("Two", answers, 10) - 1.0 / 3) < 1e-15);
+	/* where the official metric averages over the 10 subsets of 9 */
+	assert_true(fabs(vqa_answer_accuracy("3", answers, 10) - 1.0) < 1e-15);
+	assert_true(fabs(vqa_exact_accuracy("3", answers + 6, 4) - 2.0 / 3) < 1e-15);
+	assert_true(vqa_exact_accuracy("3", answers, 0) == -1.0);
+}
+
 static void
 rounding_is_pythons(void **state)
 {
@@ -215,6 +233,7 @@ run_vqa_eval_tests(int *n_tests)
 		cmocka_unit_test(period_strip_stops_after_32),
 		cmocka_unit_test(unicode_white_space_and_case),
 		cmocka_unit_test(accuracy_edge_cases),
+		cmocka_unit_test(exact_accuracy_is_vqavs),
 		cmocka_unit_test(rounding_is_pythons),
 	};
 
