@@ -17,7 +17,7 @@
  *
  * Numerics follow HuggingFace: exact erf GeLU, LayerNorm with biased
  * variance, padding keys biased by the most negative float, inverted
- * dropout whose masks are drawn in order on the calling thread.
+ * dropout whose keep flags are drawn in order on the calling thread.
  */
 #ifndef VQAPRUNE_BLOCKS_H
 #define VQAPRUNE_BLOCKS_H
@@ -93,7 +93,7 @@ typedef struct VqaAttentionActs
 			   *k,
 			   *v;				/* B*Tq rows x H of the queries, B*Tk of the keys and values */
 	float	   *probs;			/* B x nh x Tq x Tk, softmax before dropout */
-	unsigned char *probs_keep;	/* dropout masks, NULL without dropout */
+	unsigned char *probs_keep;	/* dropout's keep flags, NULL without dropout */
 	float	   *ctx;			/* B*Tq x H: the heads' output */
 	unsigned char *out_keep;
 	float	   *sum;			/* dense(ctx) + input: the LayerNorm's input */
@@ -126,7 +126,7 @@ typedef struct VqaSimpleClassifierActs
 	float	   *w0,				/* the effective weights g v/|v|: hid x in */
 			   *w3;				/* out x hid */
 	double		vnorm[2];		/* |v| of both layers */
-	unsigned char *keep;		/* the dropout mask, NULL when only evaluating */
+	unsigned char *keep;		/* dropout's keep flags, NULL when only evaluating */
 	float	   *dw;				/* backward: dL/dW of one layer */
 } VqaSimpleClassifierActs;
 
@@ -153,10 +153,10 @@ typedef struct VqaArena
 
 float	   *vqa_arena_take(VqaArena *arena, size_t n);
 
-/* A dropout mask of n bytes, or NULL (and nothing taken) without dropout. */
-unsigned char *vqa_arena_take_mask(VqaArena *arena, size_t n, int dropout);
+/* Dropout's keep flags, n bytes, or NULL (and nothing taken) without dropout. */
+unsigned char *vqa_arena_take_keep(VqaArena *arena, size_t n, int dropout);
 
-/* B*Tq queries against B*Tk keys; the dropout flags say which masks to keep. */
+/* B*Tq queries against B*Tk keys; the dropout flags say which keep flags to take. */
 void		vqa_attention_acts_take(VqaArena *arena, VqaAttentionActs *acts, int B, int Tq, int Tk,
 									int H, int nh, int att_dropout, int hid_dropout);
 void		vqa_ffn_acts_take(VqaArena *arena, VqaFfnActs *acts, size_t rows, int H, int intermediate,
@@ -194,7 +194,7 @@ typedef struct VqaBlockContext
 	float		p_hidden;		/* dropout probabilities, 0 when not training */
 	float		p_att;
 	int			training;		/* the SimpleClassifier's dropout on */
-	VqaRng		rng;			/* dropout masks, drawn in the forward pass */
+	VqaRng		rng;			/* dropout's keep flags, drawn in the forward pass */
 	VqaBlockScratch *scratch;
 	/*
 	 * The sparse form of a weight matrix, if the linear layer should use it,
@@ -235,10 +235,10 @@ void		vqa_dropout_forward(float *x, unsigned char *keep, size_t n, float p, VqaR
 void		vqa_dropout_backward(float *dx, const unsigned char *keep, size_t n, float p);
 
 /*
- * The additive bias of attention keys: 0 where attended (mask NULL: all),
- * the most negative float elsewhere.
+ * The additive bias of attention keys: 0 where attended (attended NULL:
+ * everywhere), the most negative float on padding.
  */
-void		vqa_key_padding_bias(float *bias, const int32_t *mask, size_t n);
+void		vqa_key_padding_bias(float *bias, const int32_t *attended, size_t n);
 
 /* ---------------------------------------------------------------------- */
 /* Layers                                                                 */

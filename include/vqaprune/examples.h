@@ -41,7 +41,7 @@ typedef struct VqaExamples
 	int			n_types;		/* question types */
 	int64_t    *question_ids;	/* n */
 	int32_t    *input_ids;		/* n x seq_len */
-	int32_t    *attention_mask; /* n x seq_len */
+	int32_t    *attended;		/* n x seq_len: 1 a token, 0 padding */
 	int32_t    *image_of;		/* n: row of the question's image */
 	int			half_features;	/* features stored as IEEE half, in memory or in the source */
 	float	   *features;		/* n_images x num_boxes x feature_dim, or NULL */
@@ -81,7 +81,7 @@ typedef struct VqaBatchBuffers
 {
 	int			capacity;
 	int32_t    *input_ids;
-	int32_t    *attention_mask;
+	int32_t    *attended;
 	float	   *features;
 	uint16_t   *half_image;		/* one image as read from a half source, or NULL */
 	float	   *boxes;

@@ -113,4 +113,11 @@ double		vqa_loss(VqaLossKind kind, const VqaLossOptions *opt,
 					 const VqaLossInput *in, const VqaLmhParams *lmh,
 					 VqaLossGrad *grad);
 
+/*
+ * The gradient of the loss vqa_model_forward reports (model.h: mean BCE
+ * times A) with respect to the B x A logits, in float: (sigmoid(z) - t) / B.
+ */
+void		vqa_bce_grad(const float *logits, const float *targets, int batch, int answers,
+						 float *dlogits);
+
 #endif

@@ -5,8 +5,8 @@
  *
  * As in llm.c, all parameters live in one contiguous float buffer, described
  * by a table of tensors (HuggingFace names and shapes, module, prunable);
- * gradients, Adam moments, masks and mask scores are parallel buffers with
- * the same layout. The paper's prunable set theta_pr is the set of tensors
+ * gradients, masks, mask scores and an optimizer's moments are parallel
+ * buffers with the same layout. The paper's prunable set theta_pr is the set of tensors
  * flagged prunable. Each type provides its layout, its wiring of the blocks
  * (blocks.h) and its config keys through a VqaModelOps; model.c dispatches
  * on config.model_type.
@@ -58,12 +58,13 @@ typedef struct VqaModelConfig
 	/*
 	 * How questions are encoded for this model (it is trained and evaluated
 	 * with one encoding): question_tokens ids per question; [CLS] and [SEP]
-	 * around the word pieces or not; an attention mask over the padding, or
-	 * every position attended. The authors' model: 14, no specials, no mask.
+	 * around the word pieces or not; padded positions ignored by attention
+	 * (the JSON key "attention_mask"), or every position attended. The
+	 * authors' model: 14, no specials, padding attended.
 	 */
 	int			question_tokens;
 	int			special_tokens;
-	int			attention_mask;
+	int			ignore_padding;
 
 	/* LXMERT's own: its layer counts and box coordinates */
 	int			l_layers;
@@ -108,7 +109,7 @@ typedef struct VqaBatch
 	int			seq_len;		/* T, at most max_position_embeddings */
 	int			num_boxes;		/* N */
 	const int32_t *input_ids;	/* B x T */
-	const int32_t *attention_mask;	/* B x T, 1 = attend */
+	const int32_t *attended;	/* B x T, 1 = attended, 0 = padding; NULL: all attended */
 	const int32_t *token_type_ids;	/* B x T, or NULL */
 	const float *visual_feats;	/* B x N x visual_feat_dim */
 	const float *visual_pos;	/* B x N x visual_pos_dim */
@@ -146,8 +147,6 @@ typedef struct VqaModel
 								 * first vqa_model_zero_grad */
 	float	   *mask;			/* NULL, or 1/0 per parameter: forward uses params * mask */
 	float	   *masked;			/* params * mask, when mask is set */
-	float	   *adam_m;			/* allocated by the first update */
-	float	   *adam_v;
 	const struct VqaModelOps *ops;	/* of config.model_type */
 	void	   *weights;		/* the type's weights struct: over params, or masked when a
 								 * mask is set */
@@ -229,8 +228,8 @@ int			vqa_model_zero_grad(VqaModel *model);
 /*
  * Backward pass of the last forward from dlogits (B x A) and, if not NULL,
  * dpooled (B x H, a loss's gradient of the pooled output, as LMH's gate
- * has), accumulated into grads. lxmert_bce_grad gives dlogits of the VQA
- * loss. Returns -1 (doing nothing) without vqa_model_zero_grad's gradients or
+ * has), accumulated into grads. vqa_bce_grad (losses.h) gives dlogits of
+ * the VQA loss. Returns -1 (doing nothing) without vqa_model_zero_grad's gradients or
  * after a forward_only pass.
  */
 int			vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled);
@@ -256,8 +255,6 @@ const float *vqa_model_pooled(const VqaModel *model);
 /* L2 norm of all gradients, and scaling them (gradient clipping). */
 double		vqa_model_grad_norm(const VqaModel *model);
 void		vqa_model_scale_grads(VqaModel *model, float scale);
-void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
-							int num_labels, float *dlogits);
 
 /*
  * Turns the gradients of the prunable tensors, in place, into the
@@ -265,14 +262,6 @@ void		lxmert_bce_grad(const float *logits, const float *targets, int batch,
  * tensors' gradients are left as they are.
  */
 void		vqa_model_score_grad(VqaModel *model);
-
-/* Allocates the Adam moments (zeroed) if the model has none yet. 0, or -1 out of memory. */
-int			lxmert_reserve_adam(VqaModel *model);
-
-/* Adam (weight_decay 0) or AdamW (decoupled) step t >= 1 over all parameters. */
-int			lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2,
-							   float eps, float weight_decay, int t);
-
 
 /*
  * Sparse forms (sparse.h) of the prunable linear weights that keep at most

@@ -81,13 +81,13 @@ void		vqa_vocab_free(VqaVocab *v);
 /*
  * Encodes a question for the model: [CLS] word pieces [SEP], the pieces cut
  * to max_length - 2 so that [SEP] always fits, then [PAD] up to max_length.
- * Writes exactly max_length ids and attention mask values (1 for real
- * tokens, 0 for padding; attention_mask may be NULL) and returns the number
+ * Writes exactly max_length ids and attended flags (1 for real tokens, 0
+ * for padding; attended may be NULL) and returns the number
  * of real tokens, specials included. token_type_ids are all 0 for VQA and
  * are not produced. Returns -1 if max_length < 2 or memory runs out.
  */
 int			vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
-						 int32_t *input_ids, int32_t *attention_mask);
+						 int32_t *input_ids, int32_t *attended);
 
 /*
  * The same without [CLS] and [SEP], as the paper authors encode questions:
@@ -96,7 +96,7 @@ int			vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
  * runs out.
  */
 int			vqa_tokenize_plain(const VqaVocab *v, const char *text, int max_length,
-							   int32_t *input_ids, int32_t *attention_mask);
+							   int32_t *input_ids, int32_t *attended);
 
 /*
  * The word pieces alone (no specials, no truncation): returns how many there

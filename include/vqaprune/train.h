@@ -62,13 +62,6 @@ typedef struct VqaTrainConfig
 	int			micro_batch_size;
 } VqaTrainConfig;
 
-/*
- * One Adam (weight_decay 0) or AdamW step t >= 1 over n parameters:
- * p -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * p).
- */
-void		vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n,
-						  float lr, float beta1, float beta2, float eps, float weight_decay, int t);
-
 typedef struct VqaTrainer VqaTrainer;
 
 /*
@@ -107,9 +100,10 @@ float		vqa_trainer_lr(const VqaTrainer *trainer);
 int			vqa_trainer_finish_masks(VqaTrainer *trainer);
 
 /*
- * The trainer's whole state, for checkpoints: the model's weights, mask and
- * Adam moments, the mask scores, thresholds and their moments, the loss's
- * and the question-only branch's parameters and moments, the data order and
+ * The trainer's whole state, for checkpoints: the model's weights and mask,
+ * the Adam moments of what is trained (the weights, or the mask scores and
+ * the head), the mask scores and thresholds, the loss's and the
+ * question-only branch's parameters and moments, the data order and
  * position, the step count, and the shuffling and dropout RNG states. A
  * trainer made with the same model, examples and config and given this
  * state goes on exactly as the one that saved it. The bytes are for the

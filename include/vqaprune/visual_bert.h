@@ -12,7 +12,7 @@
  *
  * Two answer heads:
  *  - HuggingFace's VisualBertForQuestionAnswering: the last hidden state at
- *    text position attention_mask.sum - 2 (the token before the final
+ *    text position attended.sum - 2 (the token before the final
  *    [SEP]; position 0 if a question has fewer than two attended tokens,
  *    where HuggingFace fails), dropout, cls = Linear(H, A);
  *  - the paper authors': dropout on the pooled output, then cls =

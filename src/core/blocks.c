@@ -14,7 +14,7 @@
 #include "vqaprune/parallel.h"
 #include "vqaprune/sparse.h"
 
-#define MASKED_SCORE (-FLT_MAX)
+#define PADDING_SCORE (-FLT_MAX)
 
 /* ---------------------------------------------------------------------- */
 /* Activations                                                            */
@@ -29,9 +29,9 @@ vqa_arena_take(VqaArena *a, size_t n)
 	return p;
 }
 
-/* Dropout masks: one byte per value, stored in float-sized blocks. */
+/* Dropout's keep flags: one byte per value, stored in float-sized blocks. */
 unsigned char *
-vqa_arena_take_mask(VqaArena *a, size_t n, int dropout)
+vqa_arena_take_keep(VqaArena *a, size_t n, int dropout)
 {
 	return dropout ? (unsigned char *) vqa_arena_take(a, (n + 3) / 4) : NULL;
 }
@@ -46,9 +46,9 @@ vqa_attention_acts_take(VqaArena *a, VqaAttentionActs *x, int B, int Tq, int Tk,
 	x->k = vqa_arena_take(a, (size_t) B * Tk * H);
 	x->v = vqa_arena_take(a, (size_t) B * Tk * H);
 	x->probs = vqa_arena_take(a, (size_t) B * nh * Tq * Tk);
-	x->probs_keep = vqa_arena_take_mask(a, (size_t) B * nh * Tq * Tk, att_dropout);
+	x->probs_keep = vqa_arena_take_keep(a, (size_t) B * nh * Tq * Tk, att_dropout);
 	x->ctx = vqa_arena_take(a, rows * H);
-	x->out_keep = vqa_arena_take_mask(a, rows * H, hid_dropout);
+	x->out_keep = vqa_arena_take_keep(a, rows * H, hid_dropout);
 	x->sum = vqa_arena_take(a, rows * H);
 	x->mean = vqa_arena_take(a, rows);
 	x->rstd = vqa_arena_take(a, rows);
@@ -60,7 +60,7 @@ vqa_ffn_acts_take(VqaArena *a, VqaFfnActs *f, size_t rows, int H, int I, int dro
 {
 	f->pre = vqa_arena_take(a, rows * I);
 	f->act = vqa_arena_take(a, rows * I);
-	f->keep = vqa_arena_take_mask(a, rows * H, dropout);
+	f->keep = vqa_arena_take_keep(a, rows * H, dropout);
 	f->sum = vqa_arena_take(a, rows * H);
 	f->mean = vqa_arena_take(a, rows);
 	f->rstd = vqa_arena_take(a, rows);
@@ -86,7 +86,7 @@ vqa_simple_classifier_acts_take(VqaArena *a, VqaSimpleClassifierActs *x, float *
 	x->act = act;
 	x->w0 = vqa_arena_take(a, w0);
 	x->w3 = vqa_arena_take(a, w3);
-	x->keep = vqa_arena_take_mask(a, (size_t) B * hid, !forward_only);
+	x->keep = vqa_arena_take_keep(a, (size_t) B * hid, !forward_only);
 	x->dw = forward_only ? NULL : vqa_arena_take(a, w3 > w0 ? w3 : w0);
 }
 
@@ -385,10 +385,10 @@ vqa_dropout_backward(float *dx, const unsigned char *keep, size_t n, float p)
 }
 
 void
-vqa_key_padding_bias(float *bias, const int32_t *mask, size_t n)
+vqa_key_padding_bias(float *bias, const int32_t *attended, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		bias[i] = (mask == NULL || mask[i] != 0) ? 0.0f : MASKED_SCORE;
+		bias[i] = (attended == NULL || attended[i] != 0) ? 0.0f : PADDING_SCORE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -412,7 +412,7 @@ typedef struct HeadsJob
 				p_att;
 } HeadsJob;
 
-/* scores = scale Q K^T + mask, softmax over keys, into a->probs */
+/* scores = scale Q K^T + the keys' padding bias, softmax over keys, into a->probs */
 static void
 heads_softmax(void *arg, size_t begin, size_t end, int worker)
 {
@@ -568,7 +568,7 @@ vqa_attention_forward(VqaBlockContext *ctx, VqaAttentionActs *a, const VqaAttent
 	vqa_linear_forward(ctx, a->k, kv, w->k_w, w->k_b, B * Tk, H, H);
 	vqa_linear_forward(ctx, a->v, kv, w->v_w, w->v_b, B * Tk, H, H);
 	vqa_parallel_for(heads, 1, heads_softmax, &j);
-	/* dropout masks are drawn in order, on one thread: reproducible */
+	/* dropout's keep flags are drawn in order, on one thread: reproducible */
 	if (a->probs_keep && ctx->p_att > 0)
 		for (size_t i = 0; i < heads * Tq * Tk; i++)
 			a->probs_keep[i] = vqa_rng_uniform(&ctx->rng) >= ctx->p_att;

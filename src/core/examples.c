@@ -44,7 +44,7 @@ examples_alloc(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
 	ex->half_features = half_features;
 	ex->question_ids = zalloc(n, sizeof(int64_t));
 	ex->input_ids = zalloc((size_t) n * seq_len, sizeof(int32_t));
-	ex->attention_mask = zalloc((size_t) n * seq_len, sizeof(int32_t));
+	ex->attended = zalloc((size_t) n * seq_len, sizeof(int32_t));
 	ex->image_of = zalloc(n, sizeof(int32_t));
 	if (in_memory && half_features)
 		ex->features_half = zalloc(feature_values, sizeof(uint16_t));
@@ -56,7 +56,7 @@ examples_alloc(int n, int seq_len, int n_images, int num_boxes, int feature_dim,
 	ex->target_start = zalloc((size_t) n + 1, sizeof(int32_t));
 	ex->target_ids = zalloc(n_targets, sizeof(int32_t));
 	ex->target_scores = zalloc(n_targets, sizeof(float));
-	if (!ex->question_ids || !ex->input_ids || !ex->attention_mask || !ex->image_of ||
+	if (!ex->question_ids || !ex->input_ids || !ex->attended || !ex->image_of ||
 		(in_memory && !(ex->features || ex->features_half)) || !ex->boxes || !ex->type_of ||
 		!ex->priors || !ex->target_start || !ex->target_ids || !ex->target_scores)
 	{
@@ -102,7 +102,7 @@ vqa_examples_free(VqaExamples *ex)
 		return;
 	free(ex->question_ids);
 	free(ex->input_ids);
-	free(ex->attention_mask);
+	free(ex->attended);
 	free(ex->image_of);
 	free(ex->features);
 	free(ex->features_half);
@@ -135,7 +135,7 @@ vqa_batch_buffers_new(const VqaExamples *ex, int capacity)
 		return NULL;
 	buf->capacity = capacity;
 	buf->input_ids = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
-	buf->attention_mask = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
+	buf->attended = zalloc((size_t) capacity * ex->seq_len, sizeof(int32_t));
 	buf->features = zalloc((size_t) capacity * ex->num_boxes * ex->feature_dim, sizeof(float));
 	if (ex->source && ex->half_features)
 		buf->half_image = zalloc((size_t) ex->num_boxes * ex->feature_dim, sizeof(uint16_t));
@@ -143,7 +143,7 @@ vqa_batch_buffers_new(const VqaExamples *ex, int capacity)
 	buf->targets = zalloc((size_t) capacity * ex->answers, sizeof(float));
 	buf->prior = zalloc((size_t) capacity * ex->answers, sizeof(float));
 	buf->max_label = zalloc(capacity, sizeof(int32_t));
-	if (!buf->input_ids || !buf->attention_mask || !buf->features ||
+	if (!buf->input_ids || !buf->attended || !buf->features ||
 		(ex->source && ex->half_features && !buf->half_image) || !buf->boxes ||
 		!buf->targets || !buf->prior || !buf->max_label)
 	{
@@ -159,7 +159,7 @@ vqa_batch_buffers_free(VqaBatchBuffers *buf)
 	if (buf == NULL)
 		return;
 	free(buf->input_ids);
-	free(buf->attention_mask);
+	free(buf->attended);
 	free(buf->features);
 	free(buf->half_image);
 	free(buf->boxes);
@@ -220,7 +220,7 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 		float		best = 0.0f;
 
 		memcpy(buf->input_ids + b * T, ex->input_ids + i * T, sizeof(int32_t) * T);
-		memcpy(buf->attention_mask + b * T, ex->attention_mask + i * T, sizeof(int32_t) * T);
+		memcpy(buf->attended + b * T, ex->attended + i * T, sizeof(int32_t) * T);
 		if (image_features(ex, image, buf, buf->features + b * image_floats) != 0)
 			return -1;
 		memcpy(buf->boxes + b * box_floats, ex->boxes + image * box_floats,
@@ -242,7 +242,7 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 	batch->seq_len = ex->seq_len;
 	batch->num_boxes = ex->num_boxes;
 	batch->input_ids = buf->input_ids;
-	batch->attention_mask = buf->attention_mask;
+	batch->attended = buf->attended;
 	batch->token_type_ids = NULL;
 	batch->visual_feats = buf->features;
 	batch->visual_pos = buf->boxes;

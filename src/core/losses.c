@@ -490,3 +490,11 @@ vqa_loss(VqaLossKind kind, const VqaLossOptions *opt, const VqaLossInput *in,
 	}
 	return NAN;
 }
+
+void
+vqa_bce_grad(const float *logits, const float *targets, int batch, int answers, float *dlogits)
+{
+	/* d(mean BCE * A)/dz = (sigmoid(z) - t) / B */
+	for (size_t i = 0; i < (size_t) batch * answers; i++)
+		dlogits[i] = (1.0f / (1.0f + expf(-logits[i])) - targets[i]) / batch;
+}

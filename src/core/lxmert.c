@@ -172,8 +172,8 @@ typedef struct XLayerActs
 /* LXMERT's pointers into the activation arena (VqaActivations.layout). */
 typedef struct LxmertActivations
 {
-	float	   *lang_mask,
-			   *visn_mask;		/* B x T, B x N additive masks */
+	float	   *lang_bias,
+			   *visn_bias;		/* B x T, B x N: the keys' additive padding biases */
 	float	   *emb_sum,
 			   *emb_mean,
 			   *emb_rstd,
@@ -227,13 +227,13 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 	size_t		Mmax = Ml > Mv ? Ml : Mv;
 	int			Tmax = T > N ? T : N;
 
-	acts->lang_mask = vqa_arena_take(&a, Ml);
-	acts->visn_mask = vqa_arena_take(&a, Mv);
+	acts->lang_bias = vqa_arena_take(&a, Ml);
+	acts->visn_bias = vqa_arena_take(&a, Mv);
 	acts->emb_sum = vqa_arena_take(&a, Ml * H);
 	acts->emb_mean = vqa_arena_take(&a, Ml);
 	acts->emb_rstd = vqa_arena_take(&a, Ml);
 	acts->emb_out = vqa_arena_take(&a, Ml * H);
-	acts->emb_keep = vqa_arena_take_mask(&a, Ml * H, hd);
+	acts->emb_keep = vqa_arena_take_keep(&a, Ml * H, hd);
 	acts->visn_pre = vqa_arena_take(&a, Mv * H);
 	acts->visn_mean = vqa_arena_take(&a, Mv);
 	acts->visn_rstd = vqa_arena_take(&a, Mv);
@@ -243,7 +243,7 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 	acts->box_rstd = vqa_arena_take(&a, Mv);
 	acts->box_norm = vqa_arena_take(&a, Mv * H);
 	acts->visn_out = vqa_arena_take(&a, Mv * H);
-	acts->visn_keep = vqa_arena_take_mask(&a, Mv * H, hd);
+	acts->visn_keep = vqa_arena_take_keep(&a, Mv * H, hd);
 	/* forward only: layer i reads layer i - 1 alone, so two buffers take turns */
 	for (int i = 0; i < c->l_layers; i++)
 	{
@@ -341,15 +341,15 @@ activations_new(const VqaModelConfig *c)
 /* The cross-modality layer of HuggingFace's LxmertXLayer. */
 static void
 x_layer_forward(VqaBlockContext *P, XLayerActs *a, const LxmertXLayerWeights *w,
-				const float *lang, const float *visn, const float *lang_mask,
-				const float *visn_mask, int T, int N)
+				const float *lang, const float *visn, const float *lang_bias,
+				const float *visn_bias, int T, int N)
 {
-	vqa_attention_forward(P, &a->lang_cross, &w->cross, lang, visn, visn_mask, T, N);
-	vqa_attention_forward(P, &a->visn_cross, &w->cross, visn, lang, lang_mask, N, T);
+	vqa_attention_forward(P, &a->lang_cross, &w->cross, lang, visn, visn_bias, T, N);
+	vqa_attention_forward(P, &a->visn_cross, &w->cross, visn, lang, lang_bias, N, T);
 	vqa_attention_forward(P, &a->lang_self, &w->lang_self, a->lang_cross.out, a->lang_cross.out,
-						  lang_mask, T, T);
+						  lang_bias, T, T);
 	vqa_attention_forward(P, &a->visn_self, &w->visn_self, a->visn_cross.out, a->visn_cross.out,
-						  visn_mask, N, N);
+						  visn_bias, N, N);
 	vqa_ffn_forward(P, &a->lang_ffn, &w->lang_ffn, a->lang_self.out, (size_t) P->B * T);
 	vqa_ffn_forward(P, &a->visn_ffn, &w->visn_ffn, a->visn_self.out, (size_t) P->B * N);
 }
@@ -410,8 +410,8 @@ lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 
 	s = model->acts->layout;
 	vqa_model_block_context(model, &P, &s->scratch, B);
-	vqa_key_padding_bias(s->lang_mask, batch->attention_mask, Ml);
-	vqa_key_padding_bias(s->visn_mask, NULL, Mv);
+	vqa_key_padding_bias(s->lang_bias, batch->attended, Ml);
+	vqa_key_padding_bias(s->visn_bias, NULL, Mv);
 
 	/* embeddings: LN(word + position + token type) */
 	for (int b = 0; b < B; b++)
@@ -450,20 +450,20 @@ lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 	for (int i = 0; i < c->l_layers; i++)
 	{
 		vqa_model_between_layers(model);
-		vqa_bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_mask, T);
+		vqa_bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_bias, T);
 		lang = s->l[i].ffn.out;
 	}
 	visn = s->visn_out;
 	for (int i = 0; i < c->r_layers; i++)
 	{
 		vqa_model_between_layers(model);
-		vqa_bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_mask, N);
+		vqa_bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_bias, N);
 		visn = s->r[i].ffn.out;
 	}
 	for (int i = 0; i < c->x_layers; i++)
 	{
 		vqa_model_between_layers(model);
-		x_layer_forward(&P, &s->x[i], &w->x_layers[i], lang, visn, s->lang_mask, s->visn_mask, T, N);
+		x_layer_forward(&P, &s->x[i], &w->x_layers[i], lang, visn, s->lang_bias, s->visn_bias, T, N);
 		lang = s->x[i].lang_ffn.out;
 		visn = s->x[i].visn_ffn.out;
 	}
@@ -483,7 +483,7 @@ lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 	}
 }
 
-/* The dropout masks of the forward pass are reused, not drawn again. */
+/* The dropout keep flags of the forward pass are reused, not drawn again. */
 static void
 lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 {

@@ -36,7 +36,7 @@ static const VqaConfigKey ENCODING_INT_KEYS[] = {
 
 static const VqaConfigKey BOOL_KEYS[] = {
 	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
-	{"attention_mask", offsetof(VqaModelConfig, attention_mask)},
+	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
 };
 
 static const VqaConfigKey FLOAT_KEYS[] = {
@@ -70,7 +70,7 @@ vqa_model_config_default(VqaModelConfig *c)
 	c->answer_head = VQA_HEAD_HUGGINGFACE;
 	c->question_tokens = LXMERT_DEFAULT_QUESTION_TOKENS;
 	c->special_tokens = 1;
-	c->attention_mask = 1;
+	c->ignore_padding = 1;
 }
 
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};

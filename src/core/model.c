@@ -2,7 +2,7 @@
  * model.c: what every model type shares (model.h): the config's common
  * checks and its JSON dispatch on "model_type", the model's life cycle over
  * the type's tensor table, masks and sparse forms, the activation arena,
- * the checks and loss around the type's passes, gradients and Adam.
+ * the checks and loss around the type's passes, and gradients.
  */
 #include "vqaprune/model.h"
 
@@ -16,7 +16,6 @@
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/sparse.h"
-#include "vqaprune/train.h"
 #include "vqaprune/visual_bert.h"
 
 /* The implemented types, by VqaModelType. */
@@ -313,8 +312,6 @@ vqa_model_free(VqaModel *model)
 	free(model->grads);
 	free(model->mask);
 	free(model->masked);
-	free(model->adam_m);
-	free(model->adam_v);
 	free(model);
 }
 
@@ -449,15 +446,6 @@ vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 	return 0;
 }
 
-void
-lxmert_bce_grad(const float *logits, const float *targets, int batch, int num_labels,
-				float *dlogits)
-{
-	/* d(mean BCE * A)/dz = (sigmoid(z) - t) / B */
-	for (size_t i = 0; i < (size_t) batch * num_labels; i++)
-		dlogits[i] = (1.0f / (1.0f + expf(-logits[i])) - targets[i]) / batch;
-}
-
 int
 vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 {
@@ -503,7 +491,7 @@ vqa_model_train_flops(const VqaModelConfig *config, int B, int T, int N)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Gradients and updates                                                  */
+/* Gradients                                                              */
 /* ---------------------------------------------------------------------- */
 
 int
@@ -549,50 +537,6 @@ vqa_model_score_grad(VqaModel *model)
 			for (size_t j = t->offset; j < t->offset + t->numel; j++)
 				model->grads[j] *= model->params[j];
 	}
-}
-
-typedef struct AdamJob
-{
-	VqaModel   *model;
-	float		lr,
-				beta1,
-				beta2,
-				eps,
-				weight_decay;
-	int			t;
-} AdamJob;
-
-static void
-adam_range(void *arg, size_t begin, size_t end, int worker)
-{
-	const AdamJob *j = arg;
-	VqaModel   *m = j->model;
-
-	vqa_adam_step(m->params + begin, m->grads + begin, m->adam_m + begin, m->adam_v + begin,
-				  end - begin, j->lr, j->beta1, j->beta2, j->eps, j->weight_decay, j->t);
-}
-
-int
-lxmert_reserve_adam(VqaModel *model)
-{
-	if (model->adam_m == NULL)
-		model->adam_m = alloc_floats(model->n_params);
-	if (model->adam_v == NULL)
-		model->adam_v = alloc_floats(model->n_params);
-	return model->adam_m && model->adam_v ? 0 : -1;
-}
-
-int
-lxmert_adam_update(VqaModel *model, float lr, float beta1, float beta2, float eps,
-				   float weight_decay, int t)
-{
-	AdamJob		j = {model, lr, beta1, beta2, eps, weight_decay, t};
-
-	if (lxmert_reserve_adam(model) != 0)
-		return -1;
-	vqa_parallel_for(model->n_params, 1 << 16, adam_range, &j);
-	vqa_model_refresh_mask(model);
-	return 0;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -982,7 +982,7 @@ vqa_wordpiece(const VqaVocab *v, const char *text, int32_t *ids, int max)
 
 int
 vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
-			 int32_t *input_ids, int32_t *attention_mask)
+			 int32_t *input_ids, int32_t *attended)
 {
 	IdList		list;
 	int			n_real;
@@ -1003,17 +1003,17 @@ vqa_tokenize(const VqaVocab *v, const char *text, int max_length,
 	input_ids[n_real - 1] = v->special_ids[SPECIAL_SEP];
 	for (int i = n_real; i < max_length; i++)
 		input_ids[i] = v->special_ids[SPECIAL_PAD];
-	if (attention_mask != NULL)
+	if (attended != NULL)
 	{
 		for (int i = 0; i < max_length; i++)
-			attention_mask[i] = i < n_real ? 1 : 0;
+			attended[i] = i < n_real ? 1 : 0;
 	}
 	return n_real;
 }
 
 int
 vqa_tokenize_plain(const VqaVocab *v, const char *text, int max_length,
-				   int32_t *input_ids, int32_t *attention_mask)
+				   int32_t *input_ids, int32_t *attended)
 {
 	IdList		list;
 	int			n_real;
@@ -1030,10 +1030,10 @@ vqa_tokenize_plain(const VqaVocab *v, const char *text, int max_length,
 	n_real = list.count < list.max ? list.count : list.max;
 	for (int i = n_real; i < max_length; i++)
 		input_ids[i] = v->special_ids[SPECIAL_PAD];
-	if (attention_mask != NULL)
+	if (attended != NULL)
 	{
 		for (int i = 0; i < max_length; i++)
-			attention_mask[i] = i < n_real ? 1 : 0;
+			attended[i] = i < n_real ? 1 : 0;
 	}
 	return n_real;
 }

@@ -22,15 +22,31 @@
 #include "vqaprune/train.h"
 
 #include <math.h>
-
-#include "vqaprune/parallel.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqaprune/optimizer.h"
+
 #define BETA1 0.9f
 #define BETA2 0.999f
 #define ADAM_EPS 1e-8f
+
+/*
+ * The losses' own parameters, or gradients of them: LMH's gate
+ * w . pooled + b and smoothing logit, PoE's smoothing logit. In a state and
+ * in their moments they are one vector: gate_w, gate_b, lmh_smooth,
+ * poe_smooth.
+ */
+typedef struct LossParams
+{
+	float	   *gate_w;			/* H */
+	float		gate_b;
+	float		lmh_smooth;
+	float		poe_smooth;
+} LossParams;
+
+#define LOSS_PARAM_PARTS 4
 
 struct VqaTrainer
 {
@@ -42,18 +58,22 @@ struct VqaTrainer
 			   *dlogits,
 			   *dhidden;
 	/* the loss's own parameters: LMH gate (H), gate bias, LMH smoothing, PoE smoothing */
-	size_t		n_aux;
-	float	   *aux,
-			   *aux_grad,		/* of the step, summed over its micro-batches */
-			   *aux_chunk,		/* of one micro-batch */
-			   *aux_m,
-			   *aux_v;
+	size_t		n_loss_params;	/* H + 3 */
+	LossParams	loss_params,
+				loss_grad,		/* of the step, summed over its micro-batches */
+				loss_chunk_grad;	/* of one micro-batch */
 	VqaQoBranch *qo;			/* rubi_qo, lpf_qo */
-	float	   *qo_m,
-			   *qo_v,
-			   *q_emb;			/* B x H */
-	float	   *score_m,		/* mask training: moments of the scores and the head */
-			   *score_v;
+	float	   *q_emb;			/* B x H */
+	/*
+	 * The optimizer's state: the moments of what the step trains in the
+	 * model's layout (the weights; in mask training the scores on theta_pr
+	 * and the head's weights), of the loss's parameters and of the branch.
+	 */
+	VqaAdam    *adam;
+	VqaAdam    *loss_adam;
+	VqaAdam    *qo_adam;
+	VqaParamRange *mask_ranges; /* mask training: the scores on theta_pr, the head's weights */
+	int			n_mask_ranges;
 	int		   *order;
 	int			position;		/* in order */
 	int			steps;
@@ -62,23 +82,85 @@ struct VqaTrainer
 	VqaRng		rng;
 };
 
-void
-vqa_adam_step(float *params, const float *grads, float *m, float *v, size_t n, float lr,
-			  float beta1, float beta2, float eps, float weight_decay, int t)
+/* The parts of p in their vector order (LossParams), and their lengths. */
+static void
+loss_param_parts(LossParams *p, int H, float **parts, size_t *lengths)
 {
-	float		c1 = 1.0f - powf(beta1, (float) t);
-	float		c2 = 1.0f - powf(beta2, (float) t);
+	parts[0] = p->gate_w;
+	lengths[0] = (size_t) H;
+	parts[1] = &p->gate_b;
+	parts[2] = &p->lmh_smooth;
+	parts[3] = &p->poe_smooth;
+	lengths[1] = lengths[2] = lengths[3] = 1;
+}
 
-	for (size_t i = 0; i < n; i++)
+static void
+loss_params_zero(LossParams *p, int H)
+{
+	memset(p->gate_w, 0, sizeof(float) * H);
+	p->gate_b = p->lmh_smooth = p->poe_smooth = 0.0f;
+}
+
+/* sum += scale * add, part by part */
+static void
+loss_params_add_scaled(LossParams *sum, LossParams *add, float scale, int H)
+{
+	float	   *s[LOSS_PARAM_PARTS],
+			   *a[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+
+	loss_param_parts(sum, H, s, n);
+	loss_param_parts(add, H, a, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			s[k][i] += scale * a[k][i];
+}
+
+static void
+loss_params_scale(LossParams *p, float scale, int H)
+{
+	float	   *parts[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+
+	loss_param_parts(p, H, parts, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			parts[k][i] *= scale;
+}
+
+static double
+loss_params_sum_squares(LossParams *p, int H)
+{
+	float	   *parts[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+	double		sum = 0.0;
+
+	loss_param_parts(p, H, parts, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			sum += (double) parts[k][i] * parts[k][i];
+	return sum;
+}
+
+/* An Adam step of the loss's parameters from their gradients. */
+static void
+loss_params_adam_step(VqaAdam *adam, LossParams *p, LossParams *grad, int H,
+					  const VqaAdamConfig *c, int step)
+{
+	float	   *parts[LOSS_PARAM_PARTS],
+			   *grads[LOSS_PARAM_PARTS];
+	size_t		n[LOSS_PARAM_PARTS];
+	VqaParamRange ranges[LOSS_PARAM_PARTS];
+	size_t		offset = 0;
+
+	loss_param_parts(p, H, parts, n);
+	loss_param_parts(grad, H, grads, n);
+	for (int k = 0; k < LOSS_PARAM_PARTS; k++)
 	{
-		float		g = grads[i];
-		float		mi = beta1 * m[i] + (1.0f - beta1) * g;
-		float		vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-
-		m[i] = mi;
-		v[i] = vi;
-		params[i] -= lr * ((mi / c1) / (sqrtf(vi / c2) + eps) + weight_decay * params[i]);
+		ranges[k] = (VqaParamRange) {parts[k], grads[k], offset, n[k]};
+		offset += n[k];
 	}
+	vqa_adam_step_ranges(adam, ranges, LOSS_PARAM_PARTS, c, step);
 }
 
 VqaTrainer *
@@ -122,24 +204,24 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	t->logits = malloc(sizeof(float) * B * A);
 	t->dlogits = malloc(sizeof(float) * B * A);
 	t->dhidden = malloc(sizeof(float) * B * H);
-	t->n_aux = (size_t) H + 3;
-	t->aux = calloc(t->n_aux, sizeof(float));
-	t->aux_grad = calloc(t->n_aux, sizeof(float));
-	t->aux_chunk = calloc(t->n_aux, sizeof(float));
+	t->n_loss_params = (size_t) H + 3;
+	t->loss_params.gate_w = calloc(H, sizeof(float));
+	t->loss_grad.gate_w = calloc(H, sizeof(float));
+	t->loss_chunk_grad.gate_w = calloc(H, sizeof(float));
 	t->micro_batch = B;
-	t->aux_m = calloc(t->n_aux, sizeof(float));
-	t->aux_v = calloc(t->n_aux, sizeof(float));
+	t->adam = vqa_adam_new(model->n_params);
+	t->loss_adam = vqa_adam_new(t->n_loss_params);
 	t->order = malloc(sizeof(int) * train->n);
-	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->aux || !t->aux_grad || !t->aux_chunk ||
-		!t->aux_m || !t->aux_v || !t->order)
+	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->loss_params.gate_w ||
+		!t->loss_grad.gate_w || !t->loss_chunk_grad.gate_w || !t->adam || !t->loss_adam || !t->order)
 		goto oom;
 	vqa_rng_seed(&t->rng, config->seed);
 	/* the LMH gate as nn.Linear(H, 1) initialises it; smoothing logits at -1 */
 	for (int i = 0; i < H; i++)
-		t->aux[i] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
-	t->aux[H] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
-	t->aux[H + 1] = -1.0f;
-	t->aux[H + 2] = config->loss_options.poe_smooth;
+		t->loss_params.gate_w[i] = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->loss_params.gate_b = (float) ((2.0 * vqa_rng_uniform(&t->rng) - 1.0) / sqrt((double) H));
+	t->loss_params.lmh_smooth = -1.0f;
+	t->loss_params.poe_smooth = config->loss_options.poe_smooth;
 	if (config->question_only)
 	{
 		if (model->config.l_layers < 1)
@@ -153,9 +235,8 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 		t->q_emb = malloc(sizeof(float) * B * H);
 		if (t->qo == NULL || t->q_emb == NULL)
 			goto oom;
-		t->qo_m = calloc(t->qo->n_params, sizeof(float));
-		t->qo_v = calloc(t->qo->n_params, sizeof(float));
-		if (t->qo_m == NULL || t->qo_v == NULL)
+		t->qo_adam = vqa_adam_new(t->qo->n_params);
+		if (t->qo_adam == NULL)
 			goto oom;
 	}
 	for (int i = 0; i < train->n; i++)
@@ -168,12 +249,25 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	{
 		float	   *mask = malloc(sizeof(float) * model->n_params);
 
-		t->score_m = calloc(model->n_params, sizeof(float));
-		t->score_v = calloc(model->n_params, sizeof(float));
-		if (mask == NULL || t->score_m == NULL || t->score_v == NULL)
+		t->mask_ranges = malloc(sizeof(VqaParamRange) * model->n_tensors);
+		/* the ranges point into the gradients: made now */
+		if (mask == NULL || t->mask_ranges == NULL || vqa_model_zero_grad(model) != 0)
 		{
 			free(mask);
 			goto oom;
+		}
+		for (int i = 0; i < model->n_tensors; i++)
+		{
+			const VqaTensor *tensor = &model->tensors[i];
+			VqaParamRange *r = &t->mask_ranges[t->n_mask_ranges];
+
+			if (!tensor->prunable && tensor->module != LXMERT_HEAD)
+				continue;
+			r->params = (tensor->prunable ? config->masker->scores : model->params) + tensor->offset;
+			r->grads = model->grads + tensor->offset;
+			r->offset = tensor->offset;
+			r->n = tensor->numel;
+			t->n_mask_ranges++;
 		}
 		for (size_t i = 0; i < model->n_params; i++)
 			mask[i] = 1.0f;
@@ -248,46 +342,22 @@ mask_training_grads(VqaModel *model)
 	}
 }
 
-typedef struct MaskAdamJob
+/* Adam or AdamW as the config asks, at learning rate lr; weight decay 0: none. */
+static VqaAdamConfig
+adam_config(const VqaTrainer *t, float lr, float weight_decay)
 {
-	VqaTrainer *trainer;
-	float		lr;
-} MaskAdamJob;
+	VqaAdamConfig c = {lr, BETA1, BETA2, ADAM_EPS, weight_decay, t->config.adamw};
 
-/* Adam over a range of the layout: scores on theta_pr, weights in the head. */
-static void
-mask_adam_range(void *arg, size_t begin, size_t end, int worker)
-{
-	const MaskAdamJob *j = arg;
-	VqaTrainer *t = j->trainer;
-	VqaModel *model = t->model;
-	float		decay = t->config.weight_decay;
-
-	for (int i = 0; i < model->n_tensors; i++)
-	{
-		const VqaTensor *tensor = &model->tensors[i];
-		size_t		lo = tensor->offset > begin ? tensor->offset : begin;
-		size_t		hi = tensor->offset + tensor->numel < end ? tensor->offset + tensor->numel : end;
-		float	   *trained;
-
-		if (lo >= hi || (!tensor->prunable && tensor->module != LXMERT_HEAD))
-			continue;
-		trained = tensor->prunable ? t->config.masker->scores : model->params;
-		if (!t->config.adamw && decay > 0)
-			for (size_t k = lo; k < hi; k++)
-				model->grads[k] += decay * trained[k];
-		vqa_adam_step(trained + lo, model->grads + lo, t->score_m + lo, t->score_v + lo, hi - lo,
-					  j->lr, BETA1, BETA2, ADAM_EPS, t->config.adamw ? decay : 0.0f, t->steps);
-	}
+	return c;
 }
 
 static void
 mask_training_update(VqaTrainer *t, float lr)
 {
 	VqaModel *model = t->model;
-	MaskAdamJob j = {t, lr};
+	VqaAdamConfig c = adam_config(t, lr, t->config.weight_decay);
 
-	vqa_parallel_for(model->n_params, 1 << 16, mask_adam_range, &j);
+	vqa_adam_step_ranges(t->adam, t->mask_ranges, t->n_mask_ranges, &c, t->steps);
 	/* between resets the thresholds hold, and sparsity may drift */
 	if (t->config.reset_steps > 0 && t->steps % t->config.reset_steps == 0)
 		vqa_masker_reset(t->config.masker, model->mask);
@@ -345,16 +415,17 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	in.max_label = t->buf->max_label;
 	in.hidden = vqa_model_pooled(model);
 	lmh.hidden_size = H;
-	lmh.gate_w = t->aux;
-	lmh.gate_b = t->aux[H];
-	lmh.smooth = t->aux[H + 1];
-	options.poe_smooth = t->aux[H + 2];
-	memset(t->aux_chunk, 0, sizeof(float) * t->n_aux);
+	lmh.gate_w = t->loss_params.gate_w;
+	lmh.gate_b = t->loss_params.gate_b;
+	lmh.smooth = t->loss_params.lmh_smooth;
+	options.poe_smooth = t->loss_params.poe_smooth;
+	loss_params_zero(&t->loss_chunk_grad, H);
 	grad.logits = t->dlogits;
 	grad.hidden = !t->qo && vqa_loss_needs_lmh(t->config.loss) ? t->dhidden : NULL;
-	grad.gate_w = t->aux_chunk;
-	grad.gate_b = &t->aux_chunk[H];
-	grad.smooth = t->config.loss == VQA_LOSS_POE ? &t->aux_chunk[H + 2] : &t->aux_chunk[H + 1];
+	grad.gate_w = t->loss_chunk_grad.gate_w;
+	grad.gate_b = &t->loss_chunk_grad.gate_b;
+	grad.smooth = t->config.loss == VQA_LOSS_POE
+		? &t->loss_chunk_grad.poe_smooth : &t->loss_chunk_grad.lmh_smooth;
 	if (t->qo)
 	{
 		const float *lang = lxmert_language_state(model, model->config.l_layers - 1);
@@ -381,8 +452,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 	if (!isfinite(chunk_loss))
 		return VQA_STEP_NOT_FINITE;
 	*loss += chunk_loss * scale;
-	for (size_t i = 0; i < t->n_aux; i++)
-		t->aux_grad[i] += scale * t->aux_chunk[i];
+	loss_params_add_scaled(&t->loss_grad, &t->loss_chunk_grad, scale, H);
 	for (int b = 0; b < count; b++)
 		*score += t->buf->targets[(size_t) b * A + vqa_argmax(t->logits + (size_t) b * A, A)];
 	if (vqa_model_backward(model, t->dlogits, grad.hidden) != 0)
@@ -406,7 +476,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	*examples = count;
 	if (vqa_model_zero_grad(model) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
-	memset(t->aux_grad, 0, sizeof(float) * t->n_aux);
+	loss_params_zero(&t->loss_grad, model->config.hidden_size);
 	/*
 	 * Features not in memory: this batch's reads (asked for by the previous
 	 * step, except in an epoch's first) and the next batch's proceed while
@@ -431,21 +501,19 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	/* clip the model's and the loss's gradients together */
 	norm = vqa_model_grad_norm(model);
 	{
-		double		aux_sum = 0.0;
+		double		sum = t->config.fixed_loss_params
+			? 0.0 : loss_params_sum_squares(&t->loss_grad, model->config.hidden_size);
 
-		for (size_t i = 0; !t->config.fixed_loss_params && i < t->n_aux; i++)
-			aux_sum += (double) t->aux_grad[i] * t->aux_grad[i];
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
-			aux_sum += (double) t->qo->grads[i] * t->qo->grads[i];
-		norm = sqrt(norm * norm + aux_sum);
+			sum += (double) t->qo->grads[i] * t->qo->grads[i];
+		norm = sqrt(norm * norm + sum);
 	}
 	if (t->config.max_grad_norm > 0 && norm > t->config.max_grad_norm)
 	{
 		float		scale = (float) (t->config.max_grad_norm / (norm + 1e-6));
 
 		vqa_model_scale_grads(model, scale);
-		for (size_t i = 0; i < t->n_aux; i++)
-			t->aux_grad[i] *= scale;
+		loss_params_scale(&t->loss_grad, scale, model->config.hidden_size);
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			t->qo->grads[i] *= scale;
 	}
@@ -454,24 +522,25 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		mask_training_update(t, lr);
 	else
 	{
+		VqaAdamConfig c = adam_config(t, lr, t->config.weight_decay);
+
 		/* pruned weights get no gradient, so Adam leaves them at exactly zero */
 		if (model->mask)
 			for (size_t i = 0; i < model->n_params; i++)
 				model->grads[i] *= model->mask[i];
-		/* Adam's weight decay is an L2 term of the gradient; AdamW's is decoupled */
-		if (!t->config.adamw && t->config.weight_decay > 0)
-			for (size_t i = 0; i < model->n_params; i++)
-				model->grads[i] += t->config.weight_decay * model->params[i];
-		if (lxmert_adam_update(model, lr, BETA1, BETA2, ADAM_EPS,
-							   t->config.adamw ? t->config.weight_decay : 0.0f, t->steps) != 0)
-			return VQA_STEP_OUT_OF_MEMORY;
+		vqa_adam_step(t->adam, model->params, model->grads, &c, t->steps);
+		vqa_model_refresh_mask(model);
 	}
-	if (!t->config.fixed_loss_params)
-		vqa_adam_step(t->aux, t->aux_grad, t->aux_m, t->aux_v, t->n_aux, lr, BETA1, BETA2,
-					  ADAM_EPS, 0.0f, t->steps);
-	if (t->qo)
-		vqa_adam_step(t->qo->params, t->qo->grads, t->qo_m, t->qo_v, t->qo->n_params, lr,
-					  BETA1, BETA2, ADAM_EPS, 0.0f, t->steps);
+	/* the loss's parameters and the branch: no weight decay */
+	{
+		VqaAdamConfig c = adam_config(t, lr, 0.0f);
+
+		if (!t->config.fixed_loss_params)
+			loss_params_adam_step(t->loss_adam, &t->loss_params, &t->loss_grad,
+								  model->config.hidden_size, &c, t->steps);
+		if (t->qo)
+			vqa_adam_step(t->qo_adam, t->qo->params, t->qo->grads, &c, t->steps);
+	}
 
 	t->position += count;
 	if (t->position >= ex->n)
@@ -483,7 +552,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 }
 
 #define STATE_MAGIC 0x53545156u	/* "VQTS" */
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 
 /* What a state holds and how large each part is: checked before anything is read. */
 typedef struct TrainerStateHeader
@@ -491,7 +560,7 @@ typedef struct TrainerStateHeader
 	uint32_t	magic;
 	uint32_t	version;
 	uint64_t	n_params;
-	uint64_t	n_aux;
+	uint64_t	n_loss_params;
 	uint64_t	n_qo;
 	int32_t		n_examples;
 	int32_t		n_tensors;
@@ -511,7 +580,7 @@ header_of(const VqaTrainer *t, TrainerStateHeader *h)
 	h->magic = STATE_MAGIC;
 	h->version = STATE_VERSION;
 	h->n_params = t->model->n_params;
-	h->n_aux = t->n_aux;
+	h->n_loss_params = t->n_loss_params;
 	h->n_qo = t->qo ? t->qo->n_params : 0;
 	h->n_examples = t->train->n;
 	h->n_tensors = t->model->n_tensors;
@@ -533,28 +602,29 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 
 	arrays[k] = m->params;
 	lengths[k++] = m->n_params;
-	arrays[k] = m->adam_m;
+	arrays[k] = t->adam->m;
 	lengths[k++] = m->n_params;
-	arrays[k] = m->adam_v;
+	arrays[k] = t->adam->v;
 	lengths[k++] = m->n_params;
 	if (m->mask)
 	{
 		arrays[k] = m->mask;
 		lengths[k++] = m->n_params;
 	}
-	arrays[k] = t->aux;
-	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_m;
-	lengths[k++] = t->n_aux;
-	arrays[k] = t->aux_v;
-	lengths[k++] = t->n_aux;
+	/* written through by vqa_trainer_load_state only, whose trainer is not const */
+	loss_param_parts((LossParams *) &t->loss_params, m->config.hidden_size, arrays + k, lengths + k);
+	k += LOSS_PARAM_PARTS;
+	arrays[k] = t->loss_adam->m;
+	lengths[k++] = t->n_loss_params;
+	arrays[k] = t->loss_adam->v;
+	lengths[k++] = t->n_loss_params;
 	if (t->qo)
 	{
 		arrays[k] = t->qo->params;
 		lengths[k++] = t->qo->n_params;
-		arrays[k] = t->qo_m;
+		arrays[k] = t->qo_adam->m;
 		lengths[k++] = t->qo->n_params;
-		arrays[k] = t->qo_v;
+		arrays[k] = t->qo_adam->v;
 		lengths[k++] = t->qo->n_params;
 	}
 	if (t->config.masker)
@@ -563,15 +633,11 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 		lengths[k++] = m->n_params;
 		arrays[k] = t->config.masker->thresholds;
 		lengths[k++] = (size_t) m->n_tensors;
-		arrays[k] = t->score_m;
-		lengths[k++] = m->n_params;
-		arrays[k] = t->score_v;
-		lengths[k++] = m->n_params;
 	}
 	return k;
 }
 
-#define MAX_STATE_ARRAYS 14
+#define MAX_STATE_ARRAYS 15
 
 size_t
 vqa_trainer_state_bytes(const VqaTrainer *t)
@@ -602,11 +668,7 @@ vqa_trainer_save_state(const VqaTrainer *t, void *out)
 	p += sizeof(int) * (size_t) t->train->n;
 	for (int i = 0; i < k; i++)
 	{
-		/* moments not made yet (no update so far) are zeros */
-		if (arrays[i])
-			memcpy(p, arrays[i], sizeof(float) * lengths[i]);
-		else
-			memset(p, 0, sizeof(float) * lengths[i]);
+		memcpy(p, arrays[i], sizeof(float) * lengths[i]);
 		p += sizeof(float) * lengths[i];
 	}
 }
@@ -636,7 +698,7 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 		snprintf(errbuf, errlen, "the bytes are not a training state of this version");
 		return -1;
 	}
-	if (h.n_params != mine.n_params || h.n_aux != mine.n_aux || h.n_qo != mine.n_qo ||
+	if (h.n_params != mine.n_params || h.n_loss_params != mine.n_loss_params || h.n_qo != mine.n_qo ||
 		h.n_examples != mine.n_examples || h.n_tensors != mine.n_tensors ||
 		h.has_mask != mine.has_mask || h.has_masker != mine.has_masker ||
 		bytes != vqa_trainer_state_bytes(t))
@@ -652,9 +714,8 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 	}
 	order = (const int *) (p + sizeof(h));
 	seen = calloc((size_t) h.n_examples, 1);
-	if (seen == NULL || lxmert_reserve_adam(m) != 0)
+	if (seen == NULL)
 	{
-		free(seen);
 		snprintf(errbuf, errlen, "out of memory for training");
 		return -1;
 	}
@@ -697,17 +758,15 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->logits);
 	free(t->dlogits);
 	free(t->dhidden);
-	free(t->aux);
-	free(t->aux_grad);
-	free(t->aux_chunk);
-	free(t->aux_m);
-	free(t->aux_v);
+	free(t->loss_params.gate_w);
+	free(t->loss_grad.gate_w);
+	free(t->loss_chunk_grad.gate_w);
+	vqa_adam_free(t->adam);
+	vqa_adam_free(t->loss_adam);
 	vqa_qo_free(t->qo);
-	free(t->qo_m);
-	free(t->qo_v);
+	vqa_adam_free(t->qo_adam);
+	free(t->mask_ranges);
 	free(t->q_emb);
-	free(t->score_m);
-	free(t->score_v);
 	free(t->order);
 	free(t);
 }

@@ -165,7 +165,7 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 	acts->emb_mean = vqa_arena_take(&a, M);
 	acts->emb_rstd = vqa_arena_take(&a, M);
 	acts->emb_out = vqa_arena_take(&a, M * H);
-	acts->emb_keep = vqa_arena_take_mask(&a, M * H, hd);
+	acts->emb_keep = vqa_arena_take_keep(&a, M * H, hd);
 	/* forward only: layer i reads layer i - 1 alone, so two buffers take turns */
 	for (int i = 0; i < c->num_hidden_layers; i++)
 	{
@@ -180,7 +180,7 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 	acts->pooled = vqa_arena_take(&a, (size_t) B * H);
 	acts->gathered = vqa_arena_take(&a, (size_t) B * H);
 	acts->head_in = vqa_arena_take(&a, (size_t) B * H);
-	acts->head_keep = vqa_arena_take_mask(&a, (size_t) B * H, hd);
+	acts->head_keep = vqa_arena_take_keep(&a, (size_t) B * H, hd);
 	acts->head_pre = acts->head_act = NULL;
 	if (c->answer_head == VQA_HEAD_SIMPLE_CLASSIFIER)
 	{
@@ -232,8 +232,9 @@ activations_new(const VqaModelConfig *c)
 /* ---------------------------------------------------------------------- */
 
 /*
- * The text position HuggingFace's head reads in example b: attention_mask
- * summed, minus 2 (all attended without a mask); 0 below that.
+ * The text position HuggingFace's head reads in example b: the attended
+ * tokens (HuggingFace's attention_mask summed; all without it), minus 2; 0
+ * below that.
  */
 static int
 gather_index(const VqaBatch *batch, int b)
@@ -241,11 +242,11 @@ gather_index(const VqaBatch *batch, int b)
 	int			T = batch->seq_len;
 	int			n = T;
 
-	if (batch->attention_mask)
+	if (batch->attended)
 	{
 		n = 0;
 		for (int t = 0; t < T; t++)
-			n += batch->attention_mask[(size_t) b * T + t] != 0;
+			n += batch->attended[(size_t) b * T + t] != 0;
 	}
 	return n >= 2 ? n - 2 : 0;
 }
@@ -269,11 +270,11 @@ visual_bert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 
 	vqa_model_block_context(model, &P, &s->scratch, B);
 
-	/* the text's mask, then every region attended */
+	/* the text's padding bias, then every region attended */
 	for (int b = 0; b < B; b++)
 	{
 		vqa_key_padding_bias(s->bias + (size_t) b * S,
-							 batch->attention_mask ? batch->attention_mask + (size_t) b * T : NULL,
+							 batch->attended ? batch->attended + (size_t) b * T : NULL,
 							 T);
 		vqa_key_padding_bias(s->bias + (size_t) b * S + T, NULL, N);
 	}
@@ -343,7 +344,7 @@ visual_bert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 		vqa_linear_forward(&P, logits, s->head_in, w->cls_w, w->cls_b, B, H, A);
 }
 
-/* The dropout masks of the forward pass are reused, not drawn again. */
+/* The dropout keep flags of the forward pass are reused, not drawn again. */
 static void
 visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 {

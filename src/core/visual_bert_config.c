@@ -38,7 +38,7 @@ static const VqaConfigKey ENCODING_INT_KEYS[] = {
 
 static const VqaConfigKey BOOL_KEYS[] = {
 	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
-	{"attention_mask", offsetof(VqaModelConfig, attention_mask)},
+	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
 };
 
 static const VqaConfigKey FLOAT_KEYS[] = {
@@ -82,7 +82,7 @@ visual_bert_config_default(VqaModelConfig *c)
 	c->answer_head = VQA_HEAD_HUGGINGFACE;
 	c->question_tokens = VISUAL_BERT_DEFAULT_QUESTION_TOKENS;
 	c->special_tokens = 1;
-	c->attention_mask = 1;
+	c->ignore_padding = 1;
 	/* boxes are not read, but hosts pass them as for LXMERT */
 	c->visual_pos_dim = 4;
 }

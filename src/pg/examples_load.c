@@ -168,19 +168,19 @@ ModelVocab(int64 model_id, const char *model)
 
 /*
  * A question as the model's config encodes it (question_tokens ids, with or
- * without [CLS] and [SEP], padding masked or attended); -1 if out of memory.
+ * without [CLS] and [SEP], padding ignored or attended); -1 if out of memory.
  */
 static int
 EncodeQuestion(const VqaVocab *vocab, const VqaModelConfig *config, const char *question,
-			   int32 *ids, int32 *attention_mask)
+			   int32 *ids, int32 *attended)
 {
 	int			n = config->special_tokens
-		? vqa_tokenize(vocab, question, config->question_tokens, ids, attention_mask)
-		: vqa_tokenize_plain(vocab, question, config->question_tokens, ids, attention_mask);
+		? vqa_tokenize(vocab, question, config->question_tokens, ids, attended)
+		: vqa_tokenize_plain(vocab, question, config->question_tokens, ids, attended);
 
-	if (n >= 0 && !config->attention_mask)
+	if (n >= 0 && !config->ignore_padding)
 		for (int k = 0; k < config->question_tokens; k++)
-			attention_mask[k] = 1;
+			attended[k] = 1;
 	return n;
 }
 
@@ -509,7 +509,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 			ex->type_of[r] = ((TypeSlot *) hash_search(types, key.name, HASH_FIND, NULL))->index;
 			if (EncodeQuestion(vocab, config,
 							   (char *) pg_server_to_any(question, strlen(question), PG_UTF8),
-							   ex->input_ids + r * seq_len, ex->attention_mask + r * seq_len) < 0)
+							   ex->input_ids + r * seq_len, ex->attended + r * seq_len) < 0)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			for (int k = 0; k < seq_len; k++)
 				if (ex->input_ids[r * seq_len + k] >= config->vocab_size)

@@ -844,7 +844,7 @@ vqa_forward(PG_FUNCTION_ARGS)
 	batch.seq_len = T;
 	batch.num_boxes = N;
 	batch.input_ids = IntArrayData(ids, "input_ids", B, T);
-	batch.attention_mask = PG_ARGISNULL(2) ? NULL
+	batch.attended = PG_ARGISNULL(2) ? NULL
 		: IntArrayData(PG_GETARG_ARRAYTYPE_P(2), "attention_mask", B, T);
 	batch.token_type_ids = PG_ARGISNULL(3) ? NULL
 		: IntArrayData(PG_GETARG_ARRAYTYPE_P(3), "token_type_ids", B, T);

@@ -21,7 +21,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/optimizer.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
@@ -81,11 +83,13 @@ main(int argc, char **argv)
 				default_warmup;
 	VqaModelConfig config;
 	VqaModel *model;
+	VqaAdam    *adam;
+	VqaAdamConfig adam_config = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
 	VqaBatch in;
 	char		err[256];
 	VqaRng		rng;
 	int32_t    *ids,
-			   *mask;
+			   *attended;
 	float	   *feats,
 			   *pos,
 			   *targets,
@@ -130,10 +134,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	adam = vqa_adam_new(model->n_params);
+	if (adam == NULL)
+	{
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
 	vqa_model_init_random(model, 1, 0.02f);
 	vqa_rng_seed(&rng, 2);
 	ids = malloc(sizeof(int32_t) * batch * tokens);
-	mask = malloc(sizeof(int32_t) * batch * tokens);
+	attended = malloc(sizeof(int32_t) * batch * tokens);
 	feats = malloc(sizeof(float) * batch * boxes * config.visual_feat_dim);
 	pos = malloc(sizeof(float) * batch * boxes * 4);
 	targets = malloc(sizeof(float) * batch * config.num_qa_labels);
@@ -142,7 +152,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < batch * tokens; i++)
 	{
 		ids[i] = (int32_t) vqa_rng_below(&rng, config.vocab_size);
-		mask[i] = 1;
+		attended[i] = 1;
 	}
 	for (int i = 0; i < batch * boxes * config.visual_feat_dim; i++)
 		feats[i] = (float) vqa_rng_normal(&rng);
@@ -154,7 +164,7 @@ main(int argc, char **argv)
 	in.seq_len = tokens;
 	in.num_boxes = boxes;
 	in.input_ids = ids;
-	in.attention_mask = mask;
+	in.attended = attended;
 	in.token_type_ids = NULL;
 	in.visual_feats = feats;
 	in.visual_pos = pos;
@@ -168,13 +178,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "forward failed\n");
 			return 1;
 		}
-		lxmert_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
+		vqa_bce_grad(logits, targets, batch, config.num_qa_labels, dlogits);
 		if (vqa_model_backward(model, dlogits, NULL) != 0)
 		{
 			fprintf(stderr, "backward failed\n");
 			return 1;
 		}
-		lxmert_adam_update(model, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step + 1);
+		vqa_adam_step(adam, model->params, model->grads, &adam_config, step + 1);
 	}
 	step_s = (bench_now() - t0) / steps;
 	printf("vqaprune shape=%s batch=%d threads=%d samples_per_s=%.2f step_ms=%.1f "
@@ -183,12 +193,13 @@ main(int argc, char **argv)
 		   vqa_model_train_flops(&config, batch, tokens, boxes) / step_s / 1e9,
 		   vqa_model_train_flops(&config, batch, tokens, boxes), loss);
 	free(ids);
-	free(mask);
+	free(attended);
 	free(feats);
 	free(pos);
 	free(targets);
 	free(logits);
 	free(dlogits);
+	vqa_adam_free(adam);
 	vqa_model_free(model);
 	return 0;
 }

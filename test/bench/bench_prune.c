@@ -69,7 +69,7 @@ random_examples(const VqaModelConfig *c, int n, int tokens, int boxes)
 		for (int t = 0; t < tokens; t++)
 		{
 			ex->input_ids[q * tokens + t] = (int32_t) vqa_rng_below(&rng, c->vocab_size);
-			ex->attention_mask[q * tokens + t] = 1;
+			ex->attended[q * tokens + t] = 1;
 		}
 		ex->target_start[q] = q;
 		ex->target_ids[q] = (int32_t) vqa_rng_below(&rng, c->num_qa_labels);

@@ -86,7 +86,7 @@ random_examples(int n, int half)
 		for (int t = 0; t < TOKENS; t++)
 		{
 			ex->input_ids[q * TOKENS + t] = (int32_t) (1 + vqa_rng_below(&rng, 39));
-			ex->attention_mask[q * TOKENS + t] = t < 4;
+			ex->attended[q * TOKENS + t] = t < 4;
 		}
 		ex->target_start[q] = 2 * q;
 		ex->target_ids[2 * q] = (int32_t) vqa_rng_below(&rng, 3);
@@ -134,7 +134,7 @@ sourced_copy(const VqaExamples *ex, MemorySource *ms)
 	assert_null(copy->features_half);
 	memcpy(copy->question_ids, ex->question_ids, sizeof(int64_t) * ex->n);
 	memcpy(copy->input_ids, ex->input_ids, sizeof(int32_t) * ex->n * ex->seq_len);
-	memcpy(copy->attention_mask, ex->attention_mask, sizeof(int32_t) * ex->n * ex->seq_len);
+	memcpy(copy->attended, ex->attended, sizeof(int32_t) * ex->n * ex->seq_len);
 	memcpy(copy->image_of, ex->image_of, sizeof(int32_t) * ex->n);
 	memcpy(copy->boxes, ex->boxes, sizeof(float) * ex->n_images * ex->num_boxes * 4);
 	memcpy(copy->type_of, ex->type_of, sizeof(int32_t) * ex->n);
@@ -161,7 +161,7 @@ check_same_batches(const VqaExamples *a, const VqaExamples *b, const int *idx, i
 	assert_int_equal(x.batch, y.batch);
 	assert_int_equal(x.num_boxes, y.num_boxes);
 	assert_memory_equal(ba->input_ids, bb->input_ids, sizeof(int32_t) * count * TOKENS);
-	assert_memory_equal(ba->attention_mask, bb->attention_mask, sizeof(int32_t) * count * TOKENS);
+	assert_memory_equal(ba->attended, bb->attended, sizeof(int32_t) * count * TOKENS);
 	assert_memory_equal(ba->features, bb->features, sizeof(float) * count * BOXES * DIM);
 	assert_memory_equal(ba->boxes, bb->boxes, sizeof(float) * count * BOXES * 4);
 	assert_memory_equal(ba->targets, bb->targets, sizeof(float) * count * ANSWERS);

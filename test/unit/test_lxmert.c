@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/safetensors.h"
@@ -141,7 +142,7 @@ typedef struct FixtureInputs
 {
 	VqaBatch batch;
 	int32_t    *ids,
-			   *mask,
+			   *attended,
 			   *types;
 	float	   *feats,
 			   *pos,
@@ -156,7 +157,7 @@ load_fixture_inputs(FixtureInputs *in)
 	const VqaStTensor *feats = vqa_st_find(st, "visual_feats");
 
 	in->ids = read_ints(st, "input_ids");
-	in->mask = read_ints(st, "attention_mask");
+	in->attended = read_ints(st, "attention_mask");
 	in->types = read_ints(st, "token_type_ids");
 	in->feats = read_floats(st, "visual_feats", NULL);
 	in->pos = read_floats(st, "visual_pos", NULL);
@@ -165,7 +166,7 @@ load_fixture_inputs(FixtureInputs *in)
 	in->batch.seq_len = (int) ids->shape[1];
 	in->batch.num_boxes = (int) feats->shape[1];
 	in->batch.input_ids = in->ids;
-	in->batch.attention_mask = in->mask;
+	in->batch.attended = in->attended;
 	in->batch.token_type_ids = in->types;
 	in->batch.visual_feats = in->feats;
 	in->batch.visual_pos = in->pos;
@@ -176,7 +177,7 @@ static void
 free_fixture_inputs(FixtureInputs *in)
 {
 	free(in->ids);
-	free(in->mask);
+	free(in->attended);
 	free(in->types);
 	free(in->feats);
 	free(in->pos);
@@ -244,7 +245,7 @@ bce_step(VqaModel *model, const FixtureInputs *in, float *logits)
 
 	assert_int_equal(vqa_model_forward(model, &in->batch, logits, in->target, &loss), 0);
 	assert_int_equal(vqa_model_zero_grad(model), 0);
-	lxmert_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
+	vqa_bce_grad(logits, in->target, in->batch.batch, A, dlogits);
 	assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
 	free(dlogits);
 	return loss;
@@ -333,7 +334,7 @@ typedef struct RandomSetup
 	VqaModel *model;
 	VqaBatch batch;
 	int32_t		ids[3 * 6],
-				mask[3 * 6],
+				attended[3 * 6],
 				types[3 * 6];
 	float		feats[3 * 4 * 5],
 				pos[3 * 4 * 4];
@@ -368,14 +369,14 @@ random_setup_head(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
 	{
 		r->ids[i] = (int32_t) vqa_rng_below(&rng, 11);
 		r->types[i] = (int32_t) vqa_rng_below(&rng, 2);
-		r->mask[i] = (i % 6) < 6 - (i / 6);	/* padded tails of different lengths */
+		r->attended[i] = (i % 6) < 6 - (i / 6);	/* padded tails of different lengths */
 	}
 	for (int i = 0; i < 60; i++)
 		r->feats[i] = (float) vqa_rng_normal(&rng);
 	for (int i = 0; i < 48; i++)
 		r->pos[i] = (float) vqa_rng_uniform(&rng);
 	r->batch.input_ids = r->ids;
-	r->batch.attention_mask = r->mask;
+	r->batch.attended = r->attended;
 	r->batch.token_type_ids = r->types;
 	r->batch.visual_feats = r->feats;
 	r->batch.visual_pos = r->pos;
@@ -719,14 +720,14 @@ config_from_json(void **state)
 
 	/* the question encoding: defaults, the authors' values, a round trip, errors */
 	assert_int_equal(c.question_tokens, 20);
-	assert_true(c.special_tokens && c.attention_mask);
+	assert_true(c.special_tokens && c.ignore_padding);
 	assert_int_equal(vqa_model_config_parse("{\"max_position_embeddings\": 12}", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.question_tokens, 12);
 	assert_int_equal(vqa_model_config_parse("{\"answer_head\": \"simple_classifier\", \"question_tokens\": 14, "
 										 "\"special_tokens\": false, \"attention_mask\": false}",
 										 &c, err, sizeof(err)), 0);
 	assert_int_equal(c.question_tokens, 14);
-	assert_false(c.special_tokens || c.attention_mask);
+	assert_false(c.special_tokens || c.ignore_padding);
 	json = vqa_model_config_to_json(&c);
 	assert_non_null(strstr(json, "\"question_tokens\": 14"));
 	assert_non_null(strstr(json, "\"special_tokens\": false"));

@@ -327,7 +327,7 @@ tiny_examples(const VqaModel *model)
 		for (int t = 0; t < T; t++)
 		{
 			ex->input_ids[q * T + t] = (int32_t) (1 + vqa_rng_below(&rng, c->vocab_size - 1));
-			ex->attention_mask[q * T + t] = 1;
+			ex->attended[q * T + t] = 1;
 		}
 		ex->target_start[q] = q;
 		ex->target_ids[q] = (int32_t) vqa_rng_below(&rng, c->num_qa_labels);
@@ -601,9 +601,6 @@ params_after(VqaLossKind loss, int mask_training, int stop_at, size_t *n_out)
 			config.masker = NULL;
 			vqa_model_set_mask(model, NULL);
 			memcpy(model->params, start->params, sizeof(float) * model->n_params);
-			free(model->adam_m);
-			free(model->adam_v);
-			model->adam_m = model->adam_v = NULL;
 		}
 	}
 	if (mask_training)

@@ -109,10 +109,10 @@ fixture_cases_match_transformers(void **state)
 		const char *input = YAJL_GET_STRING(field(kase, "text"));
 		yajl_val	tokens = field(kase, "tokens");
 		yajl_val	want_ids = field(kase, "input_ids");
-		yajl_val	want_mask = field(kase, "attention_mask");
+		yajl_val	want_attended = field(kase, "attention_mask");
 		int32_t		ids[256];
 		int32_t		input_ids[FIXTURE_MAX_LENGTH];
-		int32_t		mask[FIXTURE_MAX_LENGTH];
+		int32_t		attended[FIXTURE_MAX_LENGTH];
 		int			n = vqa_wordpiece(v, input, ids, 256);
 		int			n_real;
 		int			want_real = 0;
@@ -131,17 +131,17 @@ fixture_cases_match_transformers(void **state)
 		}
 
 		assert_int_equal(YAJL_GET_ARRAY(want_ids)->len, FIXTURE_MAX_LENGTH);
-		n_real = vqa_tokenize(v, input, FIXTURE_MAX_LENGTH, input_ids, mask);
+		n_real = vqa_tokenize(v, input, FIXTURE_MAX_LENGTH, input_ids, attended);
 		for (int i = 0; i < FIXTURE_MAX_LENGTH; i++)
 		{
 			long long	want_id = YAJL_GET_INTEGER(YAJL_GET_ARRAY(want_ids)->values[i]);
-			long long	want_m = YAJL_GET_INTEGER(YAJL_GET_ARRAY(want_mask)->values[i]);
+			long long	want_att = YAJL_GET_INTEGER(YAJL_GET_ARRAY(want_attended)->values[i]);
 
-			if (input_ids[i] != want_id || mask[i] != want_m)
+			if (input_ids[i] != want_id || attended[i] != want_att)
 				print_error("case %zu \"%s\" position %d\n", c, input, i);
 			assert_int_equal(input_ids[i], want_id);
-			assert_int_equal(mask[i], want_m);
-			want_real += (int) want_m;
+			assert_int_equal(attended[i], want_att);
+			want_real += (int) want_att;
 		}
 		assert_int_equal(n_real, want_real);
 	}

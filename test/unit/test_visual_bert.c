@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vqaprune/losses.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/safetensors.h"
 #include "vqaprune/visual_bert.h"
@@ -98,7 +99,7 @@ config_from_json(void **state)
 	assert_int_equal(c.num_qa_labels, 2);
 	assert_true(c.hidden_dropout_prob == 0.1f && c.attention_probs_dropout_prob == 0.1f);
 	assert_int_equal(c.question_tokens, 20);
-	assert_true(c.special_tokens && c.attention_mask);
+	assert_true(c.special_tokens && c.ignore_padding);
 	assert_round_trip(&c);
 
 	/* the authors' model: their head and question encoding, their ans_num */
@@ -112,7 +113,7 @@ config_from_json(void **state)
 	assert_int_equal(c.num_qa_labels, 7);
 	assert_int_equal(c.num_hidden_layers, 0);
 	assert_int_equal(c.question_tokens, 14);
-	assert_false(c.special_tokens || c.attention_mask);
+	assert_false(c.special_tokens || c.ignore_padding);
 	assert_round_trip(&c);
 
 	/* the answer count from any of its keys, when they agree */
@@ -360,7 +361,7 @@ typedef struct FixtureInputs
 {
 	VqaBatch	batch;
 	int32_t    *ids,
-			   *mask,
+			   *attended,
 			   *types;
 	float	   *feats,
 			   *target;
@@ -375,7 +376,7 @@ load_inputs(FixtureInputs *in, int with_mask)
 	const VqaStTensor *feats = vqa_st_find(st, "visual_embeds");
 
 	in->ids = read_ints(st, "input_ids");
-	in->mask = read_ints(st, "attention_mask");
+	in->attended = read_ints(st, "attention_mask");
 	in->types = read_ints(st, "token_type_ids");
 	in->feats = read_floats(st, "visual_embeds", NULL);
 	in->target = read_floats(st, "target", NULL);
@@ -384,7 +385,7 @@ load_inputs(FixtureInputs *in, int with_mask)
 	in->batch.seq_len = (int) ids->shape[1];
 	in->batch.num_boxes = (int) feats->shape[1];
 	in->batch.input_ids = in->ids;
-	in->batch.attention_mask = with_mask ? in->mask : NULL;
+	in->batch.attended = with_mask ? in->attended : NULL;
 	in->batch.token_type_ids = with_mask ? in->types : NULL;
 	in->batch.visual_feats = in->feats;
 	in->batch.visual_pos = NULL;	/* VisualBERT reads no boxes */
@@ -395,7 +396,7 @@ static void
 free_inputs(FixtureInputs *in)
 {
 	free(in->ids);
-	free(in->mask);
+	free(in->attended);
 	free(in->types);
 	free(in->feats);
 	free(in->target);
@@ -692,7 +693,7 @@ simple_classifier_gradients_match_reference(void **state)
 		logits = malloc(sizeof(float) * in.batch.batch * A);
 		dlogits = malloc(sizeof(float) * in.batch.batch * A);
 		assert_int_equal(vqa_model_forward(model, &in.batch, logits, NULL, NULL), 0);
-		lxmert_bce_grad(logits, in.target, in.batch.batch, A, dlogits);
+		vqa_bce_grad(logits, in.target, in.batch.batch, A, dlogits);
 		assert_int_equal(vqa_model_zero_grad(model), 0);
 		assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
 		worst = compare_gradients(model, grads, &scaled);
@@ -713,7 +714,7 @@ typedef struct RandomSetup
 	VqaModel   *model;
 	VqaBatch	batch;
 	int32_t		ids[3 * 6],
-				mask[3 * 6],
+				attended[3 * 6],
 				types[3 * 6];
 	float		feats[3 * 4 * 5];
 	float	   *weights;		/* L = sum(logits * weights) + sum(head vector * vec_weights) */
@@ -761,12 +762,12 @@ random_setup(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
 		/* the padding id 1 among the words: it must get no gradient */
 		r->ids[i] = i % 5 == 2 ? c.pad_token_id : (int32_t) vqa_rng_below(&rng, 11);
 		r->types[i] = (int32_t) vqa_rng_below(&rng, 2);
-		r->mask[i] = (i % RANDOM_T) < RANDOM_T - (i / RANDOM_T);	/* 6, 5, 4 attended */
+		r->attended[i] = (i % RANDOM_T) < RANDOM_T - (i / RANDOM_T);	/* 6, 5, 4 attended */
 	}
 	for (int i = 0; i < RANDOM_B * RANDOM_N * 5; i++)
 		r->feats[i] = (float) vqa_rng_normal(&rng);
 	r->batch.input_ids = r->ids;
-	r->batch.attention_mask = r->mask;
+	r->batch.attended = r->attended;
 	r->batch.token_type_ids = r->types;
 	r->batch.visual_feats = r->feats;
 	r->batch.visual_pos = NULL;
