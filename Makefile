@@ -6,7 +6,9 @@
 #   make demo       the main job on the embedded synthetic benchmark
 #   make bench      speed measurements (doc/benchmarks.md)
 #   make fuzz       every file parser's fuzzer, 5 minutes each (FUZZ_SECONDS to change)
-#   make results    the Stage 1 experiment of doc/results.md (about 25 minutes)
+#   make results    the Stage 1, VisualBERT (Figure 7) and VQA-VS (Table 2) experiments
+#                   of doc/results.md (about 60 minutes); make results-stage1,
+#                   results-visualbert or results-vqavs runs one
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 #   make results-authors  both, for the paper authors' model (about 15 minutes)
 #   make masker-compare   mask training in vqaprune and in a PyTorch port of the
@@ -73,7 +75,7 @@ test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(COR
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -O3 -o $@ test/bench/bench_loaders.c $(CORE_SRCS) $(CORE_LIBS)
 
-.PHONY: unitcheck test demo bench fuzz results results-pruning results-authors masker-compare deps bench-scale results-float16
+.PHONY: unitcheck test demo bench fuzz results results-stage1 results-visualbert results-vqavs results-pruning results-authors masker-compare deps bench-scale results-float16
 unitcheck: test/unit/run_unit_tests
 	./test/unit/run_unit_tests
 
@@ -95,6 +97,9 @@ fuzz:
 
 results:
 	./test/scripts/run-results.sh
+
+results-stage1 results-visualbert results-vqavs:
+	./test/scripts/run-results.sh $(patsubst results-%,%,$@)
 
 results-pruning:
 	./test/scripts/run-results-pruning.sh
