@@ -1,5 +1,6 @@
 # pg_dump and pg_restore bring every vqaprune table back row for row (feature
-# bytes bit-identical), and the sequences continue without duplicate keys.
+# bytes bit-identical), a pruned VisualBERT keeps its model type and answers
+# as before, and the sequences continue without duplicate keys.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -35,6 +36,10 @@ $node->safe_psql('source', qq{
 	INSERT INTO vqaprune.tensor_chunks SELECT model_id, 0, 0, '\\x0000803f000000400000404000008040' FROM vqaprune.models;
 	INSERT INTO vqaprune.mask_chunks SELECT model_id, 0, 0, '\\x0d' FROM vqaprune.models;
 	INSERT INTO vqaprune.jobs (role_name, database_name, call) VALUES (current_user, 'source', 'SELECT 1');
+	SELECT vqa_create_model('vb', 'synth',
+		'{"model_type": "visual_bert", "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64,
+		  "num_hidden_layers": 2, "max_position_embeddings": 24}', seed => 1);
+	SELECT vqa_prune('vb', 'bce', 0.5, 'magnitude');
 });
 
 my @tables = qw(datasets questions answers targets priors images models tensors
@@ -77,6 +82,13 @@ is($node->safe_psql('restored', "SELECT vqa_floats(features)::text FROM vqaprune
 	$node->safe_psql('source', "SELECT vqa_floats(features)::text FROM vqaprune.images "
 	  . "ORDER BY dataset_id, image_id LIMIT 1"),
 	'features decode to the same floats');
+
+my $vb_answer = q{SELECT vqa_forward('vb_magnitude_50', ARRAY[[2, 5, 6, 3]], NULL, NULL,
+	array_fill(0.25::real, ARRAY[1, 4, 16]), NULL)::text};
+is($node->safe_psql('restored', q{SELECT config->>'model_type' FROM vqaprune.models WHERE name = 'vb_magnitude_50'}),
+	'visual_bert', 'a pruned VisualBERT keeps its model type');
+is($node->safe_psql('restored', $vb_answer), $node->safe_psql('source', $vb_answer),
+	'and answers as before, to the last bit');
 
 # new rows in every table with a sequence: no duplicate keys
 my ($ret, $out, $err) = $node->psql('restored', q{

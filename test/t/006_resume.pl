@@ -2,10 +2,11 @@
 # checkpoint at every epoch's end and every checkpoint_minutes; a job killed
 # with SIGKILL mid-run (the server restarts) and a canceled one resume from
 # it with vqa_resume and end with exactly the weights and mask of the same
-# call made directly (vqaprune.threads = 1), as does a job left alone; the
-# checkpoint goes when the run succeeds or by vqa_drop_checkpoint; resuming
-# a job that succeeded, has no checkpoint, or whose model has gone is an
-# error.
+# call made directly (vqaprune.threads = 1), as does a job left alone; so do
+# a VisualBERT's fine-tuning and mask-training jobs, and its fine-tuning job
+# canceled after a checkpoint and resumed; the checkpoint goes when the run
+# succeeds or by vqa_drop_checkpoint; resuming a job that succeeded, has no
+# checkpoint, or whose model has gone is an error.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -25,6 +26,9 @@ $node->safe_psql('postgres', q{
 	SELECT vqa_create_model('doomed', 'synth',
 		'{"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "l_layers": 1,
 		  "r_layers": 1, "x_layers": 1, "max_position_embeddings": 24}', seed => 3);
+	SELECT vqa_create_model('vb', 'synth',
+		'{"model_type": "visual_bert", "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64,
+		  "num_hidden_layers": 2, "max_position_embeddings": 24}', seed => 5);
 });
 
 # polls a query until it returns 't' (at most 120 s), through a server restart
@@ -103,6 +107,30 @@ $resumed = $node->safe_psql('postgres', "SET vqaprune.threads = 1; SELECT vqa_re
 is($node->safe_psql('postgres', "SELECT vqa_wait($resumed, '120s')"), 'succeeded', 'resumed, it succeeds');
 is(model_digest('mask_canceled'), model_digest('mask_direct'),
 	'with the weights, mask and epochs of the direct call (keep_best included)');
+
+# VisualBERT: jobs left alone and a canceled fine-tuning job end as the direct calls
+my $vb_finetune = q{SELECT vqa_finetune('vb', 'synth', 'bce',
+	'{"epochs": 4, "lr": 0.002, "batch_size": 16, "seed": 4, "checkpoint_minutes": 0.002, "name": "%s"}')};
+my $vb_mask = q{SELECT vqa_prune('vb', 'lmh', 0.7, 'mask',
+	'{"epochs": 2, "lr": 0.01, "batch_size": 16, "seed": 4, "reset_steps": 7,
+	  "checkpoint_minutes": 0.002, "eval_split": "val", "keep_best": true, "name": "%s"}')};
+$node->safe_psql('postgres', 'SET vqaprune.threads = 1; ' . sprintf($vb_finetune, 'vb_ft_direct'));
+$node->safe_psql('postgres', 'SET vqaprune.threads = 1; ' . sprintf($vb_mask, 'vb_mask_direct'));
+$job = submit(sprintf($vb_finetune, 'vb_ft_alone'));
+is($node->safe_psql('postgres', "SELECT vqa_wait($job, '120s')"), 'succeeded', 'a VisualBERT fine-tuning job succeeds');
+is(model_digest('vb_ft_alone'), model_digest('vb_ft_direct'), 'with the weights of the direct call');
+$job = submit(sprintf($vb_mask, 'vb_mask_alone'));
+is($node->safe_psql('postgres', "SELECT vqa_wait($job, '120s')"), 'succeeded', 'a VisualBERT mask-training job succeeds');
+is(model_digest('vb_mask_alone'), model_digest('vb_mask_direct'), 'with the weights, mask and epochs of the direct call');
+$job = submit(sprintf($vb_finetune, 'vb_ft_canceled'));
+ok(wait_for("SELECT status = 'running' AND checkpoint_step > 0 FROM vqa_jobs WHERE job_id = $job"),
+	'a VisualBERT fine-tuning job checkpoints');
+is($node->safe_psql('postgres', "SELECT vqa_cancel($job)"), 't', 'it is canceled');
+is($node->safe_psql('postgres', "SELECT vqa_wait($job, '60s')"), 'canceled', 'and ends canceled');
+$resumed = $node->safe_psql('postgres', "SET vqaprune.threads = 1; SELECT vqa_resume($job)");
+is($node->safe_psql('postgres', "SELECT vqa_wait($resumed, '120s')"), 'succeeded', 'resumed, it succeeds');
+is(model_digest('vb_ft_canceled'), model_digest('vb_ft_direct'), 'with the weights of the direct call');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM vqaprune.checkpoints'), '0', 'and no checkpoint is left');
 
 # errors
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT vqa_resume($resumed)");
