@@ -1,8 +1,8 @@
 # Background jobs: a job runs and succeeds; a running mask-training job shows
-# progress and is canceled without storing a model; a worker killed with
-# SIGKILL leaves the server recovering, the job marked crashed and earlier
-# models intact; one role cannot see or cancel another's jobs; four jobs on
-# two slots all finish; bad calls are refused.
+# progress and is canceled without storing a model, a VisualBERT's as an
+# LXMERT's; a worker killed with SIGKILL leaves the server recovering, the
+# job marked crashed and earlier models intact; one role cannot see or cancel
+# another's jobs; four jobs on two slots all finish; bad calls are refused.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -19,6 +19,9 @@ $node->safe_psql('postgres', q{
 	SELECT vqa_create_model('small', 'synth',
 		'{"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "l_layers": 1,
 		  "r_layers": 1, "x_layers": 1, "max_position_embeddings": 24}');
+	SELECT vqa_create_model('vb', 'synth',
+		'{"model_type": "visual_bert", "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64,
+		  "num_hidden_layers": 2, "max_position_embeddings": 24}');
 });
 
 # polls a query until it returns 't' (at most 60 s), through a server restart
@@ -65,6 +68,17 @@ is($node->safe_psql('postgres', "SELECT vqa_wait($job, '30s')"), 'canceled', 'it
 is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.models WHERE name = 'never'}), '0',
 	'and stores no model');
 is($node->safe_psql('postgres', "SELECT vqa_cancel($job)"), 'f', 'an ended job cannot be canceled');
+
+# the same for a VisualBERT
+$job = $node->safe_psql('postgres', q{
+	SELECT vqa_submit($$SELECT vqa_prune('vb', 'lmh', 0.7, 'mask',
+		'{"epochs": 100000, "batch_size": 32, "name": "vb_never"}')$$)});
+ok(wait_for("SELECT phase = 'training' AND epoch >= 1 AND step >= 1 AND loss IS NOT NULL
+	AND total_steps > step FROM vqa_jobs WHERE job_id = $job"), 'a running VisualBERT job shows its progress');
+is($node->safe_psql('postgres', "SELECT vqa_cancel($job)"), 't', 'vqa_cancel stops it');
+is($node->safe_psql('postgres', "SELECT vqa_wait($job, '30s')"), 'canceled', 'it ends canceled');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vqaprune.models WHERE name = 'vb_never'}), '0',
+	'and stores no model');
 
 # SIGKILL of a worker mid-run: the server recovers, the job shows as crashed
 $job = $node->safe_psql('postgres', q{
