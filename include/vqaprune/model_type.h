@@ -58,6 +58,44 @@ void		vqa_layout_ffn(VqaLayout *L, const char *inter, const char *out, int H, in
 void		vqa_layout_bert_layer(VqaLayout *L, const char *prefix, int H, int I, VqaModule module,
 								  VqaBertLayerWeights *w);
 
+/*
+ * The text embeddings under "embeddings.": word_embeddings (prunable, in
+ * word_module), position_embeddings, token_type_embeddings and LayerNorm,
+ * sized by the model's config.
+ */
+void		vqa_layout_text_embeddings(VqaLayout *L, VqaModule word_module,
+									   VqaTextEmbeddingWeights *w);
+
+/* ---------------------------------------------------------------------- */
+/* A stack of BERT layers                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The activations of n layers over B x T rows. Forward only, layer i reads
+ * layer i - 1 alone, so two sets take turns.
+ */
+void		vqa_bert_layers_acts_take(VqaArena *arena, VqaBertLayerActs *acts, int n, int B, int T,
+									  int H, int intermediate, int nh, int att_dropout,
+									  int hid_dropout, int forward_only);
+
+/*
+ * n layers over x (B x T rows, bias B x T), the host's between_layers
+ * before each; returns the last one's output (x when n is 0).
+ */
+const float *vqa_bert_layers_forward(VqaModel *model, VqaBlockContext *ctx, VqaBertLayerActs *acts,
+									 const VqaBertLayerWeights *w, int n, const float *x,
+									 const float *bias, int T);
+
+/*
+ * Their backward, last layer first, from the gradient in *dx of the last
+ * output; x is the first layer's input and datt B x T x H scratch. The two
+ * buffers *dx and *dx_in take turns, so at the end *dx holds x's gradient.
+ */
+void		vqa_bert_layers_backward(VqaModel *model, VqaBlockContext *ctx,
+									 const VqaBertLayerActs *acts, const VqaBertLayerWeights *w,
+									 VqaBertLayerWeights *g, int n, const float *x, float **dx,
+									 float **dx_in, float *datt, int T);
+
 /* ---------------------------------------------------------------------- */
 /* Config keys                                                            */
 /* ---------------------------------------------------------------------- */

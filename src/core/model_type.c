@@ -126,6 +126,69 @@ vqa_layout_bert_layer(VqaLayout *L, const char *prefix, int H, int I, VqaModule 
 	vqa_layout_ffn(L, inter, ffn_out, H, I, module, &w->ffn);
 }
 
+void
+vqa_layout_text_embeddings(VqaLayout *L, VqaModule word_module, VqaTextEmbeddingWeights *w)
+{
+	const VqaModelConfig *c = &L->model->config;
+	int			H = c->hidden_size;
+
+	w->word = vqa_layout_slot(L, "embeddings.word_embeddings.weight", c->vocab_size, H,
+							  word_module, 1);
+	w->position = vqa_layout_slot(L, "embeddings.position_embeddings.weight",
+								  c->max_position_embeddings, H, LXMERT_EMBEDDINGS_OTHER, 0);
+	w->token_type = vqa_layout_slot(L, "embeddings.token_type_embeddings.weight",
+									c->type_vocab_size, H, LXMERT_EMBEDDINGS_OTHER, 0);
+	vqa_layout_layernorm(L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->ln_w,
+						 &w->ln_b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* A stack of BERT layers                                                 */
+/* ---------------------------------------------------------------------- */
+
+void
+vqa_bert_layers_acts_take(VqaArena *a, VqaBertLayerActs *acts, int n, int B, int T, int H, int I,
+						  int nh, int att_dropout, int hid_dropout, int forward_only)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (forward_only && i >= 2)
+			acts[i] = acts[i % 2];
+		else
+			vqa_bert_layer_acts_take(a, &acts[i], B, T, H, I, nh, att_dropout, hid_dropout);
+	}
+}
+
+const float *
+vqa_bert_layers_forward(VqaModel *model, VqaBlockContext *ctx, VqaBertLayerActs *acts,
+						const VqaBertLayerWeights *w, int n, const float *x, const float *bias,
+						int T)
+{
+	for (int i = 0; i < n; i++)
+	{
+		vqa_model_between_layers(model);
+		vqa_bert_layer_forward(ctx, &acts[i], &w[i], x, bias, T);
+		x = acts[i].ffn.out;
+	}
+	return x;
+}
+
+void
+vqa_bert_layers_backward(VqaModel *model, VqaBlockContext *ctx, const VqaBertLayerActs *acts,
+						 const VqaBertLayerWeights *w, VqaBertLayerWeights *g, int n,
+						 const float *x, float **dx, float **dx_in, float *datt, int T)
+{
+	for (int i = n - 1; i >= 0; i--)
+	{
+		float	   *tmp;
+
+		vqa_model_between_layers(model);
+		vqa_bert_layer_backward(ctx, &acts[i], &w[i], &g[i], *dx, i > 0 ? acts[i - 1].ffn.out : x,
+								datt, *dx_in, T);
+		tmp = *dx, *dx = *dx_in, *dx_in = tmp;
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* Config keys                                                            */
 /* ---------------------------------------------------------------------- */
