@@ -112,29 +112,44 @@ typedef struct VqaConfigKey
 /* The value of a key, NULL if absent or null. */
 struct yajl_val_s *vqa_config_get(struct yajl_val_s *root, const char *name);
 
-/* Reads the keys present into config; 0, or -1 with a message naming the key. */
+/* Reads the integer keys present into config; 0, or -1 with a message naming the key. */
 int			vqa_config_read_ints(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
 								 VqaModelConfig *config, char *errbuf, size_t errlen);
-int			vqa_config_read_bools(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
-								  VqaModelConfig *config, char *errbuf, size_t errlen);
-int			vqa_config_read_floats(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
+
+/*
+ * A zeroed config of type with the defaults of HuggingFace's BERT-base
+ * configs (sizes, LayerNorm epsilon, dropouts, HuggingFace's head) and
+ * vqaprune's question encoding (question_tokens ids, special tokens,
+ * padding ignored): what LxmertConfig and VisualBertConfig share.
+ */
+void		vqa_config_bert_defaults(VqaModelConfig *config, VqaModelType type,
+									 int question_tokens);
+
+/*
+ * The keys every model type reads alike: layer_norm_eps, the dropouts,
+ * question_tokens, special_tokens, attention_mask, and answer_head, one of
+ * answer_heads (index = VqaAnswerHead). 0, or -1 with a message.
+ */
+int			vqa_config_read_shared(struct yajl_val_s *root, const char *const answer_heads[2],
 								   VqaModelConfig *config, char *errbuf, size_t errlen);
 
 /*
- * "answer_head": one of names (index = VqaAnswerHead); absent keeps the
- * config's. 0, or -1 with a message listing the names.
+ * vqa_model_config_check, then the question encoding fitted (an absent
+ * question_tokens shrinks to max_position_embeddings) and checked. 0, or -1
+ * with "invalid MODEL_NAME config: ...".
  */
-int			vqa_config_read_answer_head(struct yajl_val_s *root, const char *const names[2],
-										VqaModelConfig *config, char *errbuf, size_t errlen);
+int			vqa_config_finish(struct yajl_val_s *root, VqaModelConfig *config,
+							  const char *model_name, char *errbuf, size_t errlen);
 
 /*
- * The question encoding's defaults fitted and checked: an absent
- * question_tokens shrinks to max_position_embeddings; NULL if valid, else a
- * static message.
+ * JSON writers: they append ", \"key\": value" pairs at out + n (out has
+ * size bytes) and return the new length. The shared keys' writer closes
+ * the object; it writes answer_head, question_tokens and the booleans only
+ * when they are not the defaults, which HuggingFace's configs leave out.
  */
-const char *vqa_config_fit_question_tokens(struct yajl_val_s *root, VqaModelConfig *config);
-
-/* The shortest decimal that reads back as the same float, into text (32 bytes). */
-void		vqa_config_format_float(char *text, size_t size, float value);
+size_t		vqa_config_json_ints(char *out, size_t size, size_t n, const VqaConfigKey *keys,
+								 size_t count, const VqaModelConfig *config);
+size_t		vqa_config_json_shared(char *out, size_t size, size_t n, const VqaModelConfig *config,
+								   const char *const answer_heads[2], int default_question_tokens);
 
 #endif
