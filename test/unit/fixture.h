@@ -1,0 +1,40 @@
+/*
+ * fixture.h: reading the reference fixtures (test/fixtures) in the unit
+ * tests of the backbones: safetensors files, their tensors, a fixture
+ * model, and comparing against the reference with a stated tolerance.
+ * Every helper asserts (cmocka) what it needs, so a test reads as its checks.
+ */
+#ifndef VQAPRUNE_UNIT_FIXTURE_H
+#define VQAPRUNE_UNIT_FIXTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vqaprune/model.h"
+#include "vqaprune/safetensors.h"
+
+/* The fixtures' dir/file, opened ("" for dir: the fixtures' top). */
+VqaSafetensors *unit_open_fixture(const char *dir, const char *file);
+
+/* Tensor name of st as malloc'd floats; its element count into *numel if not NULL. */
+float	   *unit_read_floats(const VqaSafetensors *st, const char *name, int64_t *numel);
+
+/* Tensor name of st (ids, masks: stored as numbers) as malloc'd int32s. */
+int32_t    *unit_read_ints(const VqaSafetensors *st, const char *name);
+
+/*
+ * max |a - b| into *maxdiff; whether every element is within abs_tol or
+ * rel_tol * |b|, b the reference.
+ */
+int			unit_close_enough(const float *a, const float *b, size_t n, double abs_tol,
+							  double rel_tol, double *maxdiff);
+
+/*
+ * The model of config_dir/config.json with answer head head, and the
+ * weights of weights_dir/model.safetensors: every tensor by name, of the
+ * model's shape, and the model has no others.
+ */
+VqaModel   *unit_fixture_model(const char *config_dir, VqaAnswerHead head,
+							   const char *weights_dir);
+
+#endif
