@@ -1,5 +1,6 @@
 /*
- * fixture.c: the reference fixtures' readers for the unit tests (fixture.h).
+ * fixture.c: the reference fixtures' readers and the shared checks of the
+ * backbones' unit tests (fixture.h).
  */
 #include "fixture.h"
 
@@ -108,4 +109,29 @@ unit_fixture_model(const char *config_dir, VqaAnswerHead head, const char *weigh
 	}
 	vqa_st_free(st);
 	return model;
+}
+
+void
+unit_check_dropout_is_seeded(VqaModel *model, const VqaBatch *batch)
+{
+	size_t		n = (size_t) batch->batch * model->config.num_qa_labels;
+	float	   *a = malloc(sizeof(float) * 3 * n),
+			   *b = a + n,
+			   *e = b + n;
+
+	model->config.hidden_dropout_prob = 0.2f;
+	model->config.attention_probs_dropout_prob = 0.2f;
+	assert_int_equal(vqa_model_forward(model, batch, e, NULL, NULL), 0);
+	model->training = 1;
+	model->dropout_seed = 5;
+	model->dropout_step = 0;
+	assert_int_equal(vqa_model_forward(model, batch, a, NULL, NULL), 0);
+	model->dropout_step = 0;
+	assert_int_equal(vqa_model_forward(model, batch, b, NULL, NULL), 0);
+	assert_memory_equal(a, b, sizeof(float) * n);
+	assert_memory_not_equal(a, e, sizeof(float) * n);
+	model->training = 0;
+	assert_int_equal(vqa_model_forward(model, batch, a, NULL, NULL), 0);
+	assert_memory_equal(a, e, sizeof(float) * n);
+	free(a);
 }

@@ -1,8 +1,9 @@
 /*
- * fixture.h: reading the reference fixtures (test/fixtures) in the unit
- * tests of the backbones: safetensors files, their tensors, a fixture
- * model, and comparing against the reference with a stated tolerance.
- * Every helper asserts (cmocka) what it needs, so a test reads as its checks.
+ * fixture.h: what the unit tests of the backbones share: reading the
+ * reference fixtures (test/fixtures: safetensors files, their tensors, a
+ * fixture model), comparing against the reference with a stated
+ * tolerance, and the checks every backbone passes alike. Every helper
+ * asserts (cmocka) what it needs, so a test reads as its checks.
  */
 #ifndef VQAPRUNE_UNIT_FIXTURE_H
 #define VQAPRUNE_UNIT_FIXTURE_H
@@ -36,5 +37,11 @@ int			unit_close_enough(const float *a, const float *b, size_t n, double abs_tol
  */
 VqaModel   *unit_fixture_model(const char *config_dir, VqaAnswerHead head,
 							   const char *weights_dir);
+
+/*
+ * Dropout on (0.2) in training: the same seed and step give the same
+ * logits, which differ from evaluation's; evaluation is as before.
+ */
+void		unit_check_dropout_is_seeded(VqaModel *model, const VqaBatch *batch);
 
 #endif

@@ -504,28 +504,9 @@ static void
 dropout_is_seeded(void **state)
 {
 	RandomSetup r;
-	float		a[21],
-				b[21],
-				e[21];
 
 	random_setup(&r, 44);
-	r.model->config.hidden_dropout_prob = 0.2f;
-	r.model->config.attention_probs_dropout_prob = 0.2f;
-	random_loss(&r);
-	memcpy(e, r.logits, sizeof(e));
-	r.model->training = 1;
-	r.model->dropout_seed = 5;
-	r.model->dropout_step = 0;
-	random_loss(&r);
-	memcpy(a, r.logits, sizeof(a));
-	r.model->dropout_step = 0;
-	random_loss(&r);
-	memcpy(b, r.logits, sizeof(b));
-	assert_memory_equal(a, b, sizeof(a));
-	assert_memory_not_equal(a, e, sizeof(a));
-	r.model->training = 0;
-	random_loss(&r);
-	assert_memory_equal(r.logits, e, sizeof(e));
+	unit_check_dropout_is_seeded(r.model, &r.batch);
 	random_free(&r);
 }
 

@@ -325,6 +325,20 @@ free_inputs(FixtureInputs *in)
 	free(in->target);
 }
 
+/* log sum_a exp(z[a]) of one row of A logits, shifted by their max */
+static double
+log_sum_exp(const float *z, int A)
+{
+	double		max = -INFINITY,
+				sum = 0.0;
+
+	for (int a = 0; a < A; a++)
+		max = fmax(max, z[a]);
+	for (int a = 0; a < A; a++)
+		sum += exp(z[a] - max);
+	return max + log(sum);
+}
+
 /* The reference's losses from logits z (B x A) and targets t. */
 static double
 kl_loss(const float *z, const float *t, int B, int A)
@@ -333,15 +347,8 @@ kl_loss(const float *z, const float *t, int B, int A)
 
 	for (int b = 0; b < B; b++)
 	{
-		double		max = -INFINITY,
-					sum = 0.0,
-					lse;
+		double		lse = log_sum_exp(z + (size_t) b * A, A);
 
-		for (int a = 0; a < A; a++)
-			max = fmax(max, z[b * A + a]);
-		for (int a = 0; a < A; a++)
-			sum += exp(z[b * A + a] - max);
-		lse = max + log(sum);
 		for (int a = 0; a < A; a++)
 			if (t[b * A + a] > 0)
 				total += t[b * A + a] * (log(t[b * A + a]) - (z[b * A + a] - lse));
@@ -356,15 +363,8 @@ soft_ce_loss(const float *z, const float *t, int B, int A)
 
 	for (int b = 0; b < B; b++)
 	{
-		double		max = -INFINITY,
-					sum = 0.0,
-					lse;
+		double		lse = log_sum_exp(z + (size_t) b * A, A);
 
-		for (int a = 0; a < A; a++)
-			max = fmax(max, z[b * A + a]);
-		for (int a = 0; a < A; a++)
-			sum += exp(z[b * A + a] - max);
-		lse = max + log(sum);
 		for (int a = 0; a < A; a++)
 			total -= t[b * A + a] * (z[b * A + a] - lse);
 	}
@@ -927,28 +927,9 @@ dropout_is_seeded(void **state)
 	for (int head = 0; head < 2; head++)
 	{
 		RandomSetup r;
-		float		a[RANDOM_B * RANDOM_A],
-					b[RANDOM_B * RANDOM_A],
-					e[RANDOM_B * RANDOM_A];
 
 		random_setup(&r, 44, (VqaAnswerHead) head);
-		r.model->config.hidden_dropout_prob = 0.2f;
-		r.model->config.attention_probs_dropout_prob = 0.2f;
-		random_loss(&r);
-		memcpy(e, r.logits, sizeof(e));
-		r.model->training = 1;
-		r.model->dropout_seed = 5;
-		r.model->dropout_step = 0;
-		random_loss(&r);
-		memcpy(a, r.logits, sizeof(a));
-		r.model->dropout_step = 0;
-		random_loss(&r);
-		memcpy(b, r.logits, sizeof(b));
-		assert_memory_equal(a, b, sizeof(a));
-		assert_memory_not_equal(a, e, sizeof(a));
-		r.model->training = 0;
-		random_loss(&r);
-		assert_memory_equal(r.logits, e, sizeof(e));
+		unit_check_dropout_is_seeded(r.model, &r.batch);
 		random_free(&r);
 	}
 }
