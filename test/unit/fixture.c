@@ -135,3 +135,26 @@ unit_check_dropout_is_seeded(VqaModel *model, const VqaBatch *batch)
 	assert_memory_equal(a, e, sizeof(float) * n);
 	free(a);
 }
+
+int
+unit_check_central_difference(VqaModel *model, const VqaTensor *t, size_t j, float eps,
+							  UnitLoss loss, void *arg)
+{
+	float		saved = model->params[j];
+	double		analytic = model->grads[j],
+				up,
+				down,
+				numeric;
+
+	model->params[j] = saved + eps;
+	up = loss(arg);
+	model->params[j] = saved - eps;
+	down = loss(arg);
+	model->params[j] = saved;
+	numeric = (up - down) / (2 * eps);
+	if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
+		print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name, j - t->offset, analytic,
+					numeric);
+	assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
+	return fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+}

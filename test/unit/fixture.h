@@ -44,4 +44,15 @@ VqaModel   *unit_fixture_model(const char *config_dir, VqaAnswerHead head,
  */
 void		unit_check_dropout_is_seeded(VqaModel *model, const VqaBatch *batch);
 
+/* A scalar loss of the model's parameters as they are now (arg: the test's setup). */
+typedef double (*UnitLoss) (void *arg);
+
+/*
+ * The central difference (eps) of loss at parameter j of tensor t against
+ * the analytic gradient model->grads[j]: asserted within 5% plus 2e-3
+ * (float32 differences are noisy); returns whether within 1% plus 1e-3.
+ */
+int			unit_check_central_difference(VqaModel *model, const VqaTensor *t, size_t j, float eps,
+										  UnitLoss loss, void *arg);
+
 #endif

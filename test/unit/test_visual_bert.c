@@ -697,8 +697,9 @@ random_setup(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
 }
 
 static double
-random_loss(RandomSetup *r)
+random_loss(void *arg)
 {
+	RandomSetup *r = arg;
 	double		loss = 0.0;
 	const float *vec;
 
@@ -754,28 +755,11 @@ check_finite_differences(VqaAnswerHead head)
 		for (int k = 0; k < 3; k++)
 		{
 			size_t		j = t->offset + vqa_rng_below(&rng, t->numel);
-			float		saved;
-			double		up,
-						down,
-						numeric,
-						analytic;
 
 			/* the padding row is used but, by design, not trained */
 			if (t == word && (j - t->offset) / RANDOM_H == (size_t) r.model->config.pad_token_id)
 				j += RANDOM_H;
-			saved = r.model->params[j];
-			analytic = r.model->grads[j];
-			r.model->params[j] = saved + eps;
-			up = random_loss(&r);
-			r.model->params[j] = saved - eps;
-			down = random_loss(&r);
-			r.model->params[j] = saved;
-			numeric = (up - down) / (2 * eps);
-			if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
-				print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name,
-							j - t->offset, analytic, numeric);
-			assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
-			close += fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+			close += unit_check_central_difference(r.model, t, j, eps, random_loss, &r);
 			checked++;
 		}
 	}
