@@ -312,4 +312,75 @@ void		vqa_simple_classifier_backward(VqaBlockContext *ctx, VqaSimpleClassifierAc
 										   const float *x, float *dx, float *dhid, int in, int hid,
 										   int out);
 
+/* ---------------------------------------------------------------------- */
+/* Text embeddings                                                        */
+/* ---------------------------------------------------------------------- */
+
+/* BERT's text embeddings: the word, position and token-type tables, and the LayerNorm after their sum. */
+typedef struct VqaTextEmbeddingWeights
+{
+	float	   *word,
+			   *position,
+			   *token_type,
+			   *ln_w,
+			   *ln_b;
+} VqaTextEmbeddingWeights;
+
+/*
+ * Where HuggingFace's text embeddings differ between models: each table's
+ * padding_idx (the row the forward pass reads and the backward pass never
+ * updates; -1 for none), and the order of the sum (word + position + type,
+ * or word + type + position), kept so that the floats are the reference's.
+ */
+typedef struct VqaTextEmbeddingSpec
+{
+	int			word_padding_idx;
+	int			position_padding_idx;
+	int			type_padding_idx;
+	int			type_before_position;
+} VqaTextEmbeddingSpec;
+
+/* The embeddings' LayerNorm and dropout: sum is its input, out its output (rows x H). */
+typedef struct VqaEmbeddingActs
+{
+	float	   *sum,
+			   *mean,
+			   *rstd,
+			   *out;
+	unsigned char *keep;
+} VqaEmbeddingActs;
+
+void		vqa_embedding_acts_take(VqaArena *arena, VqaEmbeddingActs *acts, size_t rows, int H,
+									int dropout);
+
+/*
+ * Into rows b * stride + t (t < T) of sum: the lookups of input_ids (B x T),
+ * positions t and token_type_ids (NULL: all 0), summed. The other rows of an
+ * example (stride > T) are the caller's.
+ */
+void		vqa_text_embeddings_forward(const VqaBlockContext *ctx, float *sum,
+										const VqaTextEmbeddingWeights *w,
+										const VqaTextEmbeddingSpec *spec,
+										const int32_t *input_ids, const int32_t *token_type_ids,
+										int T, int stride);
+
+/* From dsum, laid out as the forward's sum: adds to the three tables' gradients but the padding rows. */
+void		vqa_text_embeddings_backward(const VqaBlockContext *ctx, VqaTextEmbeddingWeights *g,
+										 const VqaTextEmbeddingSpec *spec, const float *dsum,
+										 const int32_t *input_ids, const int32_t *token_type_ids,
+										 int T, int stride);
+
+/* acts->out = dropout(LayerNorm(acts->sum)) over rows rows, with the LayerNorm of w. */
+void		vqa_embedding_norm_forward(VqaBlockContext *ctx, VqaEmbeddingActs *acts,
+									   const VqaTextEmbeddingWeights *w, size_t rows);
+
+/*
+ * From dout, the gradient of acts->out (turned in place by the dropout's
+ * backward): dsum is zeroed and receives the gradient of acts->sum.
+ */
+void		vqa_embedding_norm_backward(const VqaBlockContext *ctx, const VqaEmbeddingActs *acts,
+										const VqaTextEmbeddingWeights *w,
+										VqaTextEmbeddingWeights *g, float *dout, float *dsum,
+										size_t rows);
+
 #endif

@@ -33,11 +33,7 @@ typedef struct LxmertXLayerWeights
 /* Pointers into one buffer of the parameter layout (weights or gradients). */
 typedef struct LxmertWeights
 {
-	float	   *word_emb,
-			   *pos_emb,
-			   *type_emb,
-			   *emb_ln_w,
-			   *emb_ln_b;
+	VqaTextEmbeddingWeights emb;
 	float	   *visn_fc_w,
 			   *visn_fc_b,
 			   *visn_ln_w,

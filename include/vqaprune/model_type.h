@@ -58,6 +58,44 @@ void		vqa_layout_ffn(VqaLayout *L, const char *inter, const char *out, int H, in
 void		vqa_layout_bert_layer(VqaLayout *L, const char *prefix, int H, int I, VqaModule module,
 								  VqaBertLayerWeights *w);
 
+/*
+ * The text embeddings under "embeddings.": word_embeddings (prunable, in
+ * word_module), position_embeddings, token_type_embeddings and LayerNorm,
+ * sized by the model's config.
+ */
+void		vqa_layout_text_embeddings(VqaLayout *L, VqaModule word_module,
+									   VqaTextEmbeddingWeights *w);
+
+/* ---------------------------------------------------------------------- */
+/* A stack of BERT layers                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The activations of n layers over B x T rows. Forward only, layer i reads
+ * layer i - 1 alone, so two sets take turns.
+ */
+void		vqa_bert_layers_acts_take(VqaArena *arena, VqaBertLayerActs *acts, int n, int B, int T,
+									  int H, int intermediate, int nh, int att_dropout,
+									  int hid_dropout, int forward_only);
+
+/*
+ * n layers over x (B x T rows, bias B x T), the host's between_layers
+ * before each; returns the last one's output (x when n is 0).
+ */
+const float *vqa_bert_layers_forward(VqaModel *model, VqaBlockContext *ctx, VqaBertLayerActs *acts,
+									 const VqaBertLayerWeights *w, int n, const float *x,
+									 const float *bias, int T);
+
+/*
+ * Their backward, last layer first, from the gradient in *dx of the last
+ * output; x is the first layer's input and datt B x T x H scratch. The two
+ * buffers *dx and *dx_in take turns, so at the end *dx holds x's gradient.
+ */
+void		vqa_bert_layers_backward(VqaModel *model, VqaBlockContext *ctx,
+									 const VqaBertLayerActs *acts, const VqaBertLayerWeights *w,
+									 VqaBertLayerWeights *g, int n, const float *x, float **dx,
+									 float **dx_in, float *datt, int T);
+
 /* ---------------------------------------------------------------------- */
 /* Config keys                                                            */
 /* ---------------------------------------------------------------------- */
@@ -74,29 +112,44 @@ typedef struct VqaConfigKey
 /* The value of a key, NULL if absent or null. */
 struct yajl_val_s *vqa_config_get(struct yajl_val_s *root, const char *name);
 
-/* Reads the keys present into config; 0, or -1 with a message naming the key. */
+/* Reads the integer keys present into config; 0, or -1 with a message naming the key. */
 int			vqa_config_read_ints(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
 								 VqaModelConfig *config, char *errbuf, size_t errlen);
-int			vqa_config_read_bools(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
-								  VqaModelConfig *config, char *errbuf, size_t errlen);
-int			vqa_config_read_floats(struct yajl_val_s *root, const VqaConfigKey *keys, size_t n,
+
+/*
+ * A zeroed config of type with the defaults of HuggingFace's BERT-base
+ * configs (sizes, LayerNorm epsilon, dropouts, HuggingFace's head) and
+ * vqaprune's question encoding (question_tokens ids, special tokens,
+ * padding ignored): what LxmertConfig and VisualBertConfig share.
+ */
+void		vqa_config_bert_defaults(VqaModelConfig *config, VqaModelType type,
+									 int question_tokens);
+
+/*
+ * The keys every model type reads alike: layer_norm_eps, the dropouts,
+ * question_tokens, special_tokens, attention_mask, and answer_head, one of
+ * answer_heads (index = VqaAnswerHead). 0, or -1 with a message.
+ */
+int			vqa_config_read_shared(struct yajl_val_s *root, const char *const answer_heads[2],
 								   VqaModelConfig *config, char *errbuf, size_t errlen);
 
 /*
- * "answer_head": one of names (index = VqaAnswerHead); absent keeps the
- * config's. 0, or -1 with a message listing the names.
+ * vqa_model_config_check, then the question encoding fitted (an absent
+ * question_tokens shrinks to max_position_embeddings) and checked. 0, or -1
+ * with "invalid MODEL_NAME config: ...".
  */
-int			vqa_config_read_answer_head(struct yajl_val_s *root, const char *const names[2],
-										VqaModelConfig *config, char *errbuf, size_t errlen);
+int			vqa_config_finish(struct yajl_val_s *root, VqaModelConfig *config,
+							  const char *model_name, char *errbuf, size_t errlen);
 
 /*
- * The question encoding's defaults fitted and checked: an absent
- * question_tokens shrinks to max_position_embeddings; NULL if valid, else a
- * static message.
+ * JSON writers: they append ", \"key\": value" pairs at out + n (out has
+ * size bytes) and return the new length. The shared keys' writer closes
+ * the object; it writes answer_head, question_tokens and the booleans only
+ * when they are not the defaults, which HuggingFace's configs leave out.
  */
-const char *vqa_config_fit_question_tokens(struct yajl_val_s *root, VqaModelConfig *config);
-
-/* The shortest decimal that reads back as the same float, into text (32 bytes). */
-void		vqa_config_format_float(char *text, size_t size, float value);
+size_t		vqa_config_json_ints(char *out, size_t size, size_t n, const VqaConfigKey *keys,
+								 size_t count, const VqaModelConfig *config);
+size_t		vqa_config_json_shared(char *out, size_t size, size_t n, const VqaModelConfig *config,
+								   const char *const answer_heads[2], int default_question_tokens);
 
 #endif

@@ -37,12 +37,8 @@
 /* Pointers into one buffer of the parameter layout (weights or gradients). */
 typedef struct VisualBertWeights
 {
-	float	   *word_emb,
-			   *pos_emb,
-			   *type_emb,
-			   *emb_ln_w,
-			   *emb_ln_b,
-			   *visual_type_emb,
+	VqaTextEmbeddingWeights emb;
+	float	   *visual_type_emb,
 			   *visual_pos_emb,
 			   *visual_proj_w,
 			   *visual_proj_b;

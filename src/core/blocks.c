@@ -777,3 +777,99 @@ vqa_simple_classifier_backward(VqaBlockContext *ctx, VqaSimpleClassifierActs *a,
 	vqa_weight_norm_backward(g->fc0_g, g->fc0_v, a->dw, *w->fc0_g, w->fc0_v, a->vnorm[0],
 							 (size_t) hid * in);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Text embeddings                                                        */
+/* ---------------------------------------------------------------------- */
+
+void
+vqa_embedding_acts_take(VqaArena *a, VqaEmbeddingActs *e, size_t rows, int H, int dropout)
+{
+	e->sum = vqa_arena_take(a, rows * H);
+	e->mean = vqa_arena_take(a, rows);
+	e->rstd = vqa_arena_take(a, rows);
+	e->out = vqa_arena_take(a, rows * H);
+	e->keep = vqa_arena_take_keep(a, rows * H, dropout);
+}
+
+void
+vqa_text_embeddings_forward(const VqaBlockContext *ctx, float *sum,
+							const VqaTextEmbeddingWeights *w, const VqaTextEmbeddingSpec *spec,
+							const int32_t *input_ids, const int32_t *token_type_ids, int T,
+							int stride)
+{
+	int			H = ctx->H;
+
+	for (int b = 0; b < ctx->B; b++)
+		for (int t = 0; t < T; t++)
+		{
+			size_t		row = (size_t) b * T + t;
+			int			type = token_type_ids ? token_type_ids[row] : 0;
+			const float *we = w->word + (size_t) input_ids[row] * H;
+			const float *pe = w->position + (size_t) t * H;
+			const float *te = w->token_type + (size_t) type * H;
+			float	   *out = sum + ((size_t) b * stride + t) * H;
+
+			if (spec->type_before_position)
+				for (int j = 0; j < H; j++)
+					out[j] = we[j] + te[j] + pe[j];
+			else
+				for (int j = 0; j < H; j++)
+					out[j] = we[j] + pe[j] + te[j];
+		}
+}
+
+/* g[idx] += d, a row of H, unless idx is the table's padding_idx */
+static void
+embedding_row_backward(float *g, int idx, int padding_idx, const float *d, int H)
+{
+	float	   *row = g + (size_t) idx * H;
+
+	if (idx == padding_idx)
+		return;
+	for (int j = 0; j < H; j++)
+		row[j] += d[j];
+}
+
+void
+vqa_text_embeddings_backward(const VqaBlockContext *ctx, VqaTextEmbeddingWeights *g,
+							 const VqaTextEmbeddingSpec *spec, const float *dsum,
+							 const int32_t *input_ids, const int32_t *token_type_ids, int T,
+							 int stride)
+{
+	int			H = ctx->H;
+
+	for (int b = 0; b < ctx->B; b++)
+		for (int t = 0; t < T; t++)
+		{
+			size_t		row = (size_t) b * T + t;
+			int			type = token_type_ids ? token_type_ids[row] : 0;
+			const float *d = dsum + ((size_t) b * stride + t) * H;
+
+			embedding_row_backward(g->word, input_ids[row], spec->word_padding_idx, d, H);
+			embedding_row_backward(g->position, t, spec->position_padding_idx, d, H);
+			embedding_row_backward(g->token_type, type, spec->type_padding_idx, d, H);
+		}
+}
+
+void
+vqa_embedding_norm_forward(VqaBlockContext *ctx, VqaEmbeddingActs *e,
+						   const VqaTextEmbeddingWeights *w, size_t rows)
+{
+	vqa_layernorm_forward(e->out, e->mean, e->rstd, e->sum, w->ln_w, w->ln_b, (int) rows, ctx->H,
+						  ctx->eps);
+	if (e->keep && ctx->p_hidden > 0)
+		vqa_dropout_forward(e->out, e->keep, rows * ctx->H, ctx->p_hidden, &ctx->rng);
+}
+
+void
+vqa_embedding_norm_backward(const VqaBlockContext *ctx, const VqaEmbeddingActs *e,
+							const VqaTextEmbeddingWeights *w, VqaTextEmbeddingWeights *g,
+							float *dout, float *dsum, size_t rows)
+{
+	if (e->keep && ctx->p_hidden > 0)
+		vqa_dropout_backward(dout, e->keep, rows * ctx->H, ctx->p_hidden);
+	memset(dsum, 0, sizeof(float) * rows * ctx->H);
+	vqa_layernorm_backward(dsum, g->ln_w, g->ln_b, dout, e->sum, w->ln_w, e->mean, e->rstd,
+						   (int) rows, ctx->H);
+}

@@ -67,12 +67,7 @@ lxmert_layout(VqaModel *model, float *base, void *weights)
 	VqaLayout	L = {model, base, 0};
 	char		prefix[32];
 
-	w->word_emb = vqa_layout_slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H, LXMERT_LANGUAGE, 1);
-	w->pos_emb = vqa_layout_slot(&L, "embeddings.position_embeddings.weight", c->max_position_embeddings, H,
-					  LXMERT_EMBEDDINGS_OTHER, 0);
-	w->type_emb = vqa_layout_slot(&L, "embeddings.token_type_embeddings.weight", c->type_vocab_size, H,
-					   LXMERT_EMBEDDINGS_OTHER, 0);
-	vqa_layout_layernorm(&L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->emb_ln_w, &w->emb_ln_b);
+	vqa_layout_text_embeddings(&L, LXMERT_LANGUAGE, &w->emb);
 	vqa_layout_linear(&L, "encoder.visn_fc.visn_fc", H, c->visual_feat_dim, LXMERT_VISUAL, 1,
 				 &w->visn_fc_w, &w->visn_fc_b);
 	vqa_layout_layernorm(&L, "encoder.visn_fc.visn_layer_norm", H, LXMERT_VISUAL, &w->visn_ln_w, &w->visn_ln_b);
@@ -174,11 +169,7 @@ typedef struct LxmertActivations
 {
 	float	   *lang_bias,
 			   *visn_bias;		/* B x T, B x N: the keys' additive padding biases */
-	float	   *emb_sum,
-			   *emb_mean,
-			   *emb_rstd,
-			   *emb_out;
-	unsigned char *emb_keep;
+	VqaEmbeddingActs emb;		/* B*T rows */
 	float	   *visn_pre,
 			   *visn_mean,
 			   *visn_rstd,
@@ -229,11 +220,7 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 
 	acts->lang_bias = vqa_arena_take(&a, Ml);
 	acts->visn_bias = vqa_arena_take(&a, Mv);
-	acts->emb_sum = vqa_arena_take(&a, Ml * H);
-	acts->emb_mean = vqa_arena_take(&a, Ml);
-	acts->emb_rstd = vqa_arena_take(&a, Ml);
-	acts->emb_out = vqa_arena_take(&a, Ml * H);
-	acts->emb_keep = vqa_arena_take_keep(&a, Ml * H, hd);
+	vqa_embedding_acts_take(&a, &acts->emb, Ml, H, hd);
 	acts->visn_pre = vqa_arena_take(&a, Mv * H);
 	acts->visn_mean = vqa_arena_take(&a, Mv);
 	acts->visn_rstd = vqa_arena_take(&a, Mv);
@@ -244,25 +231,9 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 	acts->box_norm = vqa_arena_take(&a, Mv * H);
 	acts->visn_out = vqa_arena_take(&a, Mv * H);
 	acts->visn_keep = vqa_arena_take_keep(&a, Mv * H, hd);
-	/* forward only: layer i reads layer i - 1 alone, so two buffers take turns */
-	for (int i = 0; i < c->l_layers; i++)
-	{
-		if (fo && i >= 2)
-		{
-			acts->l[i] = acts->l[i % 2];
-			continue;
-		}
-		vqa_bert_layer_acts_take(&a, &acts->l[i], B, T, H, I, nh, ad, hd);
-	}
-	for (int i = 0; i < c->r_layers; i++)
-	{
-		if (fo && i >= 2)
-		{
-			acts->r[i] = acts->r[i % 2];
-			continue;
-		}
-		vqa_bert_layer_acts_take(&a, &acts->r[i], B, N, H, I, nh, ad, hd);
-	}
+	vqa_bert_layers_acts_take(&a, acts->l, c->l_layers, B, T, H, I, nh, ad, hd, fo);
+	vqa_bert_layers_acts_take(&a, acts->r, c->r_layers, B, N, H, I, nh, ad, hd, fo);
+	/* forward only: as in the L and R layers, two buffers take turns */
 	for (int i = 0; i < c->x_layers; i++)
 	{
 		XLayerActs *x = &acts->x[i];
@@ -337,6 +308,12 @@ activations_new(const VqaModelConfig *c)
 /* ---------------------------------------------------------------------- */
 /* Passes                                                                 */
 /* ---------------------------------------------------------------------- */
+
+/*
+ * HuggingFace's LxmertEmbeddings: all three tables have padding_idx 0, and
+ * the sum is word + position + token type.
+ */
+static const VqaTextEmbeddingSpec TEXT_EMBEDDINGS = {0, 0, 0, 0};
 
 /* The cross-modality layer of HuggingFace's LxmertXLayer. */
 static void
@@ -414,23 +391,9 @@ lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 	vqa_key_padding_bias(s->visn_bias, NULL, Mv);
 
 	/* embeddings: LN(word + position + token type) */
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < T; t++)
-		{
-			size_t		row = (size_t) b * T + t;
-			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
-			const float *we = w->word_emb + (size_t) batch->input_ids[row] * H;
-			const float *pe = w->pos_emb + (size_t) t * H;
-			const float *te = w->type_emb + (size_t) type * H;
-			float	   *out = s->emb_sum + row * H;
-
-			for (int j = 0; j < H; j++)
-				out[j] = we[j] + pe[j] + te[j];
-		}
-	vqa_layernorm_forward(s->emb_out, s->emb_mean, s->emb_rstd, s->emb_sum, w->emb_ln_w, w->emb_ln_b,
-					  (int) Ml, H, P.eps);
-	if (s->emb_keep && P.p_hidden > 0)
-		vqa_dropout_forward(s->emb_out, s->emb_keep, Ml * H, P.p_hidden, &P.rng);
+	vqa_text_embeddings_forward(&P, s->emb.sum, &w->emb, &TEXT_EMBEDDINGS, batch->input_ids,
+								batch->token_type_ids, T, T);
+	vqa_embedding_norm_forward(&P, &s->emb, &w->emb, Ml);
 
 	/* visual features: (LN(visn_fc(f)) + LN(box_fc(b))) / 2 */
 	vqa_linear_forward(&P, s->visn_pre, batch->visual_feats, w->visn_fc_w, w->visn_fc_b,
@@ -446,20 +409,10 @@ lxmert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 	if (s->visn_keep && P.p_hidden > 0)
 		vqa_dropout_forward(s->visn_out, s->visn_keep, Mv * H, P.p_hidden, &P.rng);
 
-	lang = s->emb_out;
-	for (int i = 0; i < c->l_layers; i++)
-	{
-		vqa_model_between_layers(model);
-		vqa_bert_layer_forward(&P, &s->l[i], &w->l_layers[i], lang, s->lang_bias, T);
-		lang = s->l[i].ffn.out;
-	}
-	visn = s->visn_out;
-	for (int i = 0; i < c->r_layers; i++)
-	{
-		vqa_model_between_layers(model);
-		vqa_bert_layer_forward(&P, &s->r[i], &w->r_layers[i], visn, s->visn_bias, N);
-		visn = s->r[i].ffn.out;
-	}
+	lang = vqa_bert_layers_forward(model, &P, s->l, w->l_layers, c->l_layers, s->emb.out,
+								   s->lang_bias, T);
+	visn = vqa_bert_layers_forward(model, &P, s->r, w->r_layers, c->r_layers, s->visn_out,
+								   s->visn_bias, N);
 	for (int i = 0; i < c->x_layers; i++)
 	{
 		vqa_model_between_layers(model);
@@ -535,7 +488,7 @@ lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 	for (int i = c->x_layers - 1; i >= 0; i--)
 	{
 		const float *lang = i > 0 ? s->x[i - 1].lang_ffn.out
-			: (c->l_layers > 0 ? s->l[c->l_layers - 1].ffn.out : s->emb_out);
+			: (c->l_layers > 0 ? s->l[c->l_layers - 1].ffn.out : s->emb.out);
 		const float *visn = i > 0 ? s->x[i - 1].visn_ffn.out
 			: (c->r_layers > 0 ? s->r[c->r_layers - 1].ffn.out : s->visn_out);
 
@@ -546,24 +499,10 @@ lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 		tmp = dl, dl = dl_in, dl_in = tmp;
 		tmp = dv, dv = dv_in, dv_in = tmp;
 	}
-	for (int i = c->l_layers - 1; i >= 0; i--)
-	{
-		const float *x = i > 0 ? s->l[i - 1].ffn.out : s->emb_out;
-
-		vqa_model_between_layers(model);
-		vqa_bert_layer_backward(&P, &s->l[i], &w->l_layers[i], &g->l_layers[i], dl, x,
-							s->dl[2], dl_in, T);
-		tmp = dl, dl = dl_in, dl_in = tmp;
-	}
-	for (int i = c->r_layers - 1; i >= 0; i--)
-	{
-		const float *x = i > 0 ? s->r[i - 1].ffn.out : s->visn_out;
-
-		vqa_model_between_layers(model);
-		vqa_bert_layer_backward(&P, &s->r[i], &w->r_layers[i], &g->r_layers[i], dv, x,
-							s->dv[2], dv_in, N);
-		tmp = dv, dv = dv_in, dv_in = tmp;
-	}
+	vqa_bert_layers_backward(model, &P, s->l, w->l_layers, g->l_layers, c->l_layers, s->emb.out,
+							 &dl, &dl_in, s->dl[2], T);
+	vqa_bert_layers_backward(model, &P, s->r, w->r_layers, g->r_layers, c->r_layers, s->visn_out,
+							 &dv, &dv_in, s->dv[2], N);
 
 	/* visual feature encoder */
 	if (s->visn_keep && P.p_hidden > 0)
@@ -582,33 +521,9 @@ lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 					(int) Mv, c->visual_pos_dim, H);
 
 	/* embeddings */
-	if (s->emb_keep && P.p_hidden > 0)
-		vqa_dropout_backward(dl, s->emb_keep, Ml * H, P.p_hidden);
-	memset(dl_in, 0, sizeof(float) * Ml * H);
-	vqa_layernorm_backward(dl_in, g->emb_ln_w, g->emb_ln_b, dl, s->emb_sum, w->emb_ln_w,
-					   s->emb_mean, s->emb_rstd, (int) Ml, H);
-	/*
-	 * HuggingFace's three embeddings have padding_idx 0: row 0 of each is
-	 * used in the forward pass but never receives a gradient.
-	 */
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < T; t++)
-		{
-			size_t		row = (size_t) b * T + t;
-			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
-			int			word = batch->input_ids[row];
-			const float *d = dl_in + row * H;
-
-			for (int j = 0; j < H; j++)
-			{
-				if (word != 0)
-					g->word_emb[(size_t) word * H + j] += d[j];
-				if (t != 0)
-					g->pos_emb[(size_t) t * H + j] += d[j];
-				if (type != 0)
-					g->type_emb[(size_t) type * H + j] += d[j];
-			}
-		}
+	vqa_embedding_norm_backward(&P, &s->emb, &w->emb, &g->emb, dl, dl_in, Ml);
+	vqa_text_embeddings_backward(&P, &g->emb, &TEXT_EMBEDDINGS, dl_in, batch->input_ids,
+								 batch->token_type_ids, T, T);
 }
 
 const float *

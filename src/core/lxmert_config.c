@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <yajl/yajl_tree.h>
 
 #include "vqaprune/model_type.h"
@@ -29,48 +28,18 @@ static const VqaConfigKey INT_KEYS[] = {
 	{"type_vocab_size", offsetof(VqaModelConfig, type_vocab_size)},
 };
 
-/* vqaprune's keys of the question encoding: written only when not the default */
-static const VqaConfigKey ENCODING_INT_KEYS[] = {
-	{"question_tokens", offsetof(VqaModelConfig, question_tokens)},
-};
-
-static const VqaConfigKey BOOL_KEYS[] = {
-	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
-	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
-};
-
-static const VqaConfigKey FLOAT_KEYS[] = {
-	{"layer_norm_eps", offsetof(VqaModelConfig, layer_norm_eps)},
-	{"hidden_dropout_prob", offsetof(VqaModelConfig, hidden_dropout_prob)},
-	{"attention_probs_dropout_prob", offsetof(VqaModelConfig, attention_probs_dropout_prob)},
-};
-
 #define LENGTHOF(a) (sizeof(a) / sizeof((a)[0]))
 
 void
 vqa_model_config_default(VqaModelConfig *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->model_type = VQA_MODEL_LXMERT;
-	c->vocab_size = 30522;
-	c->hidden_size = 768;
-	c->num_attention_heads = 12;
-	c->intermediate_size = 3072;
+	vqa_config_bert_defaults(c, VQA_MODEL_LXMERT, LXMERT_DEFAULT_QUESTION_TOKENS);
 	c->l_layers = 9;
 	c->r_layers = 5;
 	c->x_layers = 5;
 	c->visual_feat_dim = 2048;
 	c->visual_pos_dim = 4;
 	c->num_qa_labels = 9500;
-	c->max_position_embeddings = 512;
-	c->type_vocab_size = 2;
-	c->layer_norm_eps = 1e-12f;
-	c->hidden_dropout_prob = 0.1f;
-	c->attention_probs_dropout_prob = 0.1f;
-	c->answer_head = VQA_HEAD_HUGGINGFACE;
-	c->question_tokens = LXMERT_DEFAULT_QUESTION_TOKENS;
-	c->special_tokens = 1;
-	c->ignore_padding = 1;
 }
 
 static const char *const ANSWER_HEADS[] = {"lxmert", "simple_classifier"};
@@ -85,8 +54,6 @@ static const char *const VISUAL_BERT_KEYS[] = {"visual_embedding_dim", "num_hidd
 int
 lxmert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errlen)
 {
-	const char *problem;
-
 	vqa_model_config_default(c);
 	for (size_t i = 0; i < LENGTHOF(VISUAL_BERT_KEYS); i++)
 	{
@@ -101,21 +68,9 @@ lxmert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errle
 		}
 	}
 	if (vqa_config_read_ints(root, INT_KEYS, LENGTHOF(INT_KEYS), c, errbuf, errlen) != 0 ||
-		vqa_config_read_ints(root, ENCODING_INT_KEYS, LENGTHOF(ENCODING_INT_KEYS), c, errbuf,
-							 errlen) != 0 ||
-		vqa_config_read_bools(root, BOOL_KEYS, LENGTHOF(BOOL_KEYS), c, errbuf, errlen) != 0 ||
-		vqa_config_read_floats(root, FLOAT_KEYS, LENGTHOF(FLOAT_KEYS), c, errbuf, errlen) != 0 ||
-		vqa_config_read_answer_head(root, ANSWER_HEADS, c, errbuf, errlen) != 0)
+		vqa_config_read_shared(root, ANSWER_HEADS, c, errbuf, errlen) != 0)
 		return -1;
-	problem = vqa_model_config_check(c);
-	if (problem == NULL)
-		problem = vqa_config_fit_question_tokens(root, c);
-	if (problem)
-	{
-		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
-		return -1;
-	}
-	return 0;
+	return vqa_config_finish(root, c, "LXMERT", errbuf, errlen);
 }
 
 char *
@@ -128,25 +83,7 @@ lxmert_config_to_json(const VqaModelConfig *c)
 	if (out == NULL)
 		return NULL;
 	n += snprintf(out + n, size - n, "{\"model_type\": \"lxmert\"");
-	for (size_t i = 0; i < LENGTHOF(INT_KEYS); i++)
-		n += snprintf(out + n, size - n, ", \"%s\": %d", INT_KEYS[i].name,
-					  *(const int *) ((const char *) c + INT_KEYS[i].offset));
-	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
-	{
-		float		value = *(const float *) ((const char *) c + FLOAT_KEYS[i].offset);
-		char		text[32];
-
-		vqa_config_format_float(text, sizeof(text), value);
-		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
-	}
-	/* HuggingFace's head is the default, and a HuggingFace config has no such key */
-	if (c->answer_head != VQA_HEAD_HUGGINGFACE)
-		n += snprintf(out + n, size - n, ", \"answer_head\": \"%s\"", ANSWER_HEADS[c->answer_head]);
-	if (c->question_tokens != LXMERT_DEFAULT_QUESTION_TOKENS)
-		n += snprintf(out + n, size - n, ", \"question_tokens\": %d", c->question_tokens);
-	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
-		if (!*(const int *) ((const char *) c + BOOL_KEYS[i].offset))
-			n += snprintf(out + n, size - n, ", \"%s\": false", BOOL_KEYS[i].name);
-	snprintf(out + n, size - n, "}");
+	n = vqa_config_json_ints(out, size, n, INT_KEYS, LENGTHOF(INT_KEYS), c);
+	vqa_config_json_shared(out, size, n, c, ANSWER_HEADS, LXMERT_DEFAULT_QUESTION_TOKENS);
 	return out;
 }

@@ -30,14 +30,7 @@ visual_bert_layout(VqaModel *model, float *base, void *weights)
 	VqaLayout	L = {model, base, 0};
 	char		prefix[32];
 
-	w->word_emb = vqa_layout_slot(&L, "embeddings.word_embeddings.weight", c->vocab_size, H,
-								  VQA_MODULE_ENCODER, 1);
-	w->pos_emb = vqa_layout_slot(&L, "embeddings.position_embeddings.weight",
-								 c->max_position_embeddings, H, LXMERT_EMBEDDINGS_OTHER, 0);
-	w->type_emb = vqa_layout_slot(&L, "embeddings.token_type_embeddings.weight",
-								  c->type_vocab_size, H, LXMERT_EMBEDDINGS_OTHER, 0);
-	vqa_layout_layernorm(&L, "embeddings.LayerNorm", H, LXMERT_EMBEDDINGS_OTHER, &w->emb_ln_w,
-						 &w->emb_ln_b);
+	vqa_layout_text_embeddings(&L, VQA_MODULE_ENCODER, &w->emb);
 	w->visual_type_emb = vqa_layout_slot(&L, "embeddings.visual_token_type_embeddings.weight",
 										 c->type_vocab_size, H, LXMERT_EMBEDDINGS_OTHER, 0);
 	w->visual_pos_emb = vqa_layout_slot(&L, "embeddings.visual_position_embeddings.weight",
@@ -123,11 +116,7 @@ typedef struct VisualBertActivations
 {
 	float	   *bias;			/* B x S additive attention bias over the keys */
 	float	   *proj;			/* B*N x H: visual_projection of the features */
-	float	   *emb_sum,		/* B*S x H: the LayerNorm's input */
-			   *emb_mean,
-			   *emb_rstd,
-			   *emb_out;
-	unsigned char *emb_keep;
+	VqaEmbeddingActs emb;		/* B*S rows: the text's and the regions' */
 	VqaBertLayerActs *layers;
 	float	   *cls,			/* B x H: position 0 of each example */
 			   *pooled;			/* B x H, after tanh */
@@ -161,21 +150,9 @@ activations_layout(void *layout, const VqaModelConfig *c, int B, int T, int N, i
 
 	acts->bias = vqa_arena_take(&a, M);
 	acts->proj = vqa_arena_take(&a, (size_t) B * N * H);
-	acts->emb_sum = vqa_arena_take(&a, M * H);
-	acts->emb_mean = vqa_arena_take(&a, M);
-	acts->emb_rstd = vqa_arena_take(&a, M);
-	acts->emb_out = vqa_arena_take(&a, M * H);
-	acts->emb_keep = vqa_arena_take_keep(&a, M * H, hd);
-	/* forward only: layer i reads layer i - 1 alone, so two buffers take turns */
-	for (int i = 0; i < c->num_hidden_layers; i++)
-	{
-		if (fo && i >= 2)
-		{
-			acts->layers[i] = acts->layers[i % 2];
-			continue;
-		}
-		vqa_bert_layer_acts_take(&a, &acts->layers[i], B, S, H, I, c->num_attention_heads, ad, hd);
-	}
+	vqa_embedding_acts_take(&a, &acts->emb, M, H, hd);
+	vqa_bert_layers_acts_take(&a, acts->layers, c->num_hidden_layers, B, S, H, I,
+							  c->num_attention_heads, ad, hd, fo);
 	acts->cls = vqa_arena_take(&a, (size_t) B * H);
 	acts->pooled = vqa_arena_take(&a, (size_t) B * H);
 	acts->gathered = vqa_arena_take(&a, (size_t) B * H);
@@ -251,6 +228,18 @@ gather_index(const VqaBatch *batch, int b)
 	return n >= 2 ? n - 2 : 0;
 }
 
+/*
+ * HuggingFace's VisualBertEmbeddings: only the word table has a padding_idx
+ * (pad_token_id), and the sum is word + token type + position.
+ */
+static VqaTextEmbeddingSpec
+text_embedding_spec(const VqaModelConfig *c)
+{
+	VqaTextEmbeddingSpec spec = {c->pad_token_id, -1, -1, 1};
+
+	return spec;
+}
+
 static void
 visual_bert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 {
@@ -265,6 +254,7 @@ visual_bert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 				H = c->hidden_size,
 				A = c->num_qa_labels;
 	size_t		M = (size_t) B * S;
+	VqaTextEmbeddingSpec spec = text_embedding_spec(c);
 	const float *x;
 	const float *vec;
 
@@ -285,43 +275,23 @@ visual_bert_forward(VqaModel *model, const VqaBatch *batch, float *logits)
 	 */
 	vqa_linear_forward(&P, s->proj, batch->visual_feats, w->visual_proj_w, w->visual_proj_b,
 					   B * N, c->visual_feat_dim, H);
+	vqa_text_embeddings_forward(&P, s->emb.sum, &w->emb, &spec, batch->input_ids,
+								batch->token_type_ids, T, S);
 	for (int b = 0; b < B; b++)
-	{
-		for (int t = 0; t < T; t++)
-		{
-			size_t		row = (size_t) b * T + t;
-			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
-			const float *we = w->word_emb + (size_t) batch->input_ids[row] * H;
-			const float *pe = w->pos_emb + (size_t) t * H;
-			const float *te = w->type_emb + (size_t) type * H;
-			float	   *out = s->emb_sum + ((size_t) b * S + t) * H;
-
-			for (int j = 0; j < H; j++)
-				out[j] = we[j] + te[j] + pe[j];
-		}
 		for (int n = 0; n < N; n++)
 		{
 			const float *pr = s->proj + ((size_t) b * N + n) * H;
 			const float *te = w->visual_type_emb + H;
 			const float *pe = w->visual_pos_emb;
-			float	   *out = s->emb_sum + ((size_t) b * S + T + n) * H;
+			float	   *out = s->emb.sum + ((size_t) b * S + T + n) * H;
 
 			for (int j = 0; j < H; j++)
 				out[j] = pr[j] + pe[j] + te[j];
 		}
-	}
-	vqa_layernorm_forward(s->emb_out, s->emb_mean, s->emb_rstd, s->emb_sum, w->emb_ln_w,
-						  w->emb_ln_b, (int) M, H, P.eps);
-	if (s->emb_keep && P.p_hidden > 0)
-		vqa_dropout_forward(s->emb_out, s->emb_keep, M * H, P.p_hidden, &P.rng);
+	vqa_embedding_norm_forward(&P, &s->emb, &w->emb, M);
 
-	x = s->emb_out;
-	for (int i = 0; i < c->num_hidden_layers; i++)
-	{
-		vqa_model_between_layers(model);
-		vqa_bert_layer_forward(&P, &s->layers[i], &w->layers[i], x, s->bias, S);
-		x = s->layers[i].ffn.out;
-	}
+	x = vqa_bert_layers_forward(model, &P, s->layers, w->layers, c->num_hidden_layers, s->emb.out,
+								s->bias, S);
 
 	/* the pooler, which HuggingFace's head computes too but does not read */
 	vqa_pooler_forward(&P, s->cls, s->pooled, x, w->pooler_w, w->pooler_b, S);
@@ -362,9 +332,9 @@ visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled
 				D = c->visual_feat_dim,
 				A = c->num_qa_labels;
 	size_t		M = (size_t) B * S;
+	VqaTextEmbeddingSpec spec = text_embedding_spec(c);
 	float	   *dx = s->d[0],
-			   *dx_in = s->d[1],
-			   *tmp;
+			   *dx_in = s->d[1];
 
 	vqa_model_block_context(model, &P, &s->scratch, B);
 
@@ -391,41 +361,15 @@ visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled
 	}
 
 	/* the encoder, last layer first */
-	for (int i = c->num_hidden_layers - 1; i >= 0; i--)
-	{
-		const float *x = i > 0 ? s->layers[i - 1].ffn.out : s->emb_out;
-
-		vqa_model_between_layers(model);
-		vqa_bert_layer_backward(&P, &s->layers[i], &w->layers[i], &g->layers[i], dx, x, s->d[2],
-								dx_in, S);
-		tmp = dx, dx = dx_in, dx_in = tmp;
-	}
+	vqa_bert_layers_backward(model, &P, s->layers, w->layers, g->layers, c->num_hidden_layers,
+							 s->emb.out, &dx, &dx_in, s->d[2], S);
 
 	/* embeddings: dropout, LayerNorm, then each sum's terms */
-	if (s->emb_keep && P.p_hidden > 0)
-		vqa_dropout_backward(dx, s->emb_keep, M * H, P.p_hidden);
-	memset(dx_in, 0, sizeof(float) * M * H);
-	vqa_layernorm_backward(dx_in, g->emb_ln_w, g->emb_ln_b, dx, s->emb_sum, w->emb_ln_w,
-						   s->emb_mean, s->emb_rstd, (int) M, H);
+	vqa_embedding_norm_backward(&P, &s->emb, &w->emb, &g->emb, dx, dx_in, M);
+	vqa_text_embeddings_backward(&P, &g->emb, &spec, dx_in, batch->input_ids,
+								 batch->token_type_ids, T, S);
+	/* the regions' rows, gathered into dx for the projection's backward */
 	for (int b = 0; b < B; b++)
-	{
-		for (int t = 0; t < T; t++)
-		{
-			size_t		row = (size_t) b * T + t;
-			int			type = batch->token_type_ids ? batch->token_type_ids[row] : 0;
-			int			word = batch->input_ids[row];
-			const float *d = dx_in + ((size_t) b * S + t) * H;
-
-			for (int j = 0; j < H; j++)
-			{
-				/* padding_idx: used in the forward pass, never given a gradient */
-				if (word != c->pad_token_id)
-					g->word_emb[(size_t) word * H + j] += d[j];
-				g->pos_emb[(size_t) t * H + j] += d[j];
-				g->type_emb[(size_t) type * H + j] += d[j];
-			}
-		}
-		/* the regions' rows, gathered into dx for the projection's backward */
 		for (int n = 0; n < N; n++)
 		{
 			const float *d = dx_in + ((size_t) b * S + T + n) * H;
@@ -437,7 +381,6 @@ visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled
 				g->visual_pos_emb[j] += d[j];
 			}
 		}
-	}
 	vqa_linear_backward(NULL, g->visual_proj_w, g->visual_proj_b, dx, batch->visual_feats,
 						w->visual_proj_w, B * N, D, H);
 }
@@ -451,7 +394,7 @@ visual_bert_hidden_state(const VqaModel *model, int index)
 		index > model->config.num_hidden_layers)
 		return NULL;
 	s = model->acts->layout;
-	return index == 0 ? s->emb_out : s->layers[index - 1].ffn.out;
+	return index == 0 ? s->emb.out : s->layers[index - 1].ffn.out;
 }
 
 const float *

@@ -32,21 +32,6 @@ static const VqaConfigKey INT_KEYS[] = {
 	{"pad_token_id", offsetof(VqaModelConfig, pad_token_id)},
 };
 
-static const VqaConfigKey ENCODING_INT_KEYS[] = {
-	{"question_tokens", offsetof(VqaModelConfig, question_tokens)},
-};
-
-static const VqaConfigKey BOOL_KEYS[] = {
-	{"special_tokens", offsetof(VqaModelConfig, special_tokens)},
-	{"attention_mask", offsetof(VqaModelConfig, ignore_padding)},
-};
-
-static const VqaConfigKey FLOAT_KEYS[] = {
-	{"layer_norm_eps", offsetof(VqaModelConfig, layer_norm_eps)},
-	{"hidden_dropout_prob", offsetof(VqaModelConfig, hidden_dropout_prob)},
-	{"attention_probs_dropout_prob", offsetof(VqaModelConfig, attention_probs_dropout_prob)},
-};
-
 /* LXMERT's structural keys, and what a VisualBERT config says instead */
 static const char *const LXMERT_KEYS[][2] = {
 	{"l_layers", "num_hidden_layers"},
@@ -64,25 +49,11 @@ static const char *const ANSWER_HEADS[] = {"visual_bert", "simple_classifier"};
 void
 visual_bert_config_default(VqaModelConfig *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->model_type = VQA_MODEL_VISUAL_BERT;
-	c->vocab_size = 30522;
-	c->hidden_size = 768;
+	vqa_config_bert_defaults(c, VQA_MODEL_VISUAL_BERT, VISUAL_BERT_DEFAULT_QUESTION_TOKENS);
 	c->num_hidden_layers = 12;
-	c->num_attention_heads = 12;
-	c->intermediate_size = 3072;
 	c->visual_feat_dim = 512;
 	c->num_qa_labels = 2;		/* PretrainedConfig's num_labels */
-	c->max_position_embeddings = 512;
-	c->type_vocab_size = 2;
 	c->pad_token_id = 1;
-	c->layer_norm_eps = 1e-12f;
-	c->hidden_dropout_prob = 0.1f;
-	c->attention_probs_dropout_prob = 0.1f;
-	c->answer_head = VQA_HEAD_HUGGINGFACE;
-	c->question_tokens = VISUAL_BERT_DEFAULT_QUESTION_TOKENS;
-	c->special_tokens = 1;
-	c->ignore_padding = 1;
 	/* boxes are not read, but hosts pass them as for LXMERT */
 	c->visual_pos_dim = 4;
 }
@@ -173,27 +144,13 @@ refuse_keys(yajl_val root, char *errbuf, size_t errlen)
 int
 visual_bert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errlen)
 {
-	const char *problem;
-
 	visual_bert_config_default(c);
 	if (refuse_keys(root, errbuf, errlen) != 0 ||
 		vqa_config_read_ints(root, INT_KEYS, LENGTHOF(INT_KEYS), c, errbuf, errlen) != 0 ||
 		read_num_labels(root, c, errbuf, errlen) != 0 ||
-		vqa_config_read_ints(root, ENCODING_INT_KEYS, LENGTHOF(ENCODING_INT_KEYS), c, errbuf,
-							 errlen) != 0 ||
-		vqa_config_read_bools(root, BOOL_KEYS, LENGTHOF(BOOL_KEYS), c, errbuf, errlen) != 0 ||
-		vqa_config_read_floats(root, FLOAT_KEYS, LENGTHOF(FLOAT_KEYS), c, errbuf, errlen) != 0 ||
-		vqa_config_read_answer_head(root, ANSWER_HEADS, c, errbuf, errlen) != 0)
+		vqa_config_read_shared(root, ANSWER_HEADS, c, errbuf, errlen) != 0)
 		return -1;
-	problem = vqa_model_config_check(c);
-	if (problem == NULL)
-		problem = vqa_config_fit_question_tokens(root, c);
-	if (problem)
-	{
-		snprintf(errbuf, errlen, "invalid VisualBERT config: %s", problem);
-		return -1;
-	}
-	return 0;
+	return vqa_config_finish(root, c, "VisualBERT", errbuf, errlen);
 }
 
 const char *
@@ -222,26 +179,8 @@ visual_bert_config_to_json(const VqaModelConfig *c)
 	if (out == NULL)
 		return NULL;
 	n += snprintf(out + n, size - n, "{\"model_type\": \"visual_bert\", \"hidden_act\": \"gelu\"");
-	for (size_t i = 0; i < LENGTHOF(INT_KEYS); i++)
-		n += snprintf(out + n, size - n, ", \"%s\": %d", INT_KEYS[i].name,
-					  *(const int *) ((const char *) c + INT_KEYS[i].offset));
+	n = vqa_config_json_ints(out, size, n, INT_KEYS, LENGTHOF(INT_KEYS), c);
 	n += snprintf(out + n, size - n, ", \"num_labels\": %d", c->num_qa_labels);
-	for (size_t i = 0; i < LENGTHOF(FLOAT_KEYS); i++)
-	{
-		char		text[32];
-
-		vqa_config_format_float(text, sizeof(text),
-								*(const float *) ((const char *) c + FLOAT_KEYS[i].offset));
-		n += snprintf(out + n, size - n, ", \"%s\": %s", FLOAT_KEYS[i].name, text);
-	}
-	/* HuggingFace's head is the default, and a HuggingFace config has no such key */
-	if (c->answer_head != VQA_HEAD_HUGGINGFACE)
-		n += snprintf(out + n, size - n, ", \"answer_head\": \"%s\"", ANSWER_HEADS[c->answer_head]);
-	if (c->question_tokens != VISUAL_BERT_DEFAULT_QUESTION_TOKENS)
-		n += snprintf(out + n, size - n, ", \"question_tokens\": %d", c->question_tokens);
-	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
-		if (!*(const int *) ((const char *) c + BOOL_KEYS[i].offset))
-			n += snprintf(out + n, size - n, ", \"%s\": false", BOOL_KEYS[i].name);
-	snprintf(out + n, size - n, "}");
+	vqa_config_json_shared(out, size, n, c, ANSWER_HEADS, VISUAL_BERT_DEFAULT_QUESTION_TOKENS);
 	return out;
 }

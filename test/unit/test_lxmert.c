@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "unit.h"
 #include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
@@ -19,123 +20,15 @@
 #include "vqaprune/safetensors.h"
 
 static VqaSafetensors *
-open_fixture_in(const char *dir, const char *file)
-{
-	char		path[1024];
-	char		err[256];
-	VqaSafetensors *st;
-
-	snprintf(path, sizeof(path), "%s/%s/%s", unit_fixtures_dir(), dir, file);
-	st = vqa_st_open(path, err, sizeof(err));
-	if (st == NULL)
-		print_error("%s: %s\n", path, err);
-	assert_non_null(st);
-	return st;
-}
-
-static VqaSafetensors *
 open_fixture(const char *file)
 {
-	return open_fixture_in("hf-lxmert/tiny", file);
-}
-
-static float *
-read_floats(const VqaSafetensors *st, const char *name, int64_t *numel)
-{
-	const VqaStTensor *t = vqa_st_find(st, name);
-	float	   *out;
-
-	if (t == NULL)
-		print_error("fixture tensor %s is missing\n", name);
-	assert_non_null(t);
-	out = malloc(sizeof(float) * (t->numel > 0 ? t->numel : 1));
-	vqa_st_read_f32(st, t, out);
-	if (numel)
-		*numel = t->numel;
-	return out;
-}
-
-static int32_t *
-read_ints(const VqaSafetensors *st, const char *name)
-{
-	int64_t		n;
-	float	   *f = read_floats(st, name, &n);
-	int32_t    *out = malloc(sizeof(int32_t) * n);
-
-	for (int64_t i = 0; i < n; i++)
-		out[i] = (int32_t) f[i];
-	free(f);
-	return out;
-}
-
-/* max |a - b|, and whether every element is within abs_tol or rel_tol * |b| */
-static int
-close_enough(const float *a, const float *b, size_t n, double abs_tol, double rel_tol,
-			 double *maxdiff)
-{
-	int			ok = 1;
-
-	*maxdiff = 0.0;
-	for (size_t i = 0; i < n; i++)
-	{
-		double		d = fabs((double) a[i] - b[i]);
-
-		if (d > *maxdiff)
-			*maxdiff = d;
-		if (d > abs_tol && d > rel_tol * fabs(b[i]))
-			ok = 0;
-	}
-	return ok;
-}
-
-/*
- * The fixture model: config.json of hf-lxmert/tiny with the given answer
- * head, and the weights of dir/model.safetensors.
- */
-static VqaModel *
-load_model_from(const char *dir, VqaAnswerHead head)
-{
-	char		path[1024];
-	char		err[256];
-	char	   *json;
-	VqaModelConfig config;
-	VqaModel *model;
-	VqaSafetensors *st;
-
-	snprintf(path, sizeof(path), "%s/hf-lxmert/tiny/config.json", unit_fixtures_dir());
-	json = unit_read_file(path, NULL);
-	assert_non_null(json);
-	assert_int_equal(vqa_model_config_parse(json, &config, err, sizeof(err)), 0);
-	free(json);
-	config.answer_head = head;
-	model = vqa_model_new(&config, err, sizeof(err));
-	assert_non_null(model);
-
-	st = open_fixture_in(dir, "model.safetensors");
-	assert_int_equal(vqa_st_count(st), model->n_tensors);
-	for (int i = 0; i < vqa_st_count(st); i++)
-	{
-		const VqaStTensor *t = vqa_st_tensor(st, i);
-		const VqaTensor *mine = vqa_model_find_tensor(model, t->name);
-
-		if (mine == NULL)
-			print_error("no tensor %s in the C model\n", t->name);
-		assert_non_null(mine);
-		assert_int_equal(t->ndim, mine->ndim);
-		if (t->ndim >= 1)
-			assert_int_equal(t->shape[0], mine->shape[0]);
-		if (t->ndim == 2)
-			assert_int_equal(t->shape[1], mine->shape[1]);
-		vqa_st_read_f32(st, t, model->params + mine->offset);
-	}
-	vqa_st_free(st);
-	return model;
+	return unit_open_fixture("hf-lxmert/tiny", file);
 }
 
 static VqaModel *
 load_fixture_model(void)
 {
-	return load_model_from("hf-lxmert/tiny", VQA_HEAD_HUGGINGFACE);
+	return unit_fixture_model("hf-lxmert/tiny", VQA_HEAD_HUGGINGFACE, "hf-lxmert/tiny");
 }
 
 typedef struct FixtureInputs
@@ -156,12 +49,12 @@ load_fixture_inputs(FixtureInputs *in)
 	const VqaStTensor *ids = vqa_st_find(st, "input_ids");
 	const VqaStTensor *feats = vqa_st_find(st, "visual_feats");
 
-	in->ids = read_ints(st, "input_ids");
-	in->attended = read_ints(st, "attention_mask");
-	in->types = read_ints(st, "token_type_ids");
-	in->feats = read_floats(st, "visual_feats", NULL);
-	in->pos = read_floats(st, "visual_pos", NULL);
-	in->target = read_floats(st, "target", NULL);
+	in->ids = unit_read_ints(st, "input_ids");
+	in->attended = unit_read_ints(st, "attention_mask");
+	in->types = unit_read_ints(st, "token_type_ids");
+	in->feats = unit_read_floats(st, "visual_feats", NULL);
+	in->pos = unit_read_floats(st, "visual_pos", NULL);
+	in->target = unit_read_floats(st, "target", NULL);
 	in->batch.batch = (int) ids->shape[0];
 	in->batch.seq_len = (int) ids->shape[1];
 	in->batch.num_boxes = (int) feats->shape[1];
@@ -202,29 +95,29 @@ forward_matches_huggingface(void **state)
 	logits = malloc(sizeof(float) * in.batch.batch * c->num_qa_labels);
 	assert_int_equal(vqa_model_forward(model, &in.batch, logits, in.target, &loss), 0);
 
-	expected = read_floats(out, "logits", &n);
+	expected = unit_read_floats(out, "logits", &n);
 	assert_int_equal(n, in.batch.batch * c->num_qa_labels);
-	assert_true(close_enough(logits, expected, n, 1e-4, 1e-4, &maxdiff));
+	assert_true(unit_close_enough(logits, expected, n, 1e-4, 1e-4, &maxdiff));
 	printf("logits OK, maxdiff = %.3g\n", maxdiff);
 	free(expected);
 
 	for (int i = 0; i < c->l_layers + c->x_layers; i++)
 	{
 		snprintf(name, sizeof(name), "language_hidden_states.%d", i);
-		expected = read_floats(out, name, &n);
-		assert_true(close_enough(lxmert_language_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
+		expected = unit_read_floats(out, name, &n);
+		assert_true(unit_close_enough(lxmert_language_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
 		printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
 		free(expected);
 	}
 	for (int i = 0; i < c->r_layers + c->x_layers; i++)
 	{
 		snprintf(name, sizeof(name), "vision_hidden_states.%d", i);
-		expected = read_floats(out, name, &n);
-		assert_true(close_enough(lxmert_vision_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
+		expected = unit_read_floats(out, name, &n);
+		assert_true(unit_close_enough(lxmert_vision_state(model, i), expected, n, 1e-4, 1e-4, &maxdiff));
 		printf("%s OK, maxdiff = %.3g\n", name, maxdiff);
 		free(expected);
 	}
-	expected = read_floats(out, "bce_loss", NULL);
+	expected = unit_read_floats(out, "bce_loss", NULL);
 	assert_true(fabs(loss - expected[0]) <= 1e-5 * fabs(expected[0]));
 	printf("bce_loss OK, %.7g vs %.7g\n", loss, expected[0]);
 	free(expected);
@@ -290,7 +183,7 @@ compare_gradients(const VqaModel *model, const VqaSafetensors *grads, double tol
 		vqa_st_read_f32(grads, ref, expected);
 		for (size_t j = 0; j < t->numel; j++)
 			scale = fmax(scale, fabs(expected[j]));
-		close_enough(mine, expected, t->numel, 0, 0, &maxdiff);
+		unit_close_enough(mine, expected, t->numel, 0, 0, &maxdiff);
 		if (maxdiff > tol * fmax(scale, floor))
 			print_error("%s: maxdiff %.3g, scale %.3g\n", t->name, maxdiff, scale);
 		assert_true(maxdiff <= tol * fmax(scale, floor));
@@ -393,8 +286,9 @@ random_setup(RandomSetup *r, uint64_t seed)
 }
 
 static double
-random_loss(RandomSetup *r)
+random_loss(void *arg)
 {
+	RandomSetup *r = arg;
 	double		loss = 0.0;
 
 	assert_int_equal(vqa_model_forward(r->model, &r->batch, r->logits, NULL, NULL), 0);
@@ -442,23 +336,8 @@ check_finite_differences(VqaAnswerHead head)
 		for (int k = 0; k < 3; k++)
 		{
 			size_t		j = t->offset + skip + vqa_rng_below(&rng, t->numel - skip);
-			float		saved = r.model->params[j];
-			double		up,
-						down,
-						numeric,
-						analytic = r.model->grads[j];
 
-			r.model->params[j] = saved + eps;
-			up = random_loss(&r);
-			r.model->params[j] = saved - eps;
-			down = random_loss(&r);
-			r.model->params[j] = saved;
-			numeric = (up - down) / (2 * eps);
-			if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
-				print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name,
-							j - t->offset, analytic, numeric);
-			assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
-			close += fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+			close += unit_check_central_difference(r.model, t, j, eps, random_loss, &r);
 			checked++;
 		}
 	}
@@ -489,9 +368,10 @@ simple_classifier_gradients_match_finite_differences(void **state)
 static void
 simple_classifier_matches_pytorch(void **state)
 {
-	VqaModel *model = load_model_from("simple-classifier", VQA_HEAD_SIMPLE_CLASSIFIER);
-	VqaSafetensors *out = open_fixture_in("simple-classifier", "outputs.safetensors");
-	VqaSafetensors *grads = open_fixture_in("simple-classifier", "grads.safetensors");
+	VqaModel *model = unit_fixture_model("hf-lxmert/tiny", VQA_HEAD_SIMPLE_CLASSIFIER,
+										 "simple-classifier");
+	VqaSafetensors *out = unit_open_fixture("simple-classifier", "outputs.safetensors");
+	VqaSafetensors *grads = unit_open_fixture("simple-classifier", "grads.safetensors");
 	FixtureInputs in;
 	float	   *logits,
 			   *expected;
@@ -505,12 +385,12 @@ simple_classifier_matches_pytorch(void **state)
 	load_fixture_inputs(&in);
 	logits = malloc(sizeof(float) * in.batch.batch * model->config.num_qa_labels);
 	loss = bce_step(model, &in, logits);
-	expected = read_floats(out, "logits", &n);
+	expected = unit_read_floats(out, "logits", &n);
 	assert_int_equal(n, in.batch.batch * model->config.num_qa_labels);
-	assert_true(close_enough(logits, expected, n, 1e-5, 1e-5, &maxdiff));
+	assert_true(unit_close_enough(logits, expected, n, 1e-5, 1e-5, &maxdiff));
 	printf("simple_classifier logits OK, maxdiff = %.3g\n", maxdiff);
 	free(expected);
-	expected = read_floats(out, "bce_loss", NULL);
+	expected = unit_read_floats(out, "bce_loss", NULL);
 	assert_true(fabs(loss - expected[0]) <= 1e-5 * fabs(expected[0]));
 	free(expected);
 
@@ -610,28 +490,9 @@ static void
 dropout_is_seeded(void **state)
 {
 	RandomSetup r;
-	float		a[21],
-				b[21],
-				e[21];
 
 	random_setup(&r, 44);
-	r.model->config.hidden_dropout_prob = 0.2f;
-	r.model->config.attention_probs_dropout_prob = 0.2f;
-	random_loss(&r);
-	memcpy(e, r.logits, sizeof(e));
-	r.model->training = 1;
-	r.model->dropout_seed = 5;
-	r.model->dropout_step = 0;
-	random_loss(&r);
-	memcpy(a, r.logits, sizeof(a));
-	r.model->dropout_step = 0;
-	random_loss(&r);
-	memcpy(b, r.logits, sizeof(b));
-	assert_memory_equal(a, b, sizeof(a));
-	assert_memory_not_equal(a, e, sizeof(a));
-	r.model->training = 0;
-	random_loss(&r);
-	assert_memory_equal(r.logits, e, sizeof(e));
+	unit_check_dropout_is_seeded(r.model, &r.batch);
 	random_free(&r);
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "synthetic_helpers.h"
 #include "unit.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/synthetic.h"
@@ -118,29 +119,12 @@ test_rng_distributions(void **state)
 
 /* ---- generator helpers ---- */
 
+/* The VQA-CP mode's config */
 static VqaSyntheticConfig
 config_of(int images, uint64_t seed, int boxes, int feature_dim, int questions)
 {
-	VqaSyntheticConfig config;
-
-	config.images = images;
-	config.seed = seed;
-	config.boxes = boxes;
-	config.feature_dim = feature_dim;
-	config.questions_per_image = questions;
-	config.benchmark = VQA_SYNTHETIC_VQA_CP;
-	return config;
-}
-
-static VqaSynthetic *
-new_or_fail(VqaSyntheticConfig config)
-{
-	char		errbuf[256] = "";
-	VqaSynthetic *gen = vqa_synthetic_new(&config, errbuf, sizeof(errbuf));
-
-	if (gen == NULL)
-		fail_msg("vqa_synthetic_new: %s", errbuf);
-	return gen;
+	return unit_synthetic_config(images, seed, boxes, feature_dim, questions,
+								 VQA_SYNTHETIC_VQA_CP);
 }
 
 static const char *const question_types[] = {
@@ -209,7 +193,7 @@ table_add(AnswerTable *table, int type, int split, const char *answer)
 static void
 collect_answers(VqaSyntheticConfig config, AnswerTable *table)
 {
-	VqaSynthetic *gen = new_or_fail(config);
+	VqaSynthetic *gen = unit_synthetic_new(config);
 	VqaSyntheticImage image;
 
 	memset(table, 0, sizeof(*table));
@@ -306,10 +290,10 @@ same_image(const VqaSyntheticImage *a, const VqaSyntheticImage *b)
 static void
 test_determinism(void **state)
 {
-	VqaSynthetic *a = new_or_fail(config_of(60, 7, 10, 64, 6));
-	VqaSynthetic *b = new_or_fail(config_of(60, 7, 10, 64, 6));
-	VqaSynthetic *c = new_or_fail(config_of(60, 8, 10, 64, 6));
-	VqaSynthetic *shorter = new_or_fail(config_of(20, 7, 10, 64, 6));
+	VqaSynthetic *a = unit_synthetic_new(config_of(60, 7, 10, 64, 6));
+	VqaSynthetic *b = unit_synthetic_new(config_of(60, 7, 10, 64, 6));
+	VqaSynthetic *c = unit_synthetic_new(config_of(60, 8, 10, 64, 6));
+	VqaSynthetic *shorter = unit_synthetic_new(config_of(20, 7, 10, 64, 6));
 	VqaSyntheticImage ia;
 	VqaSyntheticImage ib;
 	VqaSyntheticImage ic;
@@ -405,7 +389,7 @@ is_number_answer(const char *answer)
 static int
 check_well_formed(VqaSyntheticConfig config, int *all_agree, int *types_seen)
 {
-	VqaSynthetic *gen = new_or_fail(config);
+	VqaSynthetic *gen = unit_synthetic_new(config);
 	VqaSyntheticImage image;
 	int64_t		last_question_id = 0;
 	int64_t		expected_image_id = 1;
@@ -520,7 +504,7 @@ static void
 test_streaming(void **state)
 {
 	/* ten million images cost nothing until they are asked for */
-	VqaSynthetic *gen = new_or_fail(config_of(10000000, 5, 10, 64, 6));
+	VqaSynthetic *gen = unit_synthetic_new(config_of(10000000, 5, 10, 64, 6));
 	VqaSyntheticImage image;
 
 	(void) state;
@@ -569,7 +553,7 @@ test_category_from_features(void **state)
 	{
 		DIM = 64, IMAGES = 3000
 	};
-	VqaSynthetic *gen = new_or_fail(config_of(IMAGES, 3, 1, DIM, 10));
+	VqaSynthetic *gen = unit_synthetic_new(config_of(IMAGES, 3, 1, DIM, 10));
 	VqaSyntheticImage image;
 	static double centroid[N_CATEGORIES][DIM];
 	int			n_centroid[N_CATEGORIES] = {0};

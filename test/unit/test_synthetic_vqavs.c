@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "synthetic_helpers.h"
 #include "unit.h"
 #include "vqaprune/synthetic.h"
 
@@ -24,26 +25,7 @@
 static VqaSyntheticConfig
 vs_config(int images, uint64_t seed, VqaSyntheticBenchmark benchmark)
 {
-	VqaSyntheticConfig config;
-
-	config.images = images;
-	config.seed = seed;
-	config.boxes = 10;
-	config.feature_dim = 64;
-	config.questions_per_image = PER_IMAGE;
-	config.benchmark = benchmark;
-	return config;
-}
-
-static VqaSynthetic *
-new_or_fail(VqaSyntheticConfig config)
-{
-	char		errbuf[256] = "";
-	VqaSynthetic *gen = vqa_synthetic_new(&config, errbuf, sizeof(errbuf));
-
-	if (gen == NULL)
-		fail_msg("vqa_synthetic_new: %s", errbuf);
-	return gen;
+	return unit_synthetic_config(images, seed, 10, 64, PER_IMAGE, benchmark);
 }
 
 /* What the tests keep of a question. */
@@ -60,7 +42,7 @@ typedef struct Kept
 static Kept *
 generate(VqaSyntheticConfig config, int *n)
 {
-	VqaSynthetic *gen = new_or_fail(config);
+	VqaSynthetic *gen = unit_synthetic_new(config);
 	VqaSyntheticImage image;
 	Kept	   *kept = calloc((size_t) config.images * config.questions_per_image, sizeof(Kept));
 

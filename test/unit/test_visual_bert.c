@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "unit.h"
 #include "vqaprune/losses.h"
 #include "vqaprune/rng.h"
@@ -239,68 +240,14 @@ config_check_catches_foreign_fields(void **state)
 #define REF_ABS 1e-5
 #define REF_REL 1e-5
 
+/* dir/file of visualbert/tiny ("" for dir: the top) */
 static VqaSafetensors *
 open_fixture(const char *dir, const char *file)
 {
-	char		path[1024];
-	char		err[256];
-	VqaSafetensors *st;
+	char		path[64];
 
-	snprintf(path, sizeof(path), "%s/visualbert/tiny/%s%s%s", unit_fixtures_dir(), dir,
-			 *dir ? "/" : "", file);
-	st = vqa_st_open(path, err, sizeof(err));
-	if (st == NULL)
-		print_error("%s: %s\n", path, err);
-	assert_non_null(st);
-	return st;
-}
-
-static float *
-read_floats(const VqaSafetensors *st, const char *name, int64_t *numel)
-{
-	const VqaStTensor *t = vqa_st_find(st, name);
-	float	   *out;
-
-	if (t == NULL)
-		print_error("fixture tensor %s is missing\n", name);
-	assert_non_null(t);
-	out = malloc(sizeof(float) * (t->numel > 0 ? t->numel : 1));
-	vqa_st_read_f32(st, t, out);
-	if (numel)
-		*numel = t->numel;
-	return out;
-}
-
-static int32_t *
-read_ints(const VqaSafetensors *st, const char *name)
-{
-	int64_t		n;
-	float	   *f = read_floats(st, name, &n);
-	int32_t    *out = malloc(sizeof(int32_t) * n);
-
-	for (int64_t i = 0; i < n; i++)
-		out[i] = (int32_t) f[i];
-	free(f);
-	return out;
-}
-
-/* max |a - b| into *maxdiff; whether every element is within REF_ABS or REF_REL * |b| */
-static int
-close_to_reference(const float *a, const float *b, size_t n, double *maxdiff)
-{
-	int			ok = 1;
-
-	*maxdiff = 0.0;
-	for (size_t i = 0; i < n; i++)
-	{
-		double		d = fabs((double) a[i] - b[i]);
-
-		if (d > *maxdiff)
-			*maxdiff = d;
-		if (d > REF_ABS && d > REF_REL * fabs(b[i]))
-			ok = 0;
-	}
-	return ok;
+	snprintf(path, sizeof(path), "visualbert/tiny%s%s", *dir ? "/" : "", dir);
+	return unit_open_fixture(path, file);
 }
 
 /* Checks mine against the reference tensor name of st; returns the maxdiff. */
@@ -308,13 +255,13 @@ static double
 check_tensor(const float *mine, const VqaSafetensors *st, const char *name, int64_t expect_numel)
 {
 	int64_t		n;
-	float	   *expected = read_floats(st, name, &n);
+	float	   *expected = unit_read_floats(st, name, &n);
 	double		maxdiff;
 	int			ok;
 
 	assert_non_null(mine);
 	assert_int_equal(n, expect_numel);
-	ok = close_to_reference(mine, expected, n, &maxdiff);
+	ok = unit_close_enough(mine, expected, n, REF_ABS, REF_REL, &maxdiff);
 	if (!ok)
 		print_error("%s: maxdiff %.3g\n", name, maxdiff);
 	assert_true(ok);
@@ -326,35 +273,11 @@ check_tensor(const float *mine, const VqaSafetensors *st, const char *name, int6
 static VqaModel *
 load_model(const char *dir)
 {
-	char		err[256];
-	char	   *json = fixture_config_json();
-	VqaModelConfig config;
-	VqaModel   *model;
-	VqaSafetensors *st;
+	char		path[64];
 
-	assert_int_equal(vqa_model_config_parse(json, &config, err, sizeof(err)), 0);
-	free(json);
-	config.answer_head = strcmp(dir, "qa") == 0 ? VQA_HEAD_HUGGINGFACE : VQA_HEAD_SIMPLE_CLASSIFIER;
-	model = vqa_model_new(&config, err, sizeof(err));
-	assert_non_null(model);
-
-	st = open_fixture(dir, "model.safetensors");
-	assert_int_equal(vqa_st_count(st), model->n_tensors);
-	for (int i = 0; i < vqa_st_count(st); i++)
-	{
-		const VqaStTensor *t = vqa_st_tensor(st, i);
-		const VqaTensor *mine = vqa_model_find_tensor(model, t->name);
-
-		if (mine == NULL)
-			print_error("no tensor %s in the C model\n", t->name);
-		assert_non_null(mine);
-		assert_int_equal(t->ndim, mine->ndim);
-		for (int d = 0; d < t->ndim; d++)
-			assert_int_equal(t->shape[d], mine->shape[d]);
-		vqa_st_read_f32(st, t, model->params + mine->offset);
-	}
-	vqa_st_free(st);
-	return model;
+	snprintf(path, sizeof(path), "visualbert/tiny/%s", dir);
+	return unit_fixture_model("visualbert/tiny", strcmp(dir, "qa") == 0 ? VQA_HEAD_HUGGINGFACE
+							  : VQA_HEAD_SIMPLE_CLASSIFIER, path);
 }
 
 typedef struct FixtureInputs
@@ -375,11 +298,11 @@ load_inputs(FixtureInputs *in, int with_mask)
 	const VqaStTensor *ids = vqa_st_find(st, "input_ids");
 	const VqaStTensor *feats = vqa_st_find(st, "visual_embeds");
 
-	in->ids = read_ints(st, "input_ids");
-	in->attended = read_ints(st, "attention_mask");
-	in->types = read_ints(st, "token_type_ids");
-	in->feats = read_floats(st, "visual_embeds", NULL);
-	in->target = read_floats(st, "target", NULL);
+	in->ids = unit_read_ints(st, "input_ids");
+	in->attended = unit_read_ints(st, "attention_mask");
+	in->types = unit_read_ints(st, "token_type_ids");
+	in->feats = unit_read_floats(st, "visual_embeds", NULL);
+	in->target = unit_read_floats(st, "target", NULL);
 	memset(&in->batch, 0, sizeof(in->batch));
 	in->batch.batch = (int) ids->shape[0];
 	in->batch.seq_len = (int) ids->shape[1];
@@ -402,6 +325,20 @@ free_inputs(FixtureInputs *in)
 	free(in->target);
 }
 
+/* log sum_a exp(z[a]) of one row of A logits, shifted by their max */
+static double
+log_sum_exp(const float *z, int A)
+{
+	double		max = -INFINITY,
+				sum = 0.0;
+
+	for (int a = 0; a < A; a++)
+		max = fmax(max, z[a]);
+	for (int a = 0; a < A; a++)
+		sum += exp(z[a] - max);
+	return max + log(sum);
+}
+
 /* The reference's losses from logits z (B x A) and targets t. */
 static double
 kl_loss(const float *z, const float *t, int B, int A)
@@ -410,15 +347,8 @@ kl_loss(const float *z, const float *t, int B, int A)
 
 	for (int b = 0; b < B; b++)
 	{
-		double		max = -INFINITY,
-					sum = 0.0,
-					lse;
+		double		lse = log_sum_exp(z + (size_t) b * A, A);
 
-		for (int a = 0; a < A; a++)
-			max = fmax(max, z[b * A + a]);
-		for (int a = 0; a < A; a++)
-			sum += exp(z[b * A + a] - max);
-		lse = max + log(sum);
 		for (int a = 0; a < A; a++)
 			if (t[b * A + a] > 0)
 				total += t[b * A + a] * (log(t[b * A + a]) - (z[b * A + a] - lse));
@@ -433,15 +363,8 @@ soft_ce_loss(const float *z, const float *t, int B, int A)
 
 	for (int b = 0; b < B; b++)
 	{
-		double		max = -INFINITY,
-					sum = 0.0,
-					lse;
+		double		lse = log_sum_exp(z + (size_t) b * A, A);
 
-		for (int a = 0; a < A; a++)
-			max = fmax(max, z[b * A + a]);
-		for (int a = 0; a < A; a++)
-			sum += exp(z[b * A + a] - max);
-		lse = max + log(sum);
 		for (int a = 0; a < A; a++)
 			total -= t[b * A + a] * (z[b * A + a] - lse);
 	}
@@ -473,7 +396,7 @@ kl_grad(const float *z, const float *t, int B, int A, float *dz)
 static void
 assert_loss(double mine, const VqaSafetensors *out, const char *name)
 {
-	float	   *expected = read_floats(out, name, NULL);
+	float	   *expected = unit_read_floats(out, name, NULL);
 
 	if (!(fabs(mine - expected[0]) <= REF_ABS || fabs(mine - expected[0]) <= REF_REL * fabs(expected[0])))
 		print_error("%s: %.8g, reference %.8g\n", name, mine, expected[0]);
@@ -548,7 +471,7 @@ qa_forward_matches_reference(void **state)
 	check_forward(model, &in, out, "", logits);
 	assert_loss(kl_loss(logits, in.target, in.batch.batch, A), out, "kl_loss");
 
-	index = read_ints(out, "gather_index");
+	index = unit_read_ints(out, "gather_index");
 	last = visual_bert_hidden_state(model, model->config.num_hidden_layers);
 	vec = vqa_model_pooled(model);
 	for (int b = 0; b < in.batch.batch; b++)
@@ -620,10 +543,10 @@ compare_gradients(const VqaModel *model, const VqaSafetensors *grads, double *wo
 
 		snprintf(name, sizeof(name), "%s%s", t->module == LXMERT_HEAD ? "" : "visual_bert.",
 				 t->name);
-		expected = read_floats(grads, name, NULL);
+		expected = unit_read_floats(grads, name, NULL);
 		for (size_t j = 0; j < t->numel; j++)
 			scale = fmax(scale, fabs(expected[j]));
-		ok = close_to_reference(mine, expected, t->numel, &maxdiff);
+		ok = unit_close_enough(mine, expected, t->numel, REF_ABS, REF_REL, &maxdiff);
 		if (!ok)
 			print_error("%s: maxdiff %.3g, max|grad| %.3g\n", name, maxdiff, scale);
 		assert_true(ok);
@@ -642,12 +565,19 @@ compare_gradients(const VqaModel *model, const VqaSafetensors *grads, double *wo
 	return worst;
 }
 
-/* HuggingFace's head: the gradient of kl_loss; the pooler's are zeros (it is not read). */
+/* The gradient of a loss with respect to the logits z (B x A), targets t. */
+typedef void (*LossGrad) (const float *z, const float *t, int B, int A, float *dz);
+
+/*
+ * Forward on the fixture's inputs (with_mask as load_inputs), backward from
+ * loss_grad's dlogits, then every gradient against dir/grads_file; prints
+ * one line under label.
+ */
 static void
-qa_gradients_match_reference(void **state)
+check_backward(VqaModel *model, const char *dir, const char *grads_file, int with_mask,
+			   LossGrad loss_grad, const char *label)
 {
-	VqaModel   *model = load_model("qa");
-	VqaSafetensors *grads = open_fixture("qa", "grads.safetensors");
+	VqaSafetensors *grads = open_fixture(dir, grads_file);
 	FixtureInputs in;
 	int			A = model->config.num_qa_labels;
 	float	   *logits,
@@ -655,20 +585,29 @@ qa_gradients_match_reference(void **state)
 	double		worst,
 				scaled;
 
-	load_inputs(&in, 1);
+	load_inputs(&in, with_mask);
 	logits = malloc(sizeof(float) * in.batch.batch * A);
 	dlogits = malloc(sizeof(float) * in.batch.batch * A);
 	assert_int_equal(vqa_model_forward(model, &in.batch, logits, NULL, NULL), 0);
-	kl_grad(logits, in.target, in.batch.batch, A, dlogits);
+	loss_grad(logits, in.target, in.batch.batch, A, dlogits);
 	assert_int_equal(vqa_model_zero_grad(model), 0);
 	assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
 	worst = compare_gradients(model, grads, &scaled);
-	printf("qa kl_loss gradients OK: %d tensors, max abs diff %.3g, max diff / max|grad| %.3g\n",
+	printf("%s gradients OK: %d tensors, max abs diff %.3g, max diff / max|grad| %.3g\n", label,
 		   model->n_tensors, worst, scaled);
 	free(logits);
 	free(dlogits);
 	free_inputs(&in);
 	vqa_st_free(grads);
+}
+
+/* HuggingFace's head: the gradient of kl_loss; the pooler's are zeros (it is not read). */
+static void
+qa_gradients_match_reference(void **state)
+{
+	VqaModel   *model = load_model("qa");
+
+	check_backward(model, "qa", "grads.safetensors", 1, kl_grad, "qa kl_loss");
 	vqa_model_free(model);
 }
 
@@ -677,34 +616,11 @@ static void
 simple_classifier_gradients_match_reference(void **state)
 {
 	VqaModel   *model = load_model("simple-classifier");
-	int			A = model->config.num_qa_labels;
 
-	for (int with_mask = 1; with_mask >= 0; with_mask--)
-	{
-		VqaSafetensors *grads = open_fixture("simple-classifier", with_mask ? "grads.safetensors"
-											 : "grads_no_mask.safetensors");
-		FixtureInputs in;
-		float	   *logits,
-				   *dlogits;
-		double		worst,
-					scaled;
-
-		load_inputs(&in, with_mask);
-		logits = malloc(sizeof(float) * in.batch.batch * A);
-		dlogits = malloc(sizeof(float) * in.batch.batch * A);
-		assert_int_equal(vqa_model_forward(model, &in.batch, logits, NULL, NULL), 0);
-		vqa_bce_grad(logits, in.target, in.batch.batch, A, dlogits);
-		assert_int_equal(vqa_model_zero_grad(model), 0);
-		assert_int_equal(vqa_model_backward(model, dlogits, NULL), 0);
-		worst = compare_gradients(model, grads, &scaled);
-		printf("simple_classifier%s bce_loss gradients OK: %d tensors, max abs diff %.3g, "
-			   "max diff / max|grad| %.3g\n", with_mask ? "" : " no_mask", model->n_tensors, worst,
-			   scaled);
-		free(logits);
-		free(dlogits);
-		free_inputs(&in);
-		vqa_st_free(grads);
-	}
+	check_backward(model, "simple-classifier", "grads.safetensors", 1, vqa_bce_grad,
+				   "simple_classifier bce_loss");
+	check_backward(model, "simple-classifier", "grads_no_mask.safetensors", 0, vqa_bce_grad,
+				   "simple_classifier no_mask bce_loss");
 	vqa_model_free(model);
 }
 
@@ -781,8 +697,9 @@ random_setup(RandomSetup *r, uint64_t seed, VqaAnswerHead head)
 }
 
 static double
-random_loss(RandomSetup *r)
+random_loss(void *arg)
 {
+	RandomSetup *r = arg;
 	double		loss = 0.0;
 	const float *vec;
 
@@ -838,28 +755,11 @@ check_finite_differences(VqaAnswerHead head)
 		for (int k = 0; k < 3; k++)
 		{
 			size_t		j = t->offset + vqa_rng_below(&rng, t->numel);
-			float		saved;
-			double		up,
-						down,
-						numeric,
-						analytic;
 
 			/* the padding row is used but, by design, not trained */
 			if (t == word && (j - t->offset) / RANDOM_H == (size_t) r.model->config.pad_token_id)
 				j += RANDOM_H;
-			saved = r.model->params[j];
-			analytic = r.model->grads[j];
-			r.model->params[j] = saved + eps;
-			up = random_loss(&r);
-			r.model->params[j] = saved - eps;
-			down = random_loss(&r);
-			r.model->params[j] = saved;
-			numeric = (up - down) / (2 * eps);
-			if (fabs(numeric - analytic) > 0.05 * fabs(analytic) + 2e-3)
-				print_error("%s[%zu]: analytic %.6g, numeric %.6g\n", t->name,
-							j - t->offset, analytic, numeric);
-			assert_true(fabs(numeric - analytic) <= 0.05 * fabs(analytic) + 2e-3);
-			close += fabs(numeric - analytic) <= 0.01 * fabs(analytic) + 1e-3;
+			close += unit_check_central_difference(r.model, t, j, eps, random_loss, &r);
 			checked++;
 		}
 	}
@@ -1011,28 +911,9 @@ dropout_is_seeded(void **state)
 	for (int head = 0; head < 2; head++)
 	{
 		RandomSetup r;
-		float		a[RANDOM_B * RANDOM_A],
-					b[RANDOM_B * RANDOM_A],
-					e[RANDOM_B * RANDOM_A];
 
 		random_setup(&r, 44, (VqaAnswerHead) head);
-		r.model->config.hidden_dropout_prob = 0.2f;
-		r.model->config.attention_probs_dropout_prob = 0.2f;
-		random_loss(&r);
-		memcpy(e, r.logits, sizeof(e));
-		r.model->training = 1;
-		r.model->dropout_seed = 5;
-		r.model->dropout_step = 0;
-		random_loss(&r);
-		memcpy(a, r.logits, sizeof(a));
-		r.model->dropout_step = 0;
-		random_loss(&r);
-		memcpy(b, r.logits, sizeof(b));
-		assert_memory_equal(a, b, sizeof(a));
-		assert_memory_not_equal(a, e, sizeof(a));
-		r.model->training = 0;
-		random_loss(&r);
-		assert_memory_equal(r.logits, e, sizeof(e));
+		unit_check_dropout_is_seeded(r.model, &r.batch);
 		random_free(&r);
 	}
 }
