@@ -96,6 +96,15 @@ int			vqa_config_read_answer_head(struct yajl_val_s *root, const char *const nam
  */
 const char *vqa_config_fit_question_tokens(struct yajl_val_s *root, VqaModelConfig *config);
 
+/*
+ * "padding": "batch" or "fixed" (absent: "batch" with the attention mask,
+ * "fixed" without); NULL if valid, else a static message.
+ */
+const char *vqa_config_read_padding(struct yajl_val_s *root, VqaModelConfig *config);
+
+/* The config's "padding" key for its JSON, ", \"padding\": \"fixed\"", or "" when the default. */
+const char *vqa_config_padding_json(const VqaModelConfig *config);
+
 /* The shortest decimal that reads back as the same float, into text (32 bytes). */
 void		vqa_config_format_float(char *text, size_t size, float value);
 

@@ -110,6 +110,8 @@ lxmert_config_parse(yajl_val root, VqaModelConfig *c, char *errbuf, size_t errle
 	problem = vqa_model_config_check(c);
 	if (problem == NULL)
 		problem = vqa_config_fit_question_tokens(root, c);
+	if (problem == NULL)
+		problem = vqa_config_read_padding(root, c);
 	if (problem)
 	{
 		snprintf(errbuf, errlen, "invalid LXMERT config: %s", problem);
@@ -147,6 +149,6 @@ lxmert_config_to_json(const VqaModelConfig *c)
 	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
 		if (!*(const int *) ((const char *) c + BOOL_KEYS[i].offset))
 			n += snprintf(out + n, size - n, ", \"%s\": false", BOOL_KEYS[i].name);
-	snprintf(out + n, size - n, "}");
+	snprintf(out + n, size - n, "%s}", vqa_config_padding_json(c));
 	return out;
 }

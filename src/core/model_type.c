@@ -235,6 +235,35 @@ vqa_config_fit_question_tokens(yajl_val root, VqaModelConfig *c)
 	return NULL;
 }
 
+const char *
+vqa_config_read_padding(yajl_val root, VqaModelConfig *c)
+{
+	yajl_val	v = vqa_config_get(root, "padding");
+	const char *padding = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+
+	c->fixed_padding = !c->ignore_padding;
+	if (v == NULL)
+		return NULL;
+	if (padding && strcmp(padding, "fixed") == 0)
+		c->fixed_padding = 1;
+	else if (padding && strcmp(padding, "batch") == 0)
+	{
+		/* attended padding is part of the input: its length changes the outputs */
+		if (!c->ignore_padding)
+			return "\"padding\": \"batch\" needs the attention mask: without it the padding "
+				"is attended and its length changes the results";
+	}
+	else
+		return "config key \"padding\" must be \"batch\" or \"fixed\"";
+	return NULL;
+}
+
+const char *
+vqa_config_padding_json(const VqaModelConfig *c)
+{
+	return c->fixed_padding && c->ignore_padding ? ", \"padding\": \"fixed\"" : "";
+}
+
 void
 vqa_config_format_float(char *text, size_t size, float value)
 {
