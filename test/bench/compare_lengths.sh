@@ -8,12 +8,14 @@
 # length as "length_buckets" does, and writes them for lxmert_ref.py --plan.
 # Runs alternate between the three and repeat; the table gives medians.
 #
-# Usage: compare_lengths.sh BENCH_BINARY   (env BENCH_REPS, default 3)
+# Usage: compare_lengths.sh BENCH_BINARY
+#        (env BENCH_REPS, default 3; BENCH_THREADS, default "2 1")
 set -euo pipefail
 bench=$1
 ref="$(dirname "$0")/lxmert_ref.py"
 python=/usr/bin/python3
 reps=${BENCH_REPS:-3}
+threads_list=${BENCH_THREADS:-2 1}
 steps=4
 warmup=1
 buckets=50
@@ -26,7 +28,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 echo "| questions | threads | mean tokens | mean batch T | vqaprune per-batch ms | PyTorch padded to 20 ms | PyTorch per-batch ms | vs PyTorch padded to 20 (target 1.3x) | vs PyTorch per-batch (target 1.0x) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for lengths in synthetic mean9; do
-	for threads in 2 1; do
+	for threads in $threads_list; do
 		c_ms=() f_ms=() b_ms=()
 		for ((r = 0; r < reps; r++)); do
 			common=(--shape base --batch 32 --threads "$threads" --steps $steps --warmup $warmup)
