@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "vqaprune/model.h"
+#include "vqaprune/rng.h"
 
 /*
  * Where the features of a split not held in memory come from (in the server,
@@ -33,6 +34,12 @@ typedef struct VqaExamples
 {
 	int			n;				/* questions */
 	int			seq_len;		/* tokens per question: [CLS] ... [SEP] and padding */
+	/*
+	 * 1: a batch is as long as its longest question (up to its last
+	 * attended token), for a model whose attention ignores the padding; 0:
+	 * every batch is seq_len long.
+	 */
+	int			batch_padding;
 	int			n_images;
 	int			num_boxes;		/* the same for every image */
 	int			feature_dim;
@@ -94,9 +101,10 @@ VqaBatchBuffers *vqa_batch_buffers_new(const VqaExamples *ex, int capacity);
 void		vqa_batch_buffers_free(VqaBatchBuffers *buf);
 
 /*
- * Gathers examples idx[0 .. count-1] into buf and points batch at it.
- * count must not exceed buf->capacity. 0, or -1 if the feature source
- * failed (ex->source->error says why).
+ * Gathers examples idx[0 .. count-1] into buf and points batch at it:
+ * seq_len tokens per question, or with batch_padding the longest
+ * question's. count must not exceed buf->capacity. 0, or -1 if the feature
+ * source failed (ex->source->error says why).
  */
 int			vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
 							   VqaBatchBuffers *buf, VqaBatch *batch);
@@ -106,6 +114,24 @@ int			vqa_examples_batch(const VqaExamples *ex, const int *idx, int count,
  * which a later batch will read; nothing for features in memory.
  */
 void		vqa_examples_prefetch(const VqaExamples *ex, const int *idx, int count);
+
+/*
+ * Tokens of question i up to its last attended one: seq_len when the
+ * padding is attended, or when no token is.
+ */
+int			vqa_examples_length(const VqaExamples *ex, int i);
+
+/*
+ * Buckets a shuffled order by length: each run of chunk_batches x
+ * batch_size examples is sorted by vqa_examples_length (stably, so equal
+ * lengths keep their shuffled order), then the order's full batches are
+ * shuffled with rng (a last, partial batch stays last). A batch's questions
+ * are then close in length, and the batches' order is random. scratch
+ * holds VQA_BUCKET_SCRATCH(ex) ints.
+ */
+#define VQA_BUCKET_SCRATCH(ex) (2 * (size_t) (ex)->n + (size_t) (ex)->seq_len + 2)
+void		vqa_examples_bucket_order(const VqaExamples *ex, int *order, int batch_size,
+									  int chunk_batches, VqaRng *rng, int *scratch);
 
 /* Index of the largest of n values (the first of ties). */
 int			vqa_argmax(const float *values, int n);

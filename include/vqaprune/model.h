@@ -66,6 +66,14 @@ typedef struct VqaModelConfig
 	int			special_tokens;
 	int			ignore_padding;
 
+	/*
+	 * 1: every batch is question_tokens long ("padding": "fixed"); 0: a
+	 * batch is as long as its longest question ("batch", the default with
+	 * the attention mask: masked padding changes no real token's output).
+	 * Without the mask the padding is attended, so only "fixed" is allowed.
+	 */
+	int			fixed_padding;
+
 	/* LXMERT's own: its layer counts and box coordinates */
 	int			l_layers;
 	int			r_layers;

@@ -60,6 +60,13 @@ typedef struct VqaTrainConfig
 	 * It must divide batch_size.
 	 */
 	int			micro_batch_size;
+	/*
+	 * 0: each epoch's order is shuffled; k > 0: shuffled, then bucketed by
+	 * question length in runs of k batches (vqa_examples_bucket_order), so
+	 * that batches padded to their longest question (batch_padding) carry
+	 * little padding.
+	 */
+	int			length_buckets;
 } VqaTrainConfig;
 
 typedef struct VqaTrainer VqaTrainer;

@@ -204,6 +204,55 @@ image_features(const VqaExamples *ex, int image, VqaBatchBuffers *buf, float *de
 }
 
 int
+vqa_examples_length(const VqaExamples *ex, int i)
+{
+	const int32_t *attended = ex->attended + (size_t) i * ex->seq_len;
+	int			length = ex->seq_len;
+
+	while (length > 0 && !attended[length - 1])
+		length--;
+	/*
+	 * a question with no attended token (empty, without specials) attends
+	 * all its padding evenly: only its full length gives the same outputs
+	 */
+	return length > 0 ? length : ex->seq_len;
+}
+
+void
+vqa_examples_bucket_order(const VqaExamples *ex, int *order, int batch_size, int chunk_batches,
+						  VqaRng *rng, int *scratch)
+{
+	int			n = ex->n;
+	int			chunk = (int64_t) chunk_batches * batch_size < n ? chunk_batches * batch_size : n;
+	int			full_batches = n / batch_size;
+	int		   *copy = scratch;		/* n */
+	int		   *batches = scratch + n;	/* full_batches <= n */
+	int		   *count = scratch + 2 * (size_t) n;	/* seq_len + 2 */
+
+	/* a counting sort per chunk: stable, lengths are 1 .. seq_len */
+	for (int from = 0; from < n; from += chunk)
+	{
+		int			size = n - from < chunk ? n - from : chunk;
+
+		memset(count, 0, sizeof(int) * ((size_t) ex->seq_len + 2));
+		for (int k = 0; k < size; k++)
+			count[vqa_examples_length(ex, order[from + k]) + 1]++;
+		for (int len = 1; len <= ex->seq_len + 1; len++)
+			count[len] += count[len - 1];
+		for (int k = 0; k < size; k++)
+			copy[count[vqa_examples_length(ex, order[from + k])]++] = order[from + k];
+		memcpy(order + from, copy, sizeof(int) * size);
+	}
+	for (int b = 0; b < full_batches; b++)
+		batches[b] = b;
+	vqa_rng_shuffle_int(rng, batches, full_batches);
+	memcpy(copy, order, sizeof(int) * n);
+	for (int b = 0; b < full_batches; b++)
+		memcpy(order + (size_t) b * batch_size, copy + (size_t) batches[b] * batch_size,
+			   sizeof(int) * batch_size);
+}
+
+int
 vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuffers *buf,
 				   VqaBatch *batch)
 {
@@ -212,6 +261,20 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 	size_t		box_floats = (size_t) ex->num_boxes * ex->pos_dim;
 	size_t		A = ex->answers;
 
+	size_t		batch_T = T;
+
+	/* past the longest question every position is masked padding: left out */
+	if (ex->batch_padding)
+	{
+		batch_T = 1;
+		for (int b = 0; b < count; b++)
+		{
+			size_t		length = (size_t) vqa_examples_length(ex, idx[b]);
+
+			if (length > batch_T)
+				batch_T = length;
+		}
+	}
 	for (int b = 0; b < count; b++)
 	{
 		int			i = idx[b];
@@ -219,8 +282,8 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 		float	   *targets = buf->targets + b * A;
 		float		best = 0.0f;
 
-		memcpy(buf->input_ids + b * T, ex->input_ids + i * T, sizeof(int32_t) * T);
-		memcpy(buf->attended + b * T, ex->attended + i * T, sizeof(int32_t) * T);
+		memcpy(buf->input_ids + b * batch_T, ex->input_ids + i * T, sizeof(int32_t) * batch_T);
+		memcpy(buf->attended + b * batch_T, ex->attended + i * T, sizeof(int32_t) * batch_T);
 		if (image_features(ex, image, buf, buf->features + b * image_floats) != 0)
 			return -1;
 		memcpy(buf->boxes + b * box_floats, ex->boxes + image * box_floats,
@@ -239,7 +302,7 @@ vqa_examples_batch(const VqaExamples *ex, const int *idx, int count, VqaBatchBuf
 		}
 	}
 	batch->batch = count;
-	batch->seq_len = ex->seq_len;
+	batch->seq_len = (int) batch_T;
 	batch->num_boxes = ex->num_boxes;
 	batch->input_ids = buf->input_ids;
 	batch->attended = buf->attended;

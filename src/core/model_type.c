@@ -351,6 +351,33 @@ fit_question_tokens(yajl_val root, VqaModelConfig *c)
 	return NULL;
 }
 
+/*
+ * "padding": "batch" or "fixed" (absent: "batch" with the attention mask,
+ * "fixed" without); NULL if valid.
+ */
+static const char *
+read_padding(yajl_val root, VqaModelConfig *c)
+{
+	yajl_val	v = vqa_config_get(root, "padding");
+	const char *padding = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+
+	c->fixed_padding = !c->ignore_padding;
+	if (v == NULL)
+		return NULL;
+	if (padding && strcmp(padding, "fixed") == 0)
+		c->fixed_padding = 1;
+	else if (padding && strcmp(padding, "batch") == 0)
+	{
+		/* attended padding is part of the input: its length changes the outputs */
+		if (!c->ignore_padding)
+			return "\"padding\": \"batch\" needs the attention mask: without it the padding "
+				"is attended and its length changes the results";
+	}
+	else
+		return "config key \"padding\" must be \"batch\" or \"fixed\"";
+	return NULL;
+}
+
 int
 vqa_config_finish(yajl_val root, VqaModelConfig *c, const char *model_name, char *errbuf,
 				  size_t errlen)
@@ -359,6 +386,8 @@ vqa_config_finish(yajl_val root, VqaModelConfig *c, const char *model_name, char
 
 	if (problem == NULL)
 		problem = fit_question_tokens(root, c);
+	if (problem == NULL)
+		problem = read_padding(root, c);
 	if (problem)
 	{
 		snprintf(errbuf, errlen, "invalid %s config: %s", model_name, problem);
@@ -408,6 +437,9 @@ vqa_config_json_shared(char *out, size_t size, size_t n, const VqaModelConfig *c
 	for (size_t i = 0; i < LENGTHOF(BOOL_KEYS); i++)
 		if (!*(const int *) ((const char *) c + BOOL_KEYS[i].offset))
 			n += snprintf(out + n, size - n, ", \"%s\": false", BOOL_KEYS[i].name);
+	/* "batch" is the default with the attention mask, "fixed" the only choice without */
+	if (c->fixed_padding && c->ignore_padding)
+		n += snprintf(out + n, size - n, ", \"padding\": \"fixed\"");
 	n += snprintf(out + n, size - n, "}");
 	return n;
 }

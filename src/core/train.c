@@ -75,6 +75,7 @@ struct VqaTrainer
 	VqaParamRange *mask_ranges; /* mask training: the scores on theta_pr, the head's weights */
 	int			n_mask_ranges;
 	int		   *order;
+	int		   *bucket_scratch;	/* with length_buckets */
 	int			position;		/* in order */
 	int			steps;
 	int			steps_per_epoch;
@@ -163,6 +164,16 @@ loss_params_adam_step(VqaAdam *adam, LossParams *p, LossParams *grad, int H,
 	vqa_adam_step_ranges(adam, ranges, LOSS_PARAM_PARTS, c, step);
 }
 
+/* The next epoch's order: the last one shuffled, and bucketed by length if asked. */
+static void
+epoch_order(VqaTrainer *t)
+{
+	vqa_rng_shuffle_int(&t->rng, t->order, t->train->n);
+	if (t->config.length_buckets > 0)
+		vqa_examples_bucket_order(t->train, t->order, t->config.batch_size,
+								  t->config.length_buckets, &t->rng, t->bucket_scratch);
+}
+
 VqaTrainer *
 vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig *config,
 				char *errbuf, size_t errlen)
@@ -173,10 +184,10 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	int			B = config->micro_batch_size > 0 ? config->micro_batch_size : config->batch_size;
 
 	if (config->epochs < 1 || config->batch_size < 1 || !(config->lr > 0) ||
-		config->warmup_steps < 0 || !(config->weight_decay >= 0))
+		config->warmup_steps < 0 || !(config->weight_decay >= 0) || config->length_buckets < 0)
 	{
 		snprintf(errbuf, errlen, "epochs, batch_size and lr must be positive, "
-				 "warmup and weight_decay not negative");
+				 "warmup, weight_decay and length_buckets not negative");
 		return NULL;
 	}
 	if (config->micro_batch_size < 0 || config->batch_size % B != 0 ||
@@ -212,7 +223,10 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	t->adam = vqa_adam_new(model->n_params);
 	t->loss_adam = vqa_adam_new(t->n_loss_params);
 	t->order = malloc(sizeof(int) * train->n);
-	if (!t->buf || !t->logits || !t->dlogits || !t->dhidden || !t->loss_params.gate_w ||
+	if (config->length_buckets > 0)
+		t->bucket_scratch = malloc(sizeof(int) * VQA_BUCKET_SCRATCH(train));
+	if ((config->length_buckets > 0 && !t->bucket_scratch) || !t->buf || !t->logits ||
+		!t->dlogits || !t->dhidden || !t->loss_params.gate_w ||
 		!t->loss_grad.gate_w || !t->loss_chunk_grad.gate_w || !t->adam || !t->loss_adam || !t->order)
 		goto oom;
 	vqa_rng_seed(&t->rng, config->seed);
@@ -241,7 +255,7 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	}
 	for (int i = 0; i < train->n; i++)
 		t->order[i] = i;
-	vqa_rng_shuffle_int(&t->rng, t->order, train->n);
+	epoch_order(t);
 	t->steps_per_epoch = (train->n + config->batch_size - 1) / config->batch_size;
 	model->dropout_seed = config->seed;
 	model->dropout_step = 0;
@@ -431,7 +445,7 @@ accumulate_chunk(VqaTrainer *t, int from, int count, int total, double *loss, do
 		const float *lang = lxmert_language_state(model, model->config.l_layers - 1);
 
 		for (int b = 0; b < count; b++)
-			memcpy(t->q_emb + (size_t) b * H, lang + (size_t) b * ex->seq_len * H, sizeof(float) * H);
+			memcpy(t->q_emb + (size_t) b * H, lang + (size_t) b * batch.seq_len * H, sizeof(float) * H);
 		/* one chunk per step (vqa_trainer_new): the branch's gradients are the step's */
 		memset(t->qo->grads, 0, sizeof(float) * t->qo->n_params);
 		chunk_loss = vqa_qo_loss(t->qo, t->config.qo_kind, options.lpf_gamma, 1.0f, count,
@@ -546,7 +560,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	if (t->position >= ex->n)
 	{
 		t->position = 0;
-		vqa_rng_shuffle_int(&t->rng, t->order, ex->n);
+		epoch_order(t);
 	}
 	return 1;
 }
@@ -768,6 +782,7 @@ vqa_trainer_free(VqaTrainer *t)
 	free(t->mask_ranges);
 	free(t->q_emb);
 	free(t->order);
+	free(t->bucket_scratch);
 	free(t);
 }
 

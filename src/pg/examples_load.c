@@ -493,6 +493,7 @@ LoadExamples(int64 dataset_id, const char *dataset, const char *split, int64 mod
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory for split \"%s\" of dataset \"%s\"", split, dataset)));
+		ex->batch_padding = !config->fixed_padding;
 		for (uint64 r = 0; r < n; r++)
 		{
 			bool		isnull,

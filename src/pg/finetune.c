@@ -34,7 +34,7 @@ static const char *const OPTION_NAMES[] = {
 	"name", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "warmup",
 	"warmup_epochs", "max_grad_norm", "seed", "dropout", "eval_split", "keep_best",
 	"lmh_entropy_weight", "lpf_gamma", "bce_scale", "loss_params", "micro_batch_size",
-	"checkpoint_minutes",
+	"checkpoint_minutes", "length_buckets",
 };
 
 /* The paper's Stage 1 defaults (methods-reference 1.2), overridden by the options. */

@@ -30,7 +30,7 @@ static const char *const OPTION_NAMES[] = {
 	"epochs", "batch_size", "lr", "optimizer", "weight_decay", "max_grad_norm", "seed",
 	"dropout", "eval_split", "lmh_entropy_weight", "lpf_gamma", "reset_steps", "init",
 	"init_scale", "threshold", "bce_scale", "keep_best", "loss_params", "micro_batch_size",
-	"checkpoint_minutes",
+	"checkpoint_minutes", "length_buckets",
 };
 #define N_COMMON_OPTIONS 4
 

@@ -43,6 +43,35 @@ LargestDivisorAtMost(int n, int limit)
 	return 1;
 }
 
+/* Batches per run sorted by length, as HuggingFace's group_by_length sorts megabatches */
+#define DEFAULT_LENGTH_BUCKET_BATCHES 50
+#define MAX_LENGTH_BUCKET_BATCHES 1000000
+
+/*
+ * "length_buckets": false (the default), true (runs of 50 batches) or the
+ * batches per run.
+ */
+static int
+LengthBucketsOption(Jsonb *options)
+{
+	JsonbValue *v = OptionValue(options, "length_buckets");
+	int			batches;
+
+	if (v == NULL || v->type == jbvNull)
+		return 0;
+	if (v->type == jbvBool)
+		return v->val.boolean ? DEFAULT_LENGTH_BUCKET_BATCHES : 0;
+	batches = v->type == jbvNumeric ? OptionInt(options, "length_buckets", 0) : -1;
+	if (batches < 1 || batches > MAX_LENGTH_BUCKET_BATCHES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"length_buckets\" must be true, false or a number of batches "
+						"from 1 to %d", MAX_LENGTH_BUCKET_BATCHES),
+				 errhint("true sorts runs of %d batches by question length.",
+						 DEFAULT_LENGTH_BUCKET_BATCHES)));
+	return batches;
+}
+
 void
 ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 				 const char *optimizer_default, const char *loss_params_default)
@@ -102,6 +131,7 @@ ReadTrainOptions(Jsonb *options, TrainOptions *o, int epochs, int batch_size,
 						o->train.micro_batch_size, o->train.batch_size),
 				 errhint("Give a divisor of batch_size, such as %d.",
 						 LargestDivisorAtMost(o->train.batch_size, Max(o->train.micro_batch_size, 1)))));
+	o->train.length_buckets = LengthBucketsOption(options);
 	if (o->train.epochs < 1 || o->train.batch_size < 1 || !(o->train.lr > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

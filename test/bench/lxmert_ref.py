@@ -19,6 +19,11 @@ model, not between two different networks:
     at the real LXMERT-base shape or at the project's tiny demo shape, and
     prints one machine-readable line, including an analytic GEMM FLOP count
     (train_step_flops) so both sides can be compared in achieved GFLOP/s.
+  * `--bench --plan FILE` times steps on questions of real length: each line
+    of FILE (written by bench_lxmert --plan) is one step's question lengths;
+    the step is padded to its longest question (`--padding batch`) or to the
+    shape's 20 tokens (`--padding fixed`, as LXMERT's own code pads), with
+    the padding masked.
   * `--sgemm N` times a bare torch.mm, the ceiling for the above.
 
 Threads: `--threads T` sets torch's intra-op threads and, through ctypes,
@@ -33,6 +38,7 @@ Usage:
   lxmert_ref.py --check FIXTURE_DIR
   lxmert_ref.py --bench [--shape base|tiny] [--batch N] [--threads T]
                 [--steps S] [--warmup W] [--seed K]
+                [--plan FILE [--padding batch|fixed]]
   lxmert_ref.py --sgemm N [--threads T]
 """
 
@@ -600,24 +606,47 @@ def run_bench(args):
     boxes = torch.rand(B, N, cfg["visual_pos_dim"])
     target = torch.rand(B, cfg["num_qa_labels"])
 
-    def step():
+    # one (input_ids, attention_mask, token_type_ids) per step: all T tokens, or the plan's
+    inputs = [(input_ids, attention_mask, token_type_ids)] * (warmup + steps)
+    if args.plan:
+        with open(args.plan) as f:
+            plan = [[int(x) for x in line.split()] for line in f if line.strip()]
+        if len(plan) < warmup + steps or any(len(p) != B for p in plan):
+            sys.exit("%s: %d steps of %d questions needed" % (args.plan, warmup + steps, B))
+        inputs = []
+        for lengths in plan[:warmup + steps]:
+            t_step = T if args.padding == "fixed" else max(lengths)
+            mask = (torch.arange(t_step)[None, :] < torch.tensor(lengths)[:, None]).long()
+            inputs.append((input_ids[:, :t_step].contiguous(), mask,
+                           torch.zeros(B, t_step, dtype=torch.int64)))
+
+    def step(ids, mask, types):
         opt.zero_grad(set_to_none=True)
-        logits, _, _ = model(input_ids, attention_mask, token_type_ids, feats, boxes)
+        logits, _, _ = model(ids, mask, types, feats, boxes)
         loss = bce_loss(logits, target)
         loss.backward()
         opt.step()
         return loss
 
-    for _ in range(warmup):
-        step()
+    for k in range(warmup):
+        step(*inputs[k])
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+    for k in range(warmup, warmup + steps):
+        step(*inputs[k])
     elapsed = time.perf_counter() - t0
 
     step_s = elapsed / steps
-    flops = train_step_flops(cfg, B, T, N)
+    timed = inputs[warmup:]
+    flops = sum(train_step_flops(cfg, B, ids.shape[1], N) for ids, _, _ in timed) / steps
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
+    if args.plan:
+        print("torch shape=%s batch=%d threads=%d padding=%s mean_length=%.2f mean_T=%.2f "
+              "samples_per_s=%.2f step_ms=%.1f peak_rss_mb=%.0f gflops=%.2f"
+              % (args.shape, B, args.threads, args.padding,
+                 sum(float(m.sum()) for _, m, _ in timed) / steps / B,
+                 sum(ids.shape[1] for ids, _, _ in timed) / steps,
+                 B / step_s, step_s * 1e3, peak_mb, flops / step_s / 1e9))
+        return 0
     print("torch shape=%s batch=%d threads=%d samples_per_s=%.2f step_ms=%.1f "
           "peak_rss_mb=%.0f gflops=%.2f flops_per_step=%d"
           % (args.shape, B, args.threads, B / step_s, step_s * 1e3,
@@ -676,6 +705,10 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed steps (base 3, tiny 20)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps (base 1, tiny 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plan", metavar="FILE",
+                   help="each step's question lengths, one line per step (bench_lxmert --plan)")
+    p.add_argument("--padding", choices=["batch", "fixed"], default="batch",
+                   help="with --plan: pad a step to its longest question or to the shape's length")
     p.add_argument("--openmp-as-installed", action="store_true",
                    help="leave OpenMP's wait policy at libgomp's default (read before torch loads)")
     args = p.parse_args(argv)

@@ -5,7 +5,7 @@
 \getenv data VQAPRUNE_TEST_DATA
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(51);
+SELECT plan(59);
 
 CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -161,6 +161,39 @@ SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"name": "
 SELECT ok((SELECT (options->>'micro_batch_size')::int BETWEEN 1 AND 32 AND 64 % (options->>'micro_batch_size')::int = 0
 	FROM vqaprune.models WHERE name = 'budget'), 'picks a smaller micro-batch that divides the batch');
 RESET vqaprune.train_memory;
+
+-- per-batch padding (the default) answers as the fixed length does; length buckets
+CREATE TEMP TABLE batch_run AS SELECT vqa_evaluate('small_bce', 'train_synth', 'val') AS run_id;
+UPDATE vqaprune.models SET config = config || '{"padding": "fixed"}' WHERE name = 'small_bce';
+CREATE TEMP TABLE fixed_run AS SELECT vqa_evaluate('small_bce', 'train_synth', 'val') AS run_id;
+SELECT is((SELECT count(*) FROM vqaprune.predictions a JOIN vqaprune.predictions b USING (question_id)
+	WHERE a.run_id = (SELECT run_id FROM batch_run) AND b.run_id = (SELECT run_id FROM fixed_run)
+	  AND a.answer = b.answer AND a.accuracy = b.accuracy),
+	(SELECT count(*) FROM vqaprune.questions q JOIN vqaprune.datasets d USING (dataset_id)
+	  WHERE d.name = 'train_synth' AND q.split = 'val'),
+	'batches padded to their longest question give every answer of batches padded to 20');
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce',
+	'{"name": "bucketed", "epochs": 2, "lr": 0.002, "batch_size": 32, "seed": 7, "length_buckets": 4}');
+	SELECT vqa_finetune('small', 'train_synth', 'bce',
+	'{"name": "bucketed_again", "epochs": 2, "lr": 0.002, "batch_size": 32, "seed": 7, "length_buckets": 4}')$$,
+	'training with length buckets');
+SELECT is(pg_temp.weights('bucketed'), pg_temp.weights('bucketed_again'), 'is reproducible from the seed');
+SELECT lives_ok($$SELECT vqa_finetune('small', 'train_synth', 'bce',
+	'{"name": "bucketed_default", "epochs": 1, "batch_size": 32, "length_buckets": true}')$$,
+	'length_buckets true');
+SELECT is(pg_temp.error_of($$SELECT vqa_finetune('small', 'train_synth', 'bce', '{"length_buckets": 0}')$$),
+	'22023: option "length_buckets" must be true, false or a number of batches from 1 to 1000000',
+	'a bucket run of no batches');
+SELECT is(pg_temp.error_of($$SELECT vqa_create_model('unmasked', 'train_synth',
+	'{"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "l_layers": 1, "r_layers": 1,
+	  "x_layers": 1, "attention_mask": false, "padding": "batch"}')$$),
+	'22023: invalid LXMERT config: "padding": "batch" needs the attention mask: without it the padding '
+	'is attended and its length changes the results', 'per-batch padding of attended padding');
+SELECT lives_ok($$SELECT vqa_create_model('fixed_length', 'train_synth',
+	'{"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "l_layers": 1,
+	  "r_layers": 1, "x_layers": 1, "padding": "fixed"}')$$, 'a model of fixed length');
+SELECT is((SELECT config->>'padding' FROM vqaprune.models WHERE name = 'fixed_length'), 'fixed',
+	'keeps it in its config');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,8 @@
 # make bench: the loaders' speed, in the core alone and end to end through
 # SQL in a throwaway cluster, on a VQA-CP-sized question file (438,183
 # questions) and 2,000 images of LXMERT-sized features; then LXMERT training
-# steps of the C model side by side with the PyTorch reference; then the
+# steps of the C model side by side with the PyTorch reference, at 20 tokens
+# and on questions of real length; then the
 # costs of pruning (mask-training steps, sparse evaluation, compact storage).
 # Figures are recorded in doc/benchmarks.md.
 set -euo pipefail
@@ -24,6 +25,9 @@ VQAPRUNE_BENCH_DIR="$dir" pg_virtualenv -t -v 15 psql -X -q -f test/bench/load_s
 
 echo "== LXMERT training step (forward, backward, Adam), vqaprune and PyTorch"
 ./test/bench/compare_lxmert.sh ./test/bench/bench_lxmert "${VQAPRUNE_FIXTURES:-test/fixtures}/hf-lxmert/tiny"
+
+echo "== LXMERT-base training step on questions of real length (bucketed, medians of alternated runs)"
+./test/bench/compare_lengths.sh ./test/bench/bench_lxmert
 
 echo "== fine-tuning through SQL against the core's steps (tiny model, LMH, 2 threads)"
 pg_virtualenv -t -v 15 psql -X -q -f test/bench/train_sql.sql
