@@ -240,7 +240,7 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	{
 		if (model->config.l_layers < 1)
 		{
-			snprintf(errbuf, errlen, "the question-only branch reads the language layers: "
+			snprintf(errbuf, errlen, "the question-only branch reads LXMERT's language-only layers: "
 					 "the model has none");
 			vqa_trainer_free(t);
 			return NULL;

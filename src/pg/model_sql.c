@@ -222,7 +222,7 @@ vqa_create_model(PG_FUNCTION_ARGS)
 		int			dim = DatumGetInt32(SpiRequired(0, 1, "vqaprune.images"));
 
 		RequireConfigAgrees(config_json, FeatureDimKey(&config), config.visual_feat_dim, dim,
-							"the dataset's features");
+							"the dataset's feature width");
 		config.visual_feat_dim = dim;
 	}
 
@@ -448,8 +448,8 @@ RequireCheckpointType(const VqaModel *model, const VqaSafetensors *st, const cha
 			continue;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is a %s checkpoint, but the config's model_type is \"%s\"",
-						path, ops->name, model->ops->type_name),
+				 errmsg("\"%s\" is a checkpoint of model_type \"%s\", but the config's model_type is \"%s\"",
+						path, ops->type_name, model->ops->type_name),
 				 errhint("Import it with its own config.json, which has \"model_type\": \"%s\".",
 						 ops->type_name)));
 	}
@@ -491,7 +491,7 @@ vqa_import_safetensors(PG_FUNCTION_ARGS)
 		if (ArrayGetNItems(ARR_NDIM(qa_labels), ARR_DIMS(qa_labels)) != checkpoint_answers)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("qa_labels_file \"%s\" has %d answers, but the config's num_qa_labels is %d",
+					 errmsg("qa_labels_file \"%s\" has %d answers, but the config gives %d",
 							labels_path, ArrayGetNItems(ARR_NDIM(qa_labels), ARR_DIMS(qa_labels)),
 							checkpoint_answers),
 					 errhint("The label list names the rows of the checkpoint's own answer head.")));

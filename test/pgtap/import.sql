@@ -137,7 +137,7 @@ SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L, dat
 	'22004: a model imported for a dataset needs its vocab_file', 'a dataset without a vocabulary');
 SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L, %L, qa_labels_file => %L)', 'x',
 	:'pretraining', pg_read_file(:'config_file')::jsonb || '{"num_qa_labels": 12}', :'vocab', :'labels')),
-	'22023: qa_labels_file "$PRE/qa_labels.json" has 20 answers, but the config''s num_qa_labels is 12',
+	'22023: qa_labels_file "$PRE/qa_labels.json" has 20 answers, but the config gives 12',
 	'a label list of another size');
 SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L, %L, %L, %L)', 'x',
 	:'pretraining', pg_read_file(:'config_file')::jsonb || '{"answer_head": "simple_classifier"}', :'vocab', 'ps', :'labels')),

@@ -91,11 +91,11 @@ SELECT ok((SELECT bool_and(pg_temp.stored('vb_again', t.name) = pg_temp.stored('
 -- the other model type's checkpoint, and inconsistent configs
 SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L)', 'x', :'lxmert_weights',
 		pg_read_file(:'config_file'))),
-	'22023: "$FIXTURES/hf-lxmert/tiny/model.safetensors" is a LXMERT checkpoint, but the config''s model_type is "visual_bert"',
+	'22023: "$FIXTURES/hf-lxmert/tiny/model.safetensors" is a checkpoint of model_type "lxmert", but the config''s model_type is "visual_bert"',
 	'an LXMERT checkpoint with a VisualBERT config');
 SELECT is(pg_temp.error_of(format('SELECT vqa_import_safetensors(%L, %L, %L)', 'x', :'vb' || '/qa/model.safetensors',
 		pg_read_file(:'lxmert_config'))),
-	'22023: "$FIXTURES/visualbert/tiny/qa/model.safetensors" is a VisualBERT checkpoint, but the config''s model_type is "lxmert"',
+	'22023: "$FIXTURES/visualbert/tiny/qa/model.safetensors" is a checkpoint of model_type "visual_bert", but the config''s model_type is "lxmert"',
 	'a VisualBERT checkpoint with an LXMERT config');
 SELECT lives_ok($$SELECT vqa_synthetic('vbs', images => 200, seed => 4, boxes => 6, feature_dim => 24)$$,
 	'a small benchmark');
@@ -108,7 +108,7 @@ SELECT is(pg_temp.error_of($$SELECT vqa_create_model('x', 'vbs', '{"model_type":
 	(SELECT count(*) FROM vqaprune.answers a JOIN vqaprune.datasets d USING (dataset_id) WHERE d.name = 'vbs'),
 	'an answer count the dataset does not have');
 SELECT is(pg_temp.error_of($$SELECT vqa_create_model('x', 'vbs', '{"model_type": "visual_bert", "visual_embedding_dim": 2048}')$$),
-	'22023: config key "visual_embedding_dim" is 2048, but the dataset''s features needs 24',
+	'22023: config key "visual_embedding_dim" is 2048, but the dataset''s feature width needs 24',
 	'a feature width the dataset does not have');
 SELECT is((SELECT count(*) FROM vqaprune.models WHERE name = 'x'), 0::bigint, 'none of them stored a model');
 
@@ -129,7 +129,7 @@ SELECT ok((SELECT bool_and(vqa_finetune('vb_bce', 'vbs', loss, '{"epochs": 1}') 
 SELECT ok((SELECT bool_and((metrics->'epochs'->-1->>'loss')::float8 BETWEEN 0 AND 1e6) AND count(*) = 5
 	FROM vqa_models WHERE model LIKE 'vb_bce%'), 'each with a finite loss');
 SELECT is(pg_temp.error_of($$SELECT vqa_finetune('vb_bce', 'vbs', 'rubi_qo', '{"epochs": 1}')$$),
-	'22023: the question-only branch reads the language layers: the model has none',
+	'22023: the question-only branch reads LXMERT''s language-only layers: the model has none',
 	'the question-only branches need LXMERT''s language-only layers');
 SELECT is(vqa_prune('vb_bce', 'bce', 0.5, 'magnitude'), 'vb_bce_magnitude_50', 'magnitude pruning');
 SELECT is((SELECT sparsity FROM vqa_models WHERE model = 'vb_bce_magnitude_50'), '{"overall": 0.5}'::jsonb,
