@@ -24,7 +24,7 @@ PG_MODULE_MAGIC;
 
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
-double		vqaprune_sparse_density = 0.35;
+double		vqaprune_sparse_density = -1.0;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
 int			vqaprune_train_memory = 0;
@@ -53,9 +53,11 @@ _PG_init(void)
 	DefineCustomRealVariable("vqaprune.sparse_density",
 							 "Sets the largest kept fraction of a weight matrix that the "
 							 "evaluation of a compacted model runs with sparse kernels.",
-							 "Denser matrices run as dense products; 0 turns sparse kernels off.",
+							 "Denser matrices run as dense products; 0 turns sparse kernels off; "
+							 "-1 (the default) uses the fraction at which sparse kernels beat dense "
+							 "products on this machine, measured once per session.",
 							 &vqaprune_sparse_density,
-							 0.35, 0.0, 1.0,
+							 -1.0, -1.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.eval_batch_size",
