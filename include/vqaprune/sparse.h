@@ -53,6 +53,9 @@ void		vqa_csr_free(VqaCsr *csr);
 /* The kept weights written into their places of a dense rows x cols matrix (others untouched). */
 void		vqa_csr_to_dense(const VqaCsr *csr, float *w);
 
+/* The kept weights' values read from their places in a dense matrix. */
+void		vqa_csr_load_values(VqaCsr *csr, const float *w);
+
 /*
  * out[M, rows] = inp[M, cols] W^T + b (b may be NULL), over the worker pool
  * (parallel.h). 0, or -1 when memory runs out.

@@ -60,6 +60,13 @@ typedef struct VqaTrainConfig
 	 * It must divide batch_size.
 	 */
 	int			micro_batch_size;
+	/*
+	 * Stage 3 (a model with a mask, no masker): the prunable matrices that
+	 * keep at most this fraction of their weights train in sparse form
+	 * (sparse.h): sparse forward and input-gradient products, gradients and
+	 * Adam moments for the kept weights only. 0: every matrix dense.
+	 */
+	double		sparse_density;
 } VqaTrainConfig;
 
 typedef struct VqaTrainer VqaTrainer;

@@ -212,6 +212,20 @@ vqa_csr_to_dense(const VqaCsr *csr, float *w)
 		}
 }
 
+void
+vqa_csr_load_values(VqaCsr *csr, const float *w)
+{
+	for (int p = 0; p < csr->panels; p++)
+		for (int r = 0; r < csr->rows; r++)
+		{
+			const float *row = w + (size_t) r * csr->cols + (size_t) p * VQA_CSR_PANEL;
+
+			for (int64_t q = csr->start[(size_t) p * csr->rows + r];
+				 q < csr->start[(size_t) p * csr->rows + r + 1]; q++)
+				csr->val[q] = row[csr->col[q]];
+		}
+}
+
 int
 vqa_csr_make_trainable(VqaCsr *w)
 {
@@ -392,11 +406,15 @@ vqa_csr_backward(VqaCsr *w, float *dinp, const float *dout, const float *inp, in
 	int			threads = vqa_parallel_threads();
 	CsrJob		j = {k, w, inp, NULL, dout, NULL, M, 0, threads, 0, NULL};
 
-	if (dinp && run_linear(k, w->t, dout, NULL, dinp, M, 1) != 0)
-		return -1;
 	if (M <= 0)
 		return 0;
+	/* both products' scratch first: a failure then leaves dinp untouched */
 	j.per_worker = (size_t) (VQA_CSR_PANEL + w->rows / threads + 1) * k->grad_rows;
+	if (take_scratch(j.per_worker * threads) == NULL ||
+		take_scratch((size_t) (VQA_CSR_PANEL + w->cols) * k->rows * threads) == NULL)
+		return -1;
+	if (dinp && run_linear(k, w->t, dout, NULL, dinp, M, 1) != 0)
+		return -1;
 	j.scratch = take_scratch(j.per_worker * threads);
 	if (j.scratch == NULL)
 		return -1;
