@@ -25,6 +25,7 @@ PG_MODULE_MAGIC;
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
 double		vqaprune_sparse_density = -1.0;
+double		vqaprune_stage3_sparse_sparsity = 0.5;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
 int			vqaprune_train_memory = 0;
@@ -58,6 +59,16 @@ _PG_init(void)
 							 "products on this machine, measured once per session.",
 							 &vqaprune_sparse_density,
 							 -1.0, -1.0, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("vqaprune.stage3_sparse_sparsity",
+							 "Sets the sparsity from which fine-tuning a pruned model (Stage 3) "
+							 "trains a weight matrix in sparse form.",
+							 "Sparse forward and backward products, gradients and Adam moments for "
+							 "the kept weights only; sparser matrices than this train so, the rest "
+							 "dense; 1 trains every matrix dense.",
+							 &vqaprune_stage3_sparse_sparsity,
+							 0.5, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.eval_batch_size",

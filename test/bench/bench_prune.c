@@ -17,13 +17,19 @@
  *     3072 x 768, 768 x 3072) at 640 input rows (32 questions of 20 tokens),
  *     at the sparsity: ms of each, the speed-up, GFLOP/s of useful work; and
  *     the crossover kept fraction the core measures (sparse.h).
+ *   --stage3: a Stage 3 step (fine-tuning a model pruned by magnitude to the
+ *     sparsity, Adam) with dense masked products against the same step in
+ *     sparse form (every pruned matrix sparse: sparse forward, input and
+ *     weight gradients, moments for kept weights only), on the same model and
+ *     batches; each in a child process, so that its peak resident memory is
+ *     its own: ms per step, the speed-up, peak MB of each.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
  *     against dense float32, by the same layout: the kept values packed in
  *     chunks of a million (float_pack.h), one mask bit per prunable weight,
  *     dense tensors outside theta_pr. Random normal weights: trained ones
  *     pack about as well (the high bytes, sign and exponent, do).
  *
- * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--storage
+ * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage
  *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
  *
  * Every line names the sparse kernels' instruction set (isa=) and OpenBLAS's
@@ -32,6 +38,9 @@
  * CPU without AVX-512 or AVX2.
  */
 #include <cblas.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +219,81 @@ kernel_bench(int rows, int cols, int M, double sparsity, int threads)
 	free(out);
 }
 
+/*
+ * ms per Stage 3 step (after one untimed step) of a model pruned by
+ * magnitude, dense masked or sparse, and the peak resident MB: run in a
+ * child process.
+ */
+static void
+stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int steps,
+			 double sparsity, int sparse, double *ms, double *peak_mb)
+{
+	int			fds[2];
+	pid_t		pid;
+	double		result[2] = {0, 0};
+
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
+		exit(1);
+	if (pid == 0)
+	{
+		VqaModel *model = new_model(config);
+		VqaTrainConfig tc = {0};
+		VqaTrainer *trainer;
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+		VqaSparsityPlan plan;
+		char		err[256];
+		float	   *mask = malloc(sizeof(float) * model->n_params);
+		struct rusage ru;
+		double		t0 = 0.0;
+
+		vqa_prunable_counts(model, counts);
+		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
+		if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
+			vqa_model_set_mask(model, mask) != 0)
+			_exit(1);
+		free(mask);
+		tc.epochs = 1000;
+		tc.batch_size = batch;
+		tc.lr = 5e-5f;
+		tc.adamw = 1;
+		tc.max_grad_norm = 1.0f;
+		tc.loss = VQA_LOSS_LMH;
+		vqa_loss_default_options(&tc.loss_options);
+		tc.sparse_density = sparse ? 1.0 : 0.0;
+		trainer = vqa_trainer_new(model, ex, &tc, err, sizeof(err));
+		if (trainer == NULL)
+			_exit(1);
+		for (int s = 0; s <= steps; s++)
+		{
+			double		loss,
+						score;
+			int			count;
+
+			if (s == 1)
+				t0 = bench_now();
+			if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
+				_exit(1);
+		}
+		result[0] = (bench_now() - t0) / steps * 1e3;
+		getrusage(RUSAGE_SELF, &ru);
+		result[1] = ru.ru_maxrss / 1024.0;
+		if (write(fds[1], result, sizeof(result)) != sizeof(result))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], result, sizeof(result)) != sizeof(result))
+	{
+		fprintf(stderr, "the Stage 3 step failed\n");
+		exit(1);
+	}
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	*ms = result[0];
+	*peak_mb = result[1];
+}
+
 /* best ms of a forward pass over reps */
 static double
 forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
@@ -245,7 +329,7 @@ main(int argc, char **argv)
 	{
 		if (strcmp(argv[i], "--train") == 0 || strcmp(argv[i], "--eval") == 0 ||
 			strcmp(argv[i], "--forward") == 0 || strcmp(argv[i], "--storage") == 0 ||
-			strcmp(argv[i], "--kernel") == 0)
+			strcmp(argv[i], "--kernel") == 0 || strcmp(argv[i], "--stage3") == 0)
 			what = argv[i] + 2;
 		else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0)
 			shape = argv[++i];
@@ -260,7 +344,7 @@ main(int argc, char **argv)
 	}
 	if (what == NULL)
 	{
-		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--storage [options]\n");
+		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage [options]\n");
 		return 2;
 	}
 	openblas_set_num_threads(threads);
@@ -283,6 +367,25 @@ main(int argc, char **argv)
 		kernel_bench(H, inter, batch * tokens, sparsity, threads);
 		printf("vqaprune crossover isa=%s blas=%s threads=%d kept_fraction=%.3f\n",
 			   vqa_sparse_isa(), openblas_get_corename(), threads, vqa_sparse_crossover_density());
+		return 0;
+	}
+	if (strcmp(what, "stage3") == 0)
+	{
+		VqaExamples *ex = random_examples(&config, batch * (steps + 1), tokens, boxes);
+		double		dense_ms,
+					dense_mb,
+					sparse_ms,
+					sparse_mb;
+
+		sparsity = sparsity >= 0 ? sparsity : 0.9;
+		stage3_child(&config, ex, batch, steps, sparsity, 0, &dense_ms, &dense_mb);
+		stage3_child(&config, ex, batch, steps, sparsity, 1, &sparse_ms, &sparse_mb);
+		printf("vqaprune stage3 isa=%s blas=%s shape=%s sparsity=%.2f batch=%d threads=%d "
+			   "dense_step_ms=%.1f sparse_step_ms=%.1f speedup=%.2f dense_peak_mb=%.0f "
+			   "sparse_peak_mb=%.0f memory_ratio=%.3f\n", vqa_sparse_isa(), openblas_get_corename(),
+			   shape, sparsity, batch, threads, dense_ms, sparse_ms, dense_ms / sparse_ms,
+			   dense_mb, sparse_mb, sparse_mb / dense_mb);
+		vqa_examples_free(ex);
 		return 0;
 	}
 	if (strcmp(what, "train") == 0)
