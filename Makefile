@@ -40,7 +40,7 @@ EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_load
 	test/bench/bench_prune
 
 # the objects follow the headers (PGXS tracks no header dependencies)
-$(OBJS): $(wildcard include/vqaprune/*.h src/pg/*.h)
+$(OBJS): $(wildcard include/vqaprune/*.h src/pg/*.h src/core/*.h)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -63,13 +63,13 @@ test/unit/generated/groups.h: $(wildcard test/unit/test_*.c)
 	@for f in $(sort $(notdir $(basename $^))); do \
 		echo "UNIT_GROUP_DECL($${f#test_})"; done > $@
 
-test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h test/unit/*.h)
+test/unit/run_unit_tests: $(UNIT_SRCS) $(CORE_SRCS) test/unit/generated/groups.h $(wildcard include/vqaprune/*.h src/core/*.h test/unit/*.h)
 	$(CC) $(CORE_CFLAGS) -Itest/unit -Itest/unit/generated -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lcmocka $(CORE_LIBS)
 
 test/bench/bench_lxmert: test/bench/bench_lxmert.c test/bench/bench_shapes.h $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
 	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_lxmert.c $(CORE_SRCS) $(CORE_LIBS)
 
-test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(CORE_SRCS) $(wildcard include/vqaprune/*.h)
+test/bench/bench_prune: test/bench/bench_prune.c test/bench/bench_shapes.h $(CORE_SRCS) $(wildcard include/vqaprune/*.h src/core/*.h)
 	$(CC) $(CORE_CFLAGS) -o $@ test/bench/bench_prune.c $(CORE_SRCS) $(CORE_LIBS)
 
 test/bench/bench_loaders: test/bench/bench_loaders.c $(CORE_SRCS) $(wildcard include/vqaprune/*.h)

@@ -200,7 +200,7 @@ typedef struct VqaBlockContext
 	 * The sparse form of a weight matrix, if the linear layer should use it,
 	 * else NULL; sparse NULL: always dense.
 	 */
-	const struct VqaCsr *(*sparse) (const void *owner, const float *w);
+	struct VqaCsr *(*sparse) (const void *owner, const float *w);
 	const void *sparse_owner;
 } VqaBlockContext;
 
@@ -212,9 +212,14 @@ typedef struct VqaBlockContext
 void		vqa_linear_forward(const VqaBlockContext *ctx, float *out, const float *inp,
 							   const float *w, const float *b, int M, int IC, int OC);
 
-/* dinp (if not NULL) += dout W, dw += dout^T inp, db (if not NULL) += sum of dout's rows. */
-void		vqa_linear_backward(float *dinp, float *dw, float *db, const float *dout,
-								const float *inp, const float *w, int M, int IC, int OC);
+/*
+ * dinp (if not NULL) += dout W, dw += dout^T inp, db (if not NULL) += sum of
+ * dout's rows. A weight with a trainable sparse form (Stage 3 on sparse
+ * weights) takes its gradient there, at the kept weights only, not in dw.
+ */
+void		vqa_linear_backward(const VqaBlockContext *ctx, float *dinp, float *dw, float *db,
+								const float *dout, const float *inp, const float *w, int M,
+								int IC, int OC);
 
 /* LayerNorm over rows of C, keeping mean and 1/std for the backward pass. */
 void		vqa_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,

@@ -161,6 +161,12 @@ typedef struct VqaModel
 	void	   *grad_weights;	/* the same over grads */
 	VqaActivations *acts;		/* sized for the largest batch seen */
 	struct VqaCsr **sparse;		/* NULL, or per tensor: a sparse form for evaluation */
+	/*
+	 * 1: the sparse forms are trainable and used in training too (Stage 3
+	 * on sparse weights, vqa_model_train_sparse); their values are the
+	 * weights, copied to params by vqa_model_sparse_to_params.
+	 */
+	int			sparse_training;
 	uint64_t	dropout_seed;
 	uint64_t	dropout_step;
 	int			training;		/* dropout on */
@@ -278,6 +284,19 @@ void		vqa_model_score_grad(VqaModel *model);
  * 0, or -1 when memory runs out (then none are used).
  */
 int			vqa_model_use_sparse(VqaModel *model, double max_density);
+
+/*
+ * The same for Stage 3 on a masked model: trainable sparse forms
+ * (vqa_csr_make_trainable), used by the forward and backward passes in
+ * training. 0, or -1 when memory runs out (no sparse forms then).
+ */
+int			vqa_model_train_sparse(VqaModel *model, double max_density);
+
+/* The sparse forms' values into params, and the masked weights refreshed. */
+void		vqa_model_sparse_to_params(VqaModel *model);
+
+/* params' values into the sparse forms (after params were loaded). */
+void		vqa_model_params_to_sparse(VqaModel *model);
 void		vqa_model_drop_sparse(VqaModel *model);
 
 /* Floating-point operations of one training step (forward + backward). */

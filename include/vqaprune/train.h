@@ -67,6 +67,13 @@ typedef struct VqaTrainConfig
 	 * little padding.
 	 */
 	int			length_buckets;
+	/*
+	 * Stage 3 (a model with a mask, no masker): the prunable matrices that
+	 * keep at most this fraction of their weights train in sparse form
+	 * (sparse.h): sparse forward and input-gradient products, gradients and
+	 * Adam moments for the kept weights only. 0: every matrix dense.
+	 */
+	double		sparse_density;
 } VqaTrainConfig;
 
 typedef struct VqaTrainer VqaTrainer;

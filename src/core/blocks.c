@@ -180,14 +180,20 @@ bias_grad_columns(void *arg, size_t begin, size_t end, int worker)
 }
 
 void
-vqa_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-				const float *w, int M, int IC, int OC)
+vqa_linear_backward(const VqaBlockContext *ctx, float *dinp, float *dw, float *db,
+					const float *dout, const float *inp, const float *w, int M, int IC, int OC)
 {
-	if (dinp)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC,
-					1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M,
-				1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+	struct VqaCsr *csr = ctx->sparse ? ctx->sparse(ctx->sparse_owner, w) : NULL;
+
+	/* Stage 3 on sparse weights: the gradient of the kept weights only, in the sparse form */
+	if (!(csr && csr->grad && vqa_csr_backward(csr, dinp, dout, inp, M) == 0))
+	{
+		if (dinp)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC,
+						1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M,
+					1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+	}
 	if (db)
 	{
 		RowsJob		j = {.out = db, .in = dout, .M = M, .C = OC};
@@ -600,7 +606,7 @@ vqa_attention_backward(VqaBlockContext *ctx, const VqaAttentionActs *a,
 	if (a->out_keep && ctx->p_hidden > 0)
 		vqa_dropout_backward(s->dsum, a->out_keep, rows * H, ctx->p_hidden);
 	memset(s->dctx, 0, sizeof(float) * rows * H);
-	vqa_linear_backward(s->dctx, g->o_w, g->o_b, s->dsum, a->ctx, w->o_w, (int) rows, H, H);
+	vqa_linear_backward(ctx, s->dctx, g->o_w, g->o_b, s->dsum, a->ctx, w->o_w, (int) rows, H, H);
 
 	/* per batch and head: softmax(QK^T / sqrt(hs)) V */
 	memset(s->dq, 0, sizeof(float) * rows * H);
@@ -609,9 +615,9 @@ vqa_attention_backward(VqaBlockContext *ctx, const VqaAttentionActs *a,
 	heads_job_init(&j, ctx, a, Tq, Tk);
 	j.dctx = s->dctx;
 	vqa_parallel_for((size_t) B * ctx->nh, 1, heads_backward, &j);
-	vqa_linear_backward(dx, g->q_w, g->q_b, s->dq, x, w->q_w, (int) rows, H, H);
-	vqa_linear_backward(dkv, g->k_w, g->k_b, s->dk, kv, w->k_w, (int) ctx_rows, H, H);
-	vqa_linear_backward(dkv, g->v_w, g->v_b, s->dv, kv, w->v_w, (int) ctx_rows, H, H);
+	vqa_linear_backward(ctx, dx, g->q_w, g->q_b, s->dq, x, w->q_w, (int) rows, H, H);
+	vqa_linear_backward(ctx, dkv, g->k_w, g->k_b, s->dk, kv, w->k_w, (int) ctx_rows, H, H);
+	vqa_linear_backward(ctx, dkv, g->v_w, g->v_b, s->dv, kv, w->v_w, (int) ctx_rows, H, H);
 }
 
 void
@@ -645,9 +651,9 @@ vqa_ffn_backward(VqaBlockContext *ctx, const VqaFfnActs *f, const VqaFfnWeights 
 	if (f->keep && ctx->p_hidden > 0)
 		vqa_dropout_backward(s->dsum, f->keep, rows * H, ctx->p_hidden);
 	memset(s->dinter, 0, sizeof(float) * rows * I);
-	vqa_linear_backward(s->dinter, g->o_w, g->o_b, s->dsum, f->act, w->o_w, (int) rows, I, H);
+	vqa_linear_backward(ctx, s->dinter, g->o_w, g->o_b, s->dsum, f->act, w->o_w, (int) rows, I, H);
 	vqa_gelu_backward(s->dinter, s->dinter, f->pre, rows * I);
-	vqa_linear_backward(dx, g->i_w, g->i_b, s->dinter, x, w->i_w, (int) rows, H, I);
+	vqa_linear_backward(ctx, dx, g->i_w, g->i_b, s->dinter, x, w->i_w, (int) rows, H, I);
 }
 
 void
@@ -729,7 +735,7 @@ vqa_pooler_backward(const VqaBlockContext *ctx, float *dx, float *dcls, float *d
 	for (size_t i = 0; i < (size_t) B * H; i++)
 		dpooled[i] *= 1.0f - pooled[i] * pooled[i];
 	memset(dcls, 0, sizeof(float) * B * H);
-	vqa_linear_backward(dcls, dw, db, dpooled, cls, w, B, H, H);
+	vqa_linear_backward(ctx, dcls, dw, db, dpooled, cls, w, B, H, H);
 	memset(dx, 0, sizeof(float) * B * T * H);
 	for (int i = 0; i < B; i++)
 		memcpy(dx + (size_t) i * T * H, dcls + (size_t) i * H, sizeof(float) * H);
@@ -764,7 +770,7 @@ vqa_simple_classifier_backward(VqaBlockContext *ctx, VqaSimpleClassifierActs *a,
 
 	memset(dhid, 0, sizeof(float) * n);
 	memset(a->dw, 0, sizeof(float) * out * hid);
-	vqa_linear_backward(dhid, a->dw, g->fc3_b, dlogits, a->act, a->w3, B, hid, out);
+	vqa_linear_backward(ctx, dhid, a->dw, g->fc3_b, dlogits, a->act, a->w3, B, hid, out);
 	vqa_weight_norm_backward(g->fc3_g, g->fc3_v, a->dw, *w->fc3_g, w->fc3_v, a->vnorm[1],
 							 (size_t) out * hid);
 	if (ctx->training)
@@ -773,7 +779,7 @@ vqa_simple_classifier_backward(VqaBlockContext *ctx, VqaSimpleClassifierActs *a,
 		if (a->pre[i] <= 0)
 			dhid[i] = 0.0f;
 	memset(a->dw, 0, sizeof(float) * hid * in);
-	vqa_linear_backward(dx, a->dw, g->fc0_b, dhid, x, a->w0, B, in, hid);
+	vqa_linear_backward(ctx, dx, a->dw, g->fc0_b, dhid, x, a->w0, B, in, hid);
 	vqa_weight_norm_backward(g->fc0_g, g->fc0_v, a->dw, *w->fc0_g, w->fc0_v, a->vnorm[0],
 							 (size_t) hid * in);
 }

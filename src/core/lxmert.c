@@ -469,13 +469,13 @@ lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 	else
 	{
 		memset(s->dhead, 0, sizeof(float) * B * 2 * H);
-		vqa_linear_backward(s->dhead, g->head_fc3_w, g->head_fc3_b, dlogits, s->head_norm,
+		vqa_linear_backward(&P, s->dhead, g->head_fc3_w, g->head_fc3_b, dlogits, s->head_norm,
 						w->head_fc3_w, B, 2 * H, A);
 		memset(s->dhead2, 0, sizeof(float) * B * 2 * H);
 		vqa_layernorm_backward(s->dhead2, g->head_ln_w, g->head_ln_b, s->dhead, s->head_act,
 						   w->head_ln_w, s->head_mean, s->head_rstd, B, 2 * H);
 		vqa_gelu_backward(s->dhead2, s->dhead2, s->head_pre, (size_t) B * 2 * H);
-		vqa_linear_backward(s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
+		vqa_linear_backward(&P, s->dpool, g->head_fc0_w, g->head_fc0_b, s->dhead2, s->pooled,
 						w->head_fc0_w, B, H, 2 * H);
 	}
 	if (dpooled)
@@ -512,12 +512,12 @@ lxmert_backward(VqaModel *model, const float *dlogits, const float *dpooled)
 	memset(dv_in, 0, sizeof(float) * Mv * H);
 	vqa_layernorm_backward(dv_in, g->visn_ln_w, g->visn_ln_b, dv, s->visn_pre, w->visn_ln_w,
 					   s->visn_mean, s->visn_rstd, (int) Mv, H);
-	vqa_linear_backward(NULL, g->visn_fc_w, g->visn_fc_b, dv_in, batch->visual_feats, w->visn_fc_w,
+	vqa_linear_backward(&P, NULL, g->visn_fc_w, g->visn_fc_b, dv_in, batch->visual_feats, w->visn_fc_w,
 					(int) Mv, c->visual_feat_dim, H);
 	memset(dv_in, 0, sizeof(float) * Mv * H);
 	vqa_layernorm_backward(dv_in, g->box_ln_w, g->box_ln_b, dv, s->box_pre, w->box_ln_w,
 					   s->box_mean, s->box_rstd, (int) Mv, H);
-	vqa_linear_backward(NULL, g->box_fc_w, g->box_fc_b, dv_in, batch->visual_pos, w->box_fc_w,
+	vqa_linear_backward(&P, NULL, g->box_fc_w, g->box_fc_b, dv_in, batch->visual_pos, w->box_fc_w,
 					(int) Mv, c->visual_pos_dim, H);
 
 	/* embeddings */

@@ -321,9 +321,10 @@ vqa_model_free(VqaModel *model)
 
 /*
  * The sparse form of a weight matrix of the model, if evaluation should use
- * it (only without training: the backward pass needs W dense).
+ * it (in training only trainable forms: the dense backward pass needs W
+ * dense).
  */
-static const VqaCsr *
+static VqaCsr *
 sparse_weight(const void *owner, const float *w)
 {
 	const VqaModel *m = owner;
@@ -350,7 +351,7 @@ vqa_model_block_context(VqaModel *model, VqaBlockContext *ctx, VqaBlockScratch *
 	ctx->training = model->training;
 	vqa_rng_seed_stream(&ctx->rng, model->dropout_seed, model->dropout_step);
 	ctx->scratch = scratch;
-	ctx->sparse = model->sparse && !model->training ? sparse_weight : NULL;
+	ctx->sparse = model->sparse && (!model->training || model->sparse_training) ? sparse_weight : NULL;
 	ctx->sparse_owner = model;
 }
 
@@ -575,9 +576,49 @@ vqa_model_use_sparse(VqaModel *model, double max_density)
 	return 0;
 }
 
+int
+vqa_model_train_sparse(VqaModel *model, double max_density)
+{
+	if (vqa_model_use_sparse(model, max_density) != 0)
+		return -1;
+	for (int i = 0; i < model->n_tensors; i++)
+		if (model->sparse[i] && vqa_csr_make_trainable(model->sparse[i]) != 0)
+		{
+			vqa_model_drop_sparse(model);
+			return -1;
+		}
+	model->sparse_training = 1;
+	return 0;
+}
+
+void
+vqa_model_sparse_to_params(VqaModel *model)
+{
+	for (int i = 0; model->sparse && i < model->n_tensors; i++)
+		if (model->sparse[i])
+		{
+			vqa_csr_to_dense(model->sparse[i], model->params + model->tensors[i].offset);
+			vqa_csr_sync_transpose(model->sparse[i]);
+		}
+	vqa_model_refresh_mask(model);
+}
+
+void
+vqa_model_params_to_sparse(VqaModel *model)
+{
+	for (int i = 0; model->sparse && i < model->n_tensors; i++)
+		if (model->sparse[i])
+		{
+			vqa_csr_load_values(model->sparse[i], model->params + model->tensors[i].offset);
+			if (model->sparse[i]->t)
+				vqa_csr_sync_transpose(model->sparse[i]);
+		}
+}
+
 void
 vqa_model_drop_sparse(VqaModel *model)
 {
+	model->sparse_training = 0;
 	if (model->sparse == NULL)
 		return;
 	for (int i = 0; i < model->n_tensors; i++)

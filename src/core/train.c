@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "vqaprune/optimizer.h"
+#include "vqaprune/sparse.h"
 
 #define BETA1 0.9f
 #define BETA2 0.999f
@@ -74,6 +75,13 @@ struct VqaTrainer
 	VqaAdam    *qo_adam;
 	VqaParamRange *mask_ranges; /* mask training: the scores on theta_pr, the head's weights */
 	int			n_mask_ranges;
+	/*
+	 * Stage 3 on sparse weights: per tensor, its dense weights or its
+	 * sparse form's kept values, and their gradients; the moments follow
+	 * in that order, so only kept weights have any.
+	 */
+	VqaParamRange *weight_ranges;
+	int			n_weight_ranges;
 	int		   *order;
 	int		   *bucket_scratch;	/* with length_buckets */
 	int			position;		/* in order */
@@ -174,6 +182,73 @@ epoch_order(VqaTrainer *t)
 								  t->config.length_buckets, &t->rng, t->bucket_scratch);
 }
 
+/*
+ * Stage 3 on sparse weights: the model's sparse enough prunable matrices
+ * made trainable sparse forms (from the masked weights), and the weight
+ * ranges and moments over what remains to train.
+ */
+static int
+sparse_weight_ranges(VqaTrainer *t, double max_density)
+{
+	VqaModel *model = t->model;
+	size_t		moments = 0;
+
+	for (size_t i = 0; i < model->n_params; i++)
+		model->params[i] *= model->mask[i];
+	vqa_model_refresh_mask(model);
+	/* the ranges point into the gradients: made now */
+	if (vqa_model_zero_grad(model) != 0 || vqa_model_train_sparse(model, max_density) != 0)
+		return -1;
+	t->weight_ranges = malloc(sizeof(VqaParamRange) * model->n_tensors);
+	if (t->weight_ranges == NULL)
+	{
+		vqa_model_drop_sparse(model);
+		return -1;
+	}
+	for (int i = 0; i < model->n_tensors; i++)
+	{
+		const VqaTensor *tensor = &model->tensors[i];
+		VqaParamRange *r = &t->weight_ranges[t->n_weight_ranges++];
+		VqaCsr	   *csr = model->sparse[i];
+
+		r->params = csr ? csr->val : model->params + tensor->offset;
+		r->grads = csr ? csr->grad : model->grads + tensor->offset;
+		r->offset = moments;
+		r->n = csr ? csr->nnz : tensor->numel;
+		moments += r->n;
+	}
+	t->adam = vqa_adam_new(moments);
+	return t->adam ? 0 : -1;
+}
+
+/* The sparse forms' gradients: zeroed, their sum of squares, scaled */
+static void
+sparse_grads_zero(VqaModel *model)
+{
+	for (int i = 0; model->sparse_training && i < model->n_tensors; i++)
+		if (model->sparse[i])
+			memset(model->sparse[i]->grad, 0, sizeof(float) * model->sparse[i]->nnz);
+}
+
+static double
+sparse_grad_sum_squares(const VqaModel *model)
+{
+	double		sum = 0.0;
+
+	for (int i = 0; model->sparse_training && i < model->n_tensors; i++)
+		for (size_t k = 0; model->sparse[i] && k < model->sparse[i]->nnz; k++)
+			sum += (double) model->sparse[i]->grad[k] * model->sparse[i]->grad[k];
+	return sum;
+}
+
+static void
+sparse_grads_scale(VqaModel *model, float scale)
+{
+	for (int i = 0; model->sparse_training && i < model->n_tensors; i++)
+		for (size_t k = 0; model->sparse[i] && k < model->sparse[i]->nnz; k++)
+			model->sparse[i]->grad[k] *= scale;
+}
+
 VqaTrainer *
 vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig *config,
 				char *errbuf, size_t errlen)
@@ -220,7 +295,13 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 	t->loss_grad.gate_w = calloc(H, sizeof(float));
 	t->loss_chunk_grad.gate_w = calloc(H, sizeof(float));
 	t->micro_batch = B;
-	t->adam = vqa_adam_new(model->n_params);
+	if (model->mask && !config->masker && config->sparse_density > 0)
+	{
+		if (sparse_weight_ranges(t, config->sparse_density) != 0)
+			goto oom;
+	}
+	else
+		t->adam = vqa_adam_new(model->n_params);
 	t->loss_adam = vqa_adam_new(t->n_loss_params);
 	t->order = malloc(sizeof(int) * train->n);
 	if (config->length_buckets > 0)
@@ -294,7 +375,7 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 		free(mask);
 	}
 	/* a pruned model (Stage 3): pruned weights are zero and stay zero */
-	else if (model->mask)
+	else if (model->mask && !t->weight_ranges)
 	{
 		for (size_t i = 0; i < model->n_params; i++)
 			model->params[i] *= model->mask[i];
@@ -490,6 +571,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	*examples = count;
 	if (vqa_model_zero_grad(model) != 0)
 		return VQA_STEP_OUT_OF_MEMORY;
+	sparse_grads_zero(model);
 	loss_params_zero(&t->loss_grad, model->config.hidden_size);
 	/*
 	 * Features not in memory: this batch's reads (asked for by the previous
@@ -511,12 +593,22 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	}
 	if (t->config.masker)
 		mask_training_grads(model);
+	/*
+	 * Stage 3: pruned weights get no gradient, so Adam leaves them at
+	 * exactly zero and they count for nothing in the clipping norm (as with
+	 * W * M in the forward pass, and as in the sparse form).
+	 */
+	else if (model->mask)
+		for (size_t i = 0; i < model->n_params; i++)
+			model->grads[i] *= model->mask[i];
 
 	/* clip the model's and the loss's gradients together */
 	norm = vqa_model_grad_norm(model);
 	{
 		double		sum = t->config.fixed_loss_params
 			? 0.0 : loss_params_sum_squares(&t->loss_grad, model->config.hidden_size);
+
+		sum += sparse_grad_sum_squares(model);
 
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			sum += (double) t->qo->grads[i] * t->qo->grads[i];
@@ -527,6 +619,7 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 		float		scale = (float) (t->config.max_grad_norm / (norm + 1e-6));
 
 		vqa_model_scale_grads(model, scale);
+		sparse_grads_scale(model, scale);
 		loss_params_scale(&t->loss_grad, scale, model->config.hidden_size);
 		for (size_t i = 0; t->qo && i < t->qo->n_params; i++)
 			t->qo->grads[i] *= scale;
@@ -538,12 +631,16 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	{
 		VqaAdamConfig c = adam_config(t, lr, t->config.weight_decay);
 
-		/* pruned weights get no gradient, so Adam leaves them at exactly zero */
-		if (model->mask)
-			for (size_t i = 0; i < model->n_params; i++)
-				model->grads[i] *= model->mask[i];
-		vqa_adam_step(t->adam, model->params, model->grads, &c, t->steps);
-		vqa_model_refresh_mask(model);
+		if (t->weight_ranges)
+		{
+			vqa_adam_step_ranges(t->adam, t->weight_ranges, t->n_weight_ranges, &c, t->steps);
+			vqa_model_sparse_to_params(model);
+		}
+		else
+		{
+			vqa_adam_step(t->adam, model->params, model->grads, &c, t->steps);
+			vqa_model_refresh_mask(model);
+		}
 	}
 	/* the loss's parameters and the branch: no weight decay */
 	{
@@ -616,10 +713,11 @@ state_arrays(const VqaTrainer *t, float **arrays, size_t *lengths)
 
 	arrays[k] = m->params;
 	lengths[k++] = m->n_params;
+	/* Stage 3 on sparse weights: the kept weights' moments only */
 	arrays[k] = t->adam->m;
-	lengths[k++] = m->n_params;
+	lengths[k++] = t->adam->n;
 	arrays[k] = t->adam->v;
-	lengths[k++] = m->n_params;
+	lengths[k++] = t->adam->n;
 	if (m->mask)
 	{
 		arrays[k] = m->mask;
@@ -760,6 +858,7 @@ vqa_trainer_load_state(VqaTrainer *t, const void *in, size_t bytes, char *errbuf
 	m->dropout_seed = h.dropout_seed;
 	m->dropout_step = h.dropout_step;
 	vqa_model_refresh_mask(m);
+	vqa_model_params_to_sparse(m);
 	return 0;
 }
 
@@ -780,6 +879,13 @@ vqa_trainer_free(VqaTrainer *t)
 	vqa_qo_free(t->qo);
 	vqa_adam_free(t->qo_adam);
 	free(t->mask_ranges);
+	/* the model keeps its trained weights, dense */
+	if (t->weight_ranges)
+	{
+		vqa_model_sparse_to_params(t->model);
+		vqa_model_drop_sparse(t->model);
+	}
+	free(t->weight_ranges);
 	free(t->q_emb);
 	free(t->order);
 	free(t->bucket_scratch);

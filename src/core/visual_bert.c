@@ -344,7 +344,7 @@ visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled
 		vqa_simple_classifier_backward(&P, &s->classifier, &w->classifier, &g->classifier, dlogits,
 									   s->head_in, s->dvec, s->dhead, H, 2 * H, A);
 	else
-		vqa_linear_backward(s->dvec, g->cls_w, g->cls_b, dlogits, s->head_in, w->cls_w, B, H, A);
+		vqa_linear_backward(&P, s->dvec, g->cls_w, g->cls_b, dlogits, s->head_in, w->cls_w, B, H, A);
 	if (s->head_keep && P.p_hidden > 0)
 		vqa_dropout_backward(s->dvec, s->head_keep, (size_t) B * H, P.p_hidden);
 	if (dpooled)
@@ -381,7 +381,7 @@ visual_bert_backward(VqaModel *model, const float *dlogits, const float *dpooled
 				g->visual_pos_emb[j] += d[j];
 			}
 		}
-	vqa_linear_backward(NULL, g->visual_proj_w, g->visual_proj_b, dx, batch->visual_feats,
+	vqa_linear_backward(&P, NULL, g->visual_proj_w, g->visual_proj_b, dx, batch->visual_feats,
 						w->visual_proj_w, B * N, D, H);
 }
 

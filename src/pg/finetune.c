@@ -129,6 +129,8 @@ vqa_finetune(PG_FUNCTION_ARGS)
 			: (int) (o.warmup_epochs * ((train->n + train_config->batch_size - 1) / train_config->batch_size));
 		SetComputeThreads();
 		ChooseMicroBatch(&o.common, &config, train);
+		/* a pruned model (Stage 3): its sparse enough matrices train in sparse form */
+		train_config->sparse_density = 1.0 - vqaprune_stage3_sparse_sparsity;
 		trainer = vqa_trainer_new(core, train, train_config, err, sizeof(err));
 		if (trainer == NULL)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));

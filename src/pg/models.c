@@ -30,6 +30,7 @@
 #include "vqaprune/float_pack.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
+#include "vqaprune/sparse.h"
 
 #define CHUNK_FLOATS (1024 * 1024)
 #define MODELS "vqaprune.models"
@@ -638,7 +639,8 @@ LoadModel(int64 model_id, const char *config_json)
 void
 PrepareEvaluation(VqaModel *model)
 {
-	double		density = cached_model_compact ? vqaprune_sparse_density : 0.0;
+	double		density = !cached_model_compact ? 0.0
+		: vqaprune_sparse_density < 0 ? vqa_sparse_crossover_density() : vqaprune_sparse_density;
 
 	if (model != cached_model || density == cached_sparse_density)
 		return;

@@ -24,7 +24,8 @@ PG_MODULE_MAGIC;
 
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
-double		vqaprune_sparse_density = 0.35;
+double		vqaprune_sparse_density = -1.0;
+double		vqaprune_stage3_sparse_sparsity = 0.7;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
 int			vqaprune_train_memory = 0;
@@ -53,9 +54,21 @@ _PG_init(void)
 	DefineCustomRealVariable("vqaprune.sparse_density",
 							 "Sets the largest kept fraction of a weight matrix that the "
 							 "evaluation of a compacted model runs with sparse kernels.",
-							 "Denser matrices run as dense products; 0 turns sparse kernels off.",
+							 "Denser matrices run as dense products; 0 turns sparse kernels off; "
+							 "-1 (the default) uses the fraction at which sparse kernels beat dense "
+							 "products on this machine, measured once per session.",
 							 &vqaprune_sparse_density,
-							 0.35, 0.0, 1.0,
+							 -1.0, -1.0, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("vqaprune.stage3_sparse_sparsity",
+							 "Sets the sparsity from which fine-tuning a pruned model (Stage 3) "
+							 "trains a weight matrix in sparse form.",
+							 "Sparse forward and backward products, gradients and Adam moments for "
+							 "the kept weights only; sparser matrices than this train so, the rest "
+							 "dense; 1 trains every matrix dense.",
+							 &vqaprune_stage3_sparse_sparsity,
+							 0.7, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.eval_batch_size",

@@ -35,8 +35,10 @@ extern int	vqaprune_feature_memory;
 /* GUC vqaprune.max_jobs: background jobs running at once in a database */
 extern int	vqaprune_max_jobs;
 
-/* GUC vqaprune.sparse_density: compacted matrices kept up to this run sparse */
+/* GUC vqaprune.sparse_density: compacted matrices kept up to this run sparse (-1: measured) */
 extern double vqaprune_sparse_density;
+/* GUC vqaprune.stage3_sparse_sparsity: Stage 3 trains matrices pruned this much in sparse form */
+extern double vqaprune_stage3_sparse_sparsity;
 
 /* Rows are inserted through prepared statements, one execution per row. */
 typedef struct RowInserter

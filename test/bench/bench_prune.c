@@ -12,16 +12,35 @@
  *     (activations kept for backward) against the forward pass alone
  *     (forward_only: buffers reused layer by layer): ms per batch, the
  *     activation arena of each, and the largest logit difference.
+ *   --kernel: the sparse linear layer alone against the dense product
+ *     (OpenBLAS sgemm plus the bias) on the base shape's matrices (768 x 768,
+ *     3072 x 768, 768 x 3072) at 640 input rows (32 questions of 20 tokens),
+ *     at the sparsity: ms of each, the speed-up, GFLOP/s of useful work; and
+ *     the crossover kept fraction the core measures (sparse.h).
+ *   --stage3: a Stage 3 step (fine-tuning a model pruned by magnitude to the
+ *     sparsity, Adam) with dense masked products against the same step in
+ *     sparse form (every pruned matrix sparse: sparse forward, input and
+ *     weight gradients, moments for kept weights only), on the same model and
+ *     batches; each in a child process, so that its peak resident memory is
+ *     its own: ms per step, the speed-up, peak MB of each.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
  *     against dense float32, by the same layout: the kept values packed in
  *     chunks of a million (float_pack.h), one mask bit per prunable weight,
  *     dense tensors outside theta_pr. Random normal weights: trained ones
  *     pack about as well (the high bytes, sign and exponent, do).
  *
- * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--storage
+ * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage
  *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
+ *
+ * Every line names the sparse kernels' instruction set (isa=) and OpenBLAS's
+ * kernels (blas=). VQAPRUNE_SPARSE_ISA=avx2 or baseline and OpenBLAS's
+ * OPENBLAS_CORETYPE=Haswell or Prescott run both on a lesser path, as on a
+ * CPU without AVX-512 or AVX2.
  */
 #include <cblas.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +52,7 @@
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
 #include "vqaprune/rng.h"
+#include "vqaprune/sparse.h"
 #include "vqaprune/train.h"
 
 #include "bench_shapes.h"
@@ -140,6 +160,140 @@ train_step_ms(const VqaModelConfig *config, const VqaExamples *ex, int batch, in
 	return t0;
 }
 
+/* OpenBLAS's kernel family, declared by its cblas.h */
+extern char *openblas_get_corename(void);
+
+/* best ms over reps of the dense product plus bias, and of the sparse one */
+static void
+kernel_bench(int rows, int cols, int M, double sparsity, int threads)
+{
+	float	   *w = malloc(sizeof(float) * rows * cols);
+	float	   *mask = malloc(sizeof(float) * rows * cols);
+	float	   *b = malloc(sizeof(float) * rows);
+	float	   *inp = malloc(sizeof(float) * M * cols);
+	float	   *out = malloc(sizeof(float) * M * rows);
+	double		dense = 1e30,
+				sparse = 1e30;
+	VqaCsr	   *csr;
+	VqaRng		rng;
+
+	vqa_rng_seed(&rng, 9);
+	for (int i = 0; i < rows * cols; i++)
+	{
+		w[i] = (float) vqa_rng_normal(&rng);
+		mask[i] = vqa_rng_uniform(&rng) >= sparsity ? 1.0f : 0.0f;
+	}
+	for (int i = 0; i < rows; i++)
+		b[i] = (float) vqa_rng_normal(&rng);
+	for (int i = 0; i < M * cols; i++)
+		inp[i] = (float) vqa_rng_normal(&rng);
+	csr = vqa_csr_from_dense(w, mask, rows, cols);
+	if (csr == NULL)
+		exit(1);
+	/* alternating, best of 15: the machine is shared */
+	for (int rep = 0; rep < 15; rep++)
+	{
+		double		t0 = bench_now();
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, cols,
+					1.0f, inp, cols, w, cols, 0.0f, out, rows);
+		for (int m = 0; m < M; m++)
+			for (int o = 0; o < rows; o++)
+				out[(size_t) m * rows + o] += b[o];
+		dense = fmin(dense, bench_now() - t0);
+		t0 = bench_now();
+		if (vqa_csr_linear(csr, inp, b, out, M) != 0)
+			exit(1);
+		sparse = fmin(sparse, bench_now() - t0);
+	}
+	printf("vqaprune kernel isa=%s blas=%s rows=%d cols=%d M=%d sparsity=%.2f threads=%d "
+		   "dense_ms=%.3f sparse_ms=%.3f speedup=%.2f dense_gflops=%.1f sparse_gflops=%.1f\n",
+		   vqa_sparse_isa(), openblas_get_corename(), rows, cols, M, sparsity, threads,
+		   dense * 1e3, sparse * 1e3, dense / sparse, 2.0 * M * rows * cols / dense / 1e9,
+		   2.0 * M * csr->nnz / sparse / 1e9);
+	vqa_csr_free(csr);
+	free(w);
+	free(mask);
+	free(b);
+	free(inp);
+	free(out);
+}
+
+/*
+ * ms per Stage 3 step (after one untimed step) of a model pruned by
+ * magnitude, dense masked or sparse, and the peak resident MB: run in a
+ * child process.
+ */
+static void
+stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int steps,
+			 double sparsity, int sparse, double *ms, double *peak_mb)
+{
+	int			fds[2];
+	pid_t		pid;
+	double		result[2] = {0, 0};
+
+	if (pipe(fds) != 0 || (pid = fork()) < 0)
+		exit(1);
+	if (pid == 0)
+	{
+		VqaModel *model = new_model(config);
+		VqaTrainConfig tc = {0};
+		VqaTrainer *trainer;
+		size_t		counts[4];
+		double		none[3] = {NAN, NAN, NAN};
+		VqaSparsityPlan plan;
+		char		err[256];
+		float	   *mask = malloc(sizeof(float) * model->n_params);
+		struct rusage ru;
+		double		t0 = 0.0;
+
+		vqa_prunable_counts(model, counts);
+		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
+		if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
+			vqa_model_set_mask(model, mask) != 0)
+			_exit(1);
+		free(mask);
+		tc.epochs = 1000;
+		tc.batch_size = batch;
+		tc.lr = 5e-5f;
+		tc.adamw = 1;
+		tc.max_grad_norm = 1.0f;
+		tc.loss = VQA_LOSS_LMH;
+		vqa_loss_default_options(&tc.loss_options);
+		tc.sparse_density = sparse ? 1.0 : 0.0;
+		trainer = vqa_trainer_new(model, ex, &tc, err, sizeof(err));
+		if (trainer == NULL)
+			_exit(1);
+		for (int s = 0; s <= steps; s++)
+		{
+			double		loss,
+						score;
+			int			count;
+
+			if (s == 1)
+				t0 = bench_now();
+			if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
+				_exit(1);
+		}
+		result[0] = (bench_now() - t0) / steps * 1e3;
+		getrusage(RUSAGE_SELF, &ru);
+		result[1] = ru.ru_maxrss / 1024.0;
+		if (write(fds[1], result, sizeof(result)) != sizeof(result))
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], result, sizeof(result)) != sizeof(result))
+	{
+		fprintf(stderr, "the Stage 3 step failed\n");
+		exit(1);
+	}
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	*ms = result[0];
+	*peak_mb = result[1];
+}
+
 /* best ms of a forward pass over reps */
 static double
 forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
@@ -174,7 +328,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--train") == 0 || strcmp(argv[i], "--eval") == 0 ||
-			strcmp(argv[i], "--forward") == 0 || strcmp(argv[i], "--storage") == 0)
+			strcmp(argv[i], "--forward") == 0 || strcmp(argv[i], "--storage") == 0 ||
+			strcmp(argv[i], "--kernel") == 0 || strcmp(argv[i], "--stage3") == 0)
 			what = argv[i] + 2;
 		else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0)
 			shape = argv[++i];
@@ -189,7 +344,7 @@ main(int argc, char **argv)
 	}
 	if (what == NULL)
 	{
-		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--storage [options]\n");
+		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage [options]\n");
 		return 2;
 	}
 	openblas_set_num_threads(threads);
@@ -201,6 +356,38 @@ main(int argc, char **argv)
 	if (steps < 1)
 		steps = strcmp(shape, "base") == 0 ? 3 : 30;
 
+	if (strcmp(what, "kernel") == 0)
+	{
+		int			H = config.hidden_size,
+					inter = config.intermediate_size;
+
+		sparsity = sparsity >= 0 ? sparsity : 0.9;
+		kernel_bench(H, H, batch * tokens, sparsity, threads);
+		kernel_bench(inter, H, batch * tokens, sparsity, threads);
+		kernel_bench(H, inter, batch * tokens, sparsity, threads);
+		printf("vqaprune crossover isa=%s blas=%s threads=%d kept_fraction=%.3f\n",
+			   vqa_sparse_isa(), openblas_get_corename(), threads, vqa_sparse_crossover_density());
+		return 0;
+	}
+	if (strcmp(what, "stage3") == 0)
+	{
+		VqaExamples *ex = random_examples(&config, batch * (steps + 1), tokens, boxes);
+		double		dense_ms,
+					dense_mb,
+					sparse_ms,
+					sparse_mb;
+
+		sparsity = sparsity >= 0 ? sparsity : 0.9;
+		stage3_child(&config, ex, batch, steps, sparsity, 0, &dense_ms, &dense_mb);
+		stage3_child(&config, ex, batch, steps, sparsity, 1, &sparse_ms, &sparse_mb);
+		printf("vqaprune stage3 isa=%s blas=%s shape=%s sparsity=%.2f batch=%d threads=%d "
+			   "dense_step_ms=%.1f sparse_step_ms=%.1f speedup=%.2f dense_peak_mb=%.0f "
+			   "sparse_peak_mb=%.0f memory_ratio=%.3f\n", vqa_sparse_isa(), openblas_get_corename(),
+			   shape, sparsity, batch, threads, dense_ms, sparse_ms, dense_ms / sparse_ms,
+			   dense_mb, sparse_mb, sparse_mb / dense_mb);
+		vqa_examples_free(ex);
+		return 0;
+	}
 	if (strcmp(what, "train") == 0)
 	{
 		VqaExamples *ex = random_examples(&config, batch * (steps + 1), tokens, boxes);
@@ -323,9 +510,10 @@ main(int argc, char **argv)
 			sparse_ms = forward_ms(model, &in, sparse, reps);
 			for (int i = 0; i < batch * config.num_qa_labels; i++)
 				diff = fmax(diff, fabs(dense[i] - sparse[i]));
-			printf("vqaprune eval shape=%s sparsity=%.2f batch=%d threads=%d dense_ms=%.1f "
-				   "sparse_ms=%.1f speedup=%.2f max_logit_diff=%.2g\n", shape, sparsity, batch,
-				   threads, dense_ms, sparse_ms, dense_ms / sparse_ms, diff);
+			printf("vqaprune eval isa=%s blas=%s shape=%s sparsity=%.2f batch=%d threads=%d dense_ms=%.1f "
+				   "sparse_ms=%.1f speedup=%.2f max_logit_diff=%.2g\n", vqa_sparse_isa(),
+				   openblas_get_corename(), shape, sparsity, batch, threads, dense_ms, sparse_ms,
+				   dense_ms / sparse_ms, diff);
 		}
 		free(mask);
 		vqa_model_free(model);

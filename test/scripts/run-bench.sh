@@ -41,5 +41,12 @@ for s in 0.7 0.8 0.9; do
 	for t in 1 2; do ./test/bench/bench_prune --shape base --eval --sparsity $s --threads $t; done
 done
 for t in 1 2; do ./test/bench/bench_prune --shape tiny --eval --sparsity 0.9 --batch 256 --threads $t; done
+echo "== pruning: the sparse kernels alone, on every instruction set this CPU runs (sparse and OpenBLAS alike)"
+for path in avx512:SkylakeX avx2:Haswell baseline:Prescott; do
+	VQAPRUNE_SPARSE_ISA=${path%%:*} OPENBLAS_CORETYPE=${path##*:} \
+		./test/bench/bench_prune --shape base --kernel --sparsity 0.9 --threads 1 | grep "isa=${path%%:*} " || true
+done
+echo "== pruning: a Stage 3 step, dense masked against sparse"
+for s in 0.5 0.7 0.9; do ./test/bench/bench_prune --shape base --stage3 --sparsity $s --threads 2; done
 echo "== pruning: bytes of a compacted model against dense float32"
 for shape in tiny base; do ./test/bench/bench_prune --shape $shape --storage --sparsity 0.7; done
