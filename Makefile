@@ -7,7 +7,7 @@
 #   make bench      speed measurements (doc/benchmarks.md)
 #   make fuzz       every file parser's fuzzer, 5 minutes each (FUZZ_SECONDS to change)
 #   make results    the Stage 1, VisualBERT (Figure 7) and VQA-VS (Table 2) experiments
-#                   of doc/results.md (about 60 minutes); make results-stage1,
+#                   of doc/results.md (about 2 hours); make results-stage1,
 #                   results-visualbert or results-vqavs runs one
 #   make results-pruning  the Stage 2 experiment and its plot (about 30 minutes)
 #   make results-authors  both, for the paper authors' model (about 15 minutes)

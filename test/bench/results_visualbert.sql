@@ -8,7 +8,7 @@
 -- embeddings), pruned uniformly as they do. Every model is evaluated in
 -- distribution (val) and out of distribution (test) with the official metric.
 -- Prints the table of doc/results.md.
--- Run: make results-visualbert (about 15 minutes on 2 cores).
+-- Run: make results-visualbert (about 40 minutes on a busy 2-core machine).
 \set ON_ERROR_STOP on
 \pset format unaligned
 \pset tuples_only on

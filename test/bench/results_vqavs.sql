@@ -6,7 +6,7 @@
 -- seeds. Every model answers IID-Test once; vqa_accuracy_vqavs scores it and
 -- its nine OOD sets with VQA-VS's exact match.
 -- Prints the table of doc/results.md.
--- Run: make results-vqavs (about 15 minutes on 2 cores).
+-- Run: make results-vqavs (about 40 minutes on a busy 2-core machine).
 \set ON_ERROR_STOP on
 \pset format unaligned
 \pset tuples_only on
