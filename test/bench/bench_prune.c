@@ -106,6 +106,26 @@ random_examples(const VqaModelConfig *c, int n, int tokens, int boxes)
 }
 
 /* ms per training step, after one untimed step; masker NULL: fine-tuning */
+/* ms per training step over steps steps after one warm-up step; -1 if a step fails */
+static double
+timed_steps(VqaTrainer *trainer, int steps)
+{
+	double		t0 = 0.0;
+
+	for (int s = 0; s <= steps; s++)
+	{
+		double		loss,
+					score;
+		int			count;
+
+		if (s == 1)
+			t0 = bench_now();
+		if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
+			return -1.0;
+	}
+	return (bench_now() - t0) / steps * 1e3;
+}
+
 static double
 train_step_ms(const VqaModelConfig *config, const VqaExamples *ex, int batch, int steps,
 			  double sparsity)
@@ -114,7 +134,7 @@ train_step_ms(const VqaModelConfig *config, const VqaExamples *ex, int batch, in
 	VqaTrainConfig tc = {0};
 	VqaTrainer *trainer;
 	char		err[256];
-	double		t0 = 0.0;
+	double		t0;
 
 	tc.epochs = 1000;
 	tc.batch_size = batch;
@@ -142,18 +162,9 @@ train_step_ms(const VqaModelConfig *config, const VqaExamples *ex, int batch, in
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
-	for (int s = 0; s <= steps; s++)
-	{
-		double		loss,
-					score;
-		int			count;
-
-		if (s == 1)
-			t0 = bench_now();
-		if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
-			exit(1);
-	}
-	t0 = (bench_now() - t0) / steps * 1e3;
+	t0 = timed_steps(trainer, steps);
+	if (t0 < 0)
+		exit(1);
 	vqa_trainer_free(trainer);
 	vqa_masker_free(tc.masker);
 	vqa_model_free(model);
@@ -245,7 +256,6 @@ stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int
 		char		err[256];
 		float	   *mask = malloc(sizeof(float) * model->n_params);
 		struct rusage ru;
-		double		t0 = 0.0;
 
 		vqa_prunable_counts(model, counts);
 		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
@@ -264,18 +274,9 @@ stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int
 		trainer = vqa_trainer_new(model, ex, &tc, err, sizeof(err));
 		if (trainer == NULL)
 			_exit(1);
-		for (int s = 0; s <= steps; s++)
-		{
-			double		loss,
-						score;
-			int			count;
-
-			if (s == 1)
-				t0 = bench_now();
-			if (vqa_trainer_step(trainer, &loss, &score, &count) != 1)
-				_exit(1);
-		}
-		result[0] = (bench_now() - t0) / steps * 1e3;
+		result[0] = timed_steps(trainer, steps);
+		if (result[0] < 0)
+			_exit(1);
 		getrusage(RUSAGE_SELF, &ru);
 		result[1] = ru.ru_maxrss / 1024.0;
 		if (write(fds[1], result, sizeof(result)) != sizeof(result))
