@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/sparse.h"
 
@@ -132,20 +133,6 @@ typedef struct RowsJob
 	float		eps;
 } RowsJob;
 
-static void
-add_bias_rows(void *arg, size_t begin, size_t end, int worker)
-{
-	RowsJob    *j = arg;
-
-	for (size_t i = begin; i < end; i++)
-	{
-		float	   *row = j->out + i * j->C;
-
-		for (int o = 0; o < j->C; o++)
-			row[o] += j->b[o];
-	}
-}
-
 void
 vqa_linear_forward(const VqaBlockContext *ctx, float *out, const float *inp, const float *w,
 				   const float *b, int M, int IC, int OC)
@@ -154,14 +141,7 @@ vqa_linear_forward(const VqaBlockContext *ctx, float *out, const float *inp, con
 
 	if (csr && vqa_csr_linear(csr, inp, b, out, M) == 0)
 		return;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC,
-				1.0f, inp, IC, w, IC, 0.0f, out, OC);
-	if (b)
-	{
-		RowsJob		j = {.out = out, .b = b, .C = OC};
-
-		vqa_parallel_for(M, MIN_ROWS, add_bias_rows, &j);
-	}
+	vqa_sgemm(false, true, M, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC, b);
 }
 
 /* db[o] += sum over rows of dout[:, o], for a range of columns o */
@@ -189,10 +169,8 @@ vqa_linear_backward(const VqaBlockContext *ctx, float *dinp, float *dw, float *d
 	if (!(csr && csr->grad && vqa_csr_backward(csr, dinp, dout, inp, M) == 0))
 	{
 		if (dinp)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC,
-						1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M,
-					1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+			vqa_sgemm(false, false, M, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC, NULL);
+		vqa_sgemm(true, false, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC, NULL);
 	}
 	if (db)
 	{

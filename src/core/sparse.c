@@ -14,12 +14,12 @@
  */
 #include "vqaprune/sparse.h"
 
-#include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
@@ -474,8 +474,7 @@ measure_crossover(void)
 	{
 		double		t0 = now();
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, cols,
-					1.0f, inp, cols, w, cols, 0.0f, out, rows);
+		vqa_sgemm(false, true, M, rows, cols, 1.0f, inp, cols, w, cols, 0.0f, out, rows, NULL);
 		if (now() - t0 < dense)
 			dense = now() - t0;
 		for (int d = 0; d < 2; d++)

@@ -18,7 +18,6 @@
 
 #include <math.h>
 
-#include <cblas.h>
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -28,6 +27,7 @@
 #include "spi_checked.h"
 #include "vqaprune.h"
 #include "vqaprune/float_pack.h"
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
 #include "vqaprune/sparse.h"
@@ -74,8 +74,7 @@ ModuleName(VqaModule module)
 void
 SetComputeThreads(void)
 {
-	openblas_set_num_threads(vqaprune_threads);
-	vqa_parallel_set_threads(vqaprune_threads);
+	vqa_compute_set_threads(vqaprune_threads);
 }
 
 /* Model id and config JSON of a model name; 0 if there is none. */

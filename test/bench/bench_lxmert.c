@@ -38,6 +38,7 @@
 #include "vqaprune/losses.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/optimizer.h"
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/synthetic.h"
@@ -260,10 +261,9 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--plan") == 0)
 			plan_file = argv[i + 1];
 	}
-	openblas_set_num_threads(threads);
-	vqa_parallel_set_threads(threads);
 	if (sgemm > 0)
 		return bench_sgemm(sgemm, threads);
+	vqa_compute_set_threads(threads);
 
 	bench_shape(shape, &config, &tokens, &boxes);
 	/* base steps take seconds, tiny ones milliseconds */

@@ -37,7 +37,6 @@
  * OPENBLAS_CORETYPE=Haswell or Prescott run both on a lesser path, as on a
  * CPU without AVX-512 or AVX2.
  */
-#include <cblas.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +48,7 @@
 #include "vqaprune/examples.h"
 #include "vqaprune/float_pack.h"
 #include "vqaprune/lxmert.h"
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/prune.h"
 #include "vqaprune/rng.h"
@@ -206,11 +206,7 @@ kernel_bench(int rows, int cols, int M, double sparsity, int threads)
 	{
 		double		t0 = bench_now();
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, cols,
-					1.0f, inp, cols, w, cols, 0.0f, out, rows);
-		for (int m = 0; m < M; m++)
-			for (int o = 0; o < rows; o++)
-				out[(size_t) m * rows + o] += b[o];
+		vqa_sgemm(false, true, M, rows, cols, 1.0f, inp, cols, w, cols, 0.0f, out, rows, b);
 		dense = fmin(dense, bench_now() - t0);
 		t0 = bench_now();
 		if (vqa_csr_linear(csr, inp, b, out, M) != 0)
@@ -348,8 +344,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage [options]\n");
 		return 2;
 	}
-	openblas_set_num_threads(threads);
-	vqa_parallel_set_threads(threads);
+	vqa_compute_set_threads(threads);
 	bench_shape(shape, &config, &tokens, &boxes);
 	config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.1f;
 	if (batch < 1)

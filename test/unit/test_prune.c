@@ -13,6 +13,7 @@
 #include "vqaprune/prune.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/sparse.h"
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/train.h"
 
@@ -717,7 +718,7 @@ sparse_stage3_matches_the_dense_masked_step(void **state)
 			size_t		bytes[2];
 			double		worst = 0.0;
 
-			vqa_parallel_set_threads(threads);
+			vqa_compute_set_threads(threads);
 			vqa_rng_seed(&rng, 3);
 			for (size_t i = 0; i < models[0]->n_params; i++)
 				mask[i] = 1.0f;
@@ -807,7 +808,7 @@ sparse_stage3_matches_the_dense_masked_step(void **state)
 		}
 	}
 	vqa_sparse_set_isa(NULL);
-	vqa_parallel_set_threads(1);
+	vqa_compute_set_threads(1);
 }
 
 int

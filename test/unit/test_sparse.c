@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "vqaprune/lxmert.h"
+#include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 #include "vqaprune/sparse.h"
@@ -67,7 +68,7 @@ csr_linear_matches_a_dense_product(void **state)
 		paths++;
 		for (int threads = 1; threads <= 2; threads++)
 		{
-			vqa_parallel_set_threads(threads);
+			vqa_compute_set_threads(threads);
 			for (size_t mi = 0; mi < sizeof(row_counts) / sizeof(row_counts[0]); mi++)
 				for (size_t ci = 0; ci < sizeof(widths) / sizeof(widths[0]); ci++)
 					for (size_t di = 0; di < sizeof(densities) / sizeof(densities[0]); di++)
@@ -124,7 +125,7 @@ csr_linear_matches_a_dense_product(void **state)
 	assert_int_equal(vqa_sparse_set_isa("sse9"), -1);
 	assert_string_equal(vqa_sparse_isa(), "baseline");
 	assert_int_equal(vqa_sparse_set_isa(NULL), 0);
-	vqa_parallel_set_threads(1);
+	vqa_compute_set_threads(1);
 }
 
 /*
@@ -145,7 +146,7 @@ csr_backward_matches_dense_products(void **state)
 			continue;
 		for (int threads = 1; threads <= 2; threads++)
 		{
-			vqa_parallel_set_threads(threads);
+			vqa_compute_set_threads(threads);
 			for (size_t mi = 0; mi < sizeof(row_counts) / sizeof(row_counts[0]); mi++)
 			{
 				int			M = row_counts[mi],
@@ -233,7 +234,7 @@ csr_backward_matches_dense_products(void **state)
 		}
 	}
 	vqa_sparse_set_isa(NULL);
-	vqa_parallel_set_threads(1);
+	vqa_compute_set_threads(1);
 }
 
 /* Measured once: a kept fraction, the same on the second call. */
