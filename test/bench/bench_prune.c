@@ -23,13 +23,17 @@
  *     weight gradients, moments for kept weights only), on the same model and
  *     batches; each in a child process, so that its peak resident memory is
  *     its own: ms per step, the speed-up, peak MB of each.
+ *   --scaling: every step kind at one thread and at --threads (2 if not
+ *     given), same model and batches: fine-tuning, mask training (0.7),
+ *     Stage 3 dense masked and sparse, evaluation dense and compacted (the
+ *     last three at the sparsity): ms of each and the scaling.
  *   --storage: the bytes vqa_compact stores for the shape at a sparsity
  *     against dense float32, by the same layout: the kept values packed in
  *     chunks of a million (float_pack.h), one mask bit per prunable weight,
  *     dense tensors outside theta_pr. Random normal weights: trained ones
  *     pack about as well (the high bytes, sign and exponent, do).
  *
- * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage
+ * Usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--scaling|--storage
  *                    [--sparsity S] [--batch N] [--threads T] [--steps K]
  *
  * Every line names the sparse kernels' instruction set (isa=) and OpenBLAS's
@@ -226,6 +230,26 @@ kernel_bench(int rows, int cols, int M, double sparsity, int threads)
 	free(out);
 }
 
+/* a random model pruned by magnitude to the sparsity, its mask set */
+static VqaModel *
+pruned_model(const VqaModelConfig *config, double sparsity)
+{
+	VqaModel *model = new_model(config);
+	size_t		counts[4];
+	double		none[3] = {NAN, NAN, NAN};
+	VqaSparsityPlan plan;
+	char		err[256];
+	float	   *mask = malloc(sizeof(float) * model->n_params);
+
+	vqa_prunable_counts(model, counts);
+	vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
+	if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
+		vqa_model_set_mask(model, mask) != 0)
+		exit(1);
+	free(mask);
+	return model;
+}
+
 /*
  * ms per Stage 3 step (after one untimed step) of a model pruned by
  * magnitude, dense masked or sparse, and the peak resident MB: run in a
@@ -243,22 +267,12 @@ stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int
 		exit(1);
 	if (pid == 0)
 	{
-		VqaModel *model = new_model(config);
+		VqaModel *model = pruned_model(config, sparsity);
 		VqaTrainConfig tc = {0};
 		VqaTrainer *trainer;
-		size_t		counts[4];
-		double		none[3] = {NAN, NAN, NAN};
-		VqaSparsityPlan plan;
 		char		err[256];
-		float	   *mask = malloc(sizeof(float) * model->n_params);
 		struct rusage ru;
 
-		vqa_prunable_counts(model, counts);
-		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
-		if (mask == NULL || vqa_magnitude_mask(model, &plan, mask) != 0 ||
-			vqa_model_set_mask(model, mask) != 0)
-			_exit(1);
-		free(mask);
 		tc.epochs = 1000;
 		tc.batch_size = batch;
 		tc.lr = 5e-5f;
@@ -291,6 +305,41 @@ stage3_child(const VqaModelConfig *config, const VqaExamples *ex, int batch, int
 	*peak_mb = result[1];
 }
 
+/* a batch of random questions of full length and random image features */
+static VqaBatch
+random_batch(const VqaModelConfig *config, int batch, int tokens, int boxes)
+{
+	int32_t    *ids = malloc(sizeof(int32_t) * batch * tokens);
+	int32_t    *att = malloc(sizeof(int32_t) * batch * tokens);
+	float	   *feats = malloc(sizeof(float) * batch * boxes * config->visual_feat_dim);
+	float	   *pos = malloc(sizeof(float) * batch * boxes * 4);
+	VqaBatch	in = {batch, tokens, boxes, ids, att, NULL, feats, pos};
+	VqaRng		rng;
+
+	if (ids == NULL || att == NULL || feats == NULL || pos == NULL)
+		exit(1);
+	vqa_rng_seed(&rng, 4);
+	for (int i = 0; i < batch * tokens; i++)
+	{
+		ids[i] = (int32_t) vqa_rng_below(&rng, config->vocab_size);
+		att[i] = 1;
+	}
+	for (int i = 0; i < batch * boxes * config->visual_feat_dim; i++)
+		feats[i] = (float) vqa_rng_normal(&rng);
+	for (int i = 0; i < batch * boxes * 4; i++)
+		pos[i] = (float) vqa_rng_uniform(&rng);
+	return in;
+}
+
+static void
+free_batch(VqaBatch *in)
+{
+	free((void *) in->input_ids);
+	free((void *) in->attended);
+	free((void *) in->visual_feats);
+	free((void *) in->visual_pos);
+}
+
 /* best ms of a forward pass over reps */
 static double
 forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
@@ -307,6 +356,75 @@ forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
 			best = bench_now() - t0;
 	}
 	return best * 1e3;
+}
+
+static void
+scaling_line(const char *shape, const char *step, double sparsity, int threads, double one_ms,
+			 double many_ms)
+{
+	printf("vqaprune scaling isa=%s shape=%s step=%s sparsity=%.2f threads=%d one_thread_ms=%.1f "
+		   "ms=%.1f scaling=%.2f\n", vqa_sparse_isa(), shape, step, sparsity, threads, one_ms,
+		   many_ms, one_ms / many_ms);
+}
+
+/*
+ * Every step kind at one thread and at `threads`, on the same model and
+ * batches: fine-tuning, mask training (0.7), Stage 3 dense masked and
+ * sparse, evaluation of the dense model and of its compacted form. The
+ * Stage 3 children are forked first, before this process starts the pool.
+ */
+static void
+thread_scaling(const char *shape, const VqaModelConfig *config, int batch, int steps,
+			   int tokens, int boxes, double sparsity, int threads)
+{
+	VqaExamples *ex = random_examples(config, batch * (steps + 1), tokens, boxes);
+	double		ms[2][2],
+				peak_mb;
+	VqaModel   *model;
+	VqaBatch	in;
+	float	   *logits;
+	int			reps = strcmp(shape, "base") == 0 ? 3 : 20;
+
+	for (int sparse = 0; sparse < 2; sparse++)
+	{
+		for (int t = 0; t < 2; t++)
+		{
+			vqa_compute_set_threads(t ? threads : 1);
+			stage3_child(config, ex, batch, steps, sparsity, sparse, &ms[sparse][t], &peak_mb);
+		}
+		scaling_line(shape, sparse ? "stage3_sparse" : "stage3_dense_masked", sparsity, threads,
+					 ms[sparse][0], ms[sparse][1]);
+	}
+	for (int mask = 0; mask < 2; mask++)
+	{
+		for (int t = 0; t < 2; t++)
+		{
+			vqa_compute_set_threads(t ? threads : 1);
+			ms[mask][t] = train_step_ms(config, ex, batch, steps, mask ? 0.7 : -1.0);
+		}
+		scaling_line(shape, mask ? "mask_training" : "finetune", mask ? 0.7 : 0.0, threads,
+					 ms[mask][0], ms[mask][1]);
+	}
+	model = pruned_model(config, sparsity);
+	model->training = 0;
+	in = random_batch(config, batch, tokens, boxes);
+	logits = malloc(sizeof(float) * batch * config->num_qa_labels);
+	for (int sparse = 0; sparse < 2; sparse++)
+	{
+		if (sparse && vqa_model_use_sparse(model, 1.0) != 0)
+			exit(1);
+		for (int t = 0; t < 2; t++)
+		{
+			vqa_compute_set_threads(t ? threads : 1);
+			ms[sparse][t] = forward_ms(model, &in, logits, reps);
+		}
+		scaling_line(shape, sparse ? "eval_sparse" : "eval_dense", sparsity, threads,
+					 ms[sparse][0], ms[sparse][1]);
+	}
+	free(logits);
+	free_batch(&in);
+	vqa_model_free(model);
+	vqa_examples_free(ex);
 }
 
 int
@@ -326,7 +444,8 @@ main(int argc, char **argv)
 	{
 		if (strcmp(argv[i], "--train") == 0 || strcmp(argv[i], "--eval") == 0 ||
 			strcmp(argv[i], "--forward") == 0 || strcmp(argv[i], "--storage") == 0 ||
-			strcmp(argv[i], "--kernel") == 0 || strcmp(argv[i], "--stage3") == 0)
+			strcmp(argv[i], "--kernel") == 0 || strcmp(argv[i], "--stage3") == 0 ||
+			strcmp(argv[i], "--scaling") == 0)
 			what = argv[i] + 2;
 		else if (i + 1 < argc && strcmp(argv[i], "--shape") == 0)
 			shape = argv[++i];
@@ -341,7 +460,7 @@ main(int argc, char **argv)
 	}
 	if (what == NULL)
 	{
-		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--storage [options]\n");
+		fprintf(stderr, "usage: bench_prune --shape base|tiny --train|--eval|--forward|--kernel|--stage3|--scaling|--storage [options]\n");
 		return 2;
 	}
 	vqa_compute_set_threads(threads);
@@ -363,6 +482,12 @@ main(int argc, char **argv)
 		kernel_bench(H, inter, batch * tokens, sparsity, threads);
 		printf("vqaprune crossover isa=%s blas=%s threads=%d kept_fraction=%.3f\n",
 			   vqa_sparse_isa(), openblas_get_corename(), threads, vqa_sparse_crossover_density());
+		return 0;
+	}
+	if (strcmp(what, "scaling") == 0)
+	{
+		thread_scaling(shape, &config, batch, steps, tokens, boxes,
+					   sparsity >= 0 ? sparsity : 0.9, threads > 1 ? threads : 2);
 		return 0;
 	}
 	if (strcmp(what, "stage3") == 0)
@@ -398,21 +523,13 @@ main(int argc, char **argv)
 	}
 
 	{
-		VqaModel *model = new_model(&config);
-		size_t		counts[4];
-		double		none[3] = {NAN, NAN, NAN};
-		VqaSparsityPlan plan;
-		char		err[256];
-		float	   *mask = malloc(sizeof(float) * model->n_params);
+		VqaModel   *model;
+		const float *mask;
 		size_t		prunable = 0;
 
 		sparsity = sparsity >= 0 ? sparsity : (strcmp(what, "eval") == 0 ? 0.9 : 0.7);
-		vqa_prunable_counts(model, counts);
-		vqa_plan_sparsity(counts, sparsity, none, &plan, err, sizeof(err));
-		if (mask == NULL || (strcmp(what, "forward") != 0 &&
-							 (vqa_magnitude_mask(model, &plan, mask) != 0 ||
-							  vqa_model_set_mask(model, mask) != 0)))
-			return 1;
+		model = strcmp(what, "forward") == 0 ? new_model(&config) : pruned_model(&config, sparsity);
+		mask = model->mask;
 		for (int i = 0; i < model->n_tensors; i++)
 			if (model->tensors[i].prunable)
 				prunable += model->tensors[i].numel;
@@ -455,29 +572,14 @@ main(int argc, char **argv)
 		}
 		else
 		{
-			VqaRng		rng;
-			int32_t    *ids = malloc(sizeof(int32_t) * batch * tokens);
-			int32_t    *att = malloc(sizeof(int32_t) * batch * tokens);
-			float	   *feats = malloc(sizeof(float) * batch * boxes * config.visual_feat_dim);
-			float	   *pos = malloc(sizeof(float) * batch * boxes * 4);
 			float	   *dense = malloc(sizeof(float) * batch * config.num_qa_labels);
 			float	   *sparse = malloc(sizeof(float) * batch * config.num_qa_labels);
-			VqaBatch in = {batch, tokens, boxes, ids, att, NULL, feats, pos};
+			VqaBatch	in = random_batch(&config, batch, tokens, boxes);
 			double		dense_ms,
 						sparse_ms,
 						diff = 0.0;
 			int			reps = strcmp(shape, "base") == 0 ? 3 : 20;
 
-			vqa_rng_seed(&rng, 4);
-			for (int i = 0; i < batch * tokens; i++)
-			{
-				ids[i] = (int32_t) vqa_rng_below(&rng, config.vocab_size);
-				att[i] = 1;
-			}
-			for (int i = 0; i < batch * boxes * config.visual_feat_dim; i++)
-				feats[i] = (float) vqa_rng_normal(&rng);
-			for (int i = 0; i < batch * boxes * 4; i++)
-				pos[i] = (float) vqa_rng_uniform(&rng);
 			model->training = 0;
 			dense_ms = forward_ms(model, &in, dense, reps);
 			if (strcmp(what, "forward") == 0)
@@ -497,7 +599,7 @@ main(int argc, char **argv)
 					   vqa_model_activation_bytes(model) / 1e6, vqa_model_activation_bytes(alone) / 1e6,
 					   (double) vqa_model_activation_bytes(alone) / vqa_model_activation_bytes(model), diff);
 				vqa_model_free(alone);
-				free(mask);
+				free_batch(&in);
 				vqa_model_free(model);
 				return 0;
 			}
@@ -510,8 +612,8 @@ main(int argc, char **argv)
 				   "sparse_ms=%.1f speedup=%.2f max_logit_diff=%.2g\n", vqa_sparse_isa(),
 				   openblas_get_corename(), shape, sparsity, batch, threads, dense_ms, sparse_ms,
 				   dense_ms / sparse_ms, diff);
+			free_batch(&in);
 		}
-		free(mask);
 		vqa_model_free(model);
 	}
 	return 0;
