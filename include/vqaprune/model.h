@@ -270,6 +270,9 @@ const float *vqa_model_pooled(const VqaModel *model);
 double		vqa_model_grad_norm(const VqaModel *model);
 void		vqa_model_scale_grads(VqaModel *model, float scale);
 
+/* Stage 3: the pruned weights' gradients zeroed (grads *= mask), if a mask is set. */
+void		vqa_model_mask_grads(VqaModel *model);
+
 /*
  * Turns the gradients of the prunable tensors, in place, into the
  * straight-through gradient of mask scores: d score = dL/d(W*M) * W. Other
@@ -288,15 +291,20 @@ int			vqa_model_use_sparse(VqaModel *model, double max_density);
 /*
  * The same for Stage 3 on a masked model: trainable sparse forms
  * (vqa_csr_make_trainable), used by the forward and backward passes in
- * training. 0, or -1 when memory runs out (no sparse forms then).
+ * training. Until they are dropped, a tensor with one keeps its gradient in
+ * the sparse form (its dense gradient stays as vqa_model_zero_grad left it,
+ * zero) and its masked copy is not kept up to date: the gradient and mask
+ * functions skip it. 0, or -1 when memory runs out (no sparse forms then).
  */
 int			vqa_model_train_sparse(VqaModel *model, double max_density);
 
-/* The sparse forms' values into params, and the masked weights refreshed. */
+/* The sparse forms' values into params and their transposes, and the masked weights refreshed. */
 void		vqa_model_sparse_to_params(VqaModel *model);
 
 /* params' values into the sparse forms (after params were loaded). */
 void		vqa_model_params_to_sparse(VqaModel *model);
+
+/* Frees the sparse forms; trained ones first leave their values in params and the masked copy. */
 void		vqa_model_drop_sparse(VqaModel *model);
 
 /* Floating-point operations of one training step (forward + backward). */

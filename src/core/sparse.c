@@ -5,7 +5,7 @@
  *
  * Why this layout: the weights are read once per block of 64 (AVX-512),
  * 32 (AVX2) or 16 (baseline) input rows, and the block's transposed inputs
- * for one 256-column panel take 64, 32 or 16 KB, so the multiply-adds read
+ * for one 128-column panel take 32, 16 or 8 KB, so the multiply-adds read
  * inputs from the first or second cache level whatever the matrix and
  * cache sizes. XNNPACK's sparse kernels use the same broadcast-weight,
  * wide-row-tile scheme; the panels bound the tile's footprint for wide

@@ -598,9 +598,8 @@ vqa_trainer_step(VqaTrainer *t, double *loss, double *score, int *examples)
 	 * exactly zero and they count for nothing in the clipping norm (as with
 	 * W * M in the forward pass, and as in the sparse form).
 	 */
-	else if (model->mask)
-		for (size_t i = 0; i < model->n_params; i++)
-			model->grads[i] *= model->mask[i];
+	else
+		vqa_model_mask_grads(model);
 
 	/* clip the model's and the loss's gradients together */
 	norm = vqa_model_grad_norm(model);
@@ -882,7 +881,6 @@ vqa_trainer_free(VqaTrainer *t)
 	/* the model keeps its trained weights, dense */
 	if (t->weight_ranges)
 	{
-		vqa_model_sparse_to_params(t->model);
 		vqa_model_drop_sparse(t->model);
 	}
 	free(t->weight_ranges);

@@ -13,10 +13,12 @@
  *     (forward_only: buffers reused layer by layer): ms per batch, the
  *     activation arena of each, and the largest logit difference.
  *   --kernel: the sparse linear layer alone against the dense product
- *     (OpenBLAS sgemm plus the bias) on the base shape's matrices (768 x 768,
+ *     (the core's sgemm plus the bias) on the base shape's matrices (768 x 768,
  *     3072 x 768, 768 x 3072) at 640 input rows (32 questions of 20 tokens),
- *     at the sparsity: ms of each, the speed-up, GFLOP/s of useful work; and
- *     the crossover kept fraction the core measures (sparse.h).
+ *     at the sparsity: ms of each, the speed-up, GFLOP/s of useful work;
+ *     Stage 3's backward products (input and weight gradients) dense against
+ *     sparse (backward_*); and the crossover kept fraction the core measures
+ *     (sparse.h).
  *   --stage3: a Stage 3 step (fine-tuning a model pruned by magnitude to the
  *     sparsity, Adam) with dense masked products against the same step in
  *     sparse form (every pruned matrix sparse: sparse forward, input and
@@ -187,8 +189,12 @@ kernel_bench(int rows, int cols, int M, double sparsity, int threads)
 	float	   *b = malloc(sizeof(float) * rows);
 	float	   *inp = malloc(sizeof(float) * M * cols);
 	float	   *out = malloc(sizeof(float) * M * rows);
+	float	   *dinp = calloc((size_t) M * cols, sizeof(float));
+	float	   *dw = calloc((size_t) rows * cols, sizeof(float));
 	double		dense = 1e30,
-				sparse = 1e30;
+				sparse = 1e30,
+				dense_back = 1e30,
+				sparse_back = 1e30;
 	VqaCsr	   *csr;
 	VqaRng		rng;
 
@@ -217,12 +223,31 @@ kernel_bench(int rows, int cols, int M, double sparsity, int threads)
 			exit(1);
 		sparse = fmin(sparse, bench_now() - t0);
 	}
+	/* Stage 3's backward: the input and weight gradients, dense against sparse */
+	if (vqa_csr_make_trainable(csr) != 0)
+		exit(1);
+	for (int rep = 0; rep < 15; rep++)
+	{
+		double		t0 = bench_now();
+
+		vqa_sgemm(false, false, M, cols, rows, 1.0f, out, rows, w, cols, 1.0f, dinp, cols, NULL);
+		vqa_sgemm(true, false, rows, cols, M, 1.0f, out, rows, inp, cols, 1.0f, dw, cols, NULL);
+		dense_back = fmin(dense_back, bench_now() - t0);
+		t0 = bench_now();
+		if (vqa_csr_backward(csr, dinp, out, inp, M) != 0)
+			exit(1);
+		sparse_back = fmin(sparse_back, bench_now() - t0);
+	}
 	printf("vqaprune kernel isa=%s blas=%s rows=%d cols=%d M=%d sparsity=%.2f threads=%d "
-		   "dense_ms=%.3f sparse_ms=%.3f speedup=%.2f dense_gflops=%.1f sparse_gflops=%.1f\n",
+		   "dense_ms=%.3f sparse_ms=%.3f speedup=%.2f dense_gflops=%.1f sparse_gflops=%.1f "
+		   "backward_dense_ms=%.3f backward_sparse_ms=%.3f backward_speedup=%.2f\n",
 		   vqa_sparse_isa(), openblas_get_corename(), rows, cols, M, sparsity, threads,
 		   dense * 1e3, sparse * 1e3, dense / sparse, 2.0 * M * rows * cols / dense / 1e9,
-		   2.0 * M * csr->nnz / sparse / 1e9);
+		   2.0 * M * csr->nnz / sparse / 1e9, dense_back * 1e3, sparse_back * 1e3,
+		   dense_back / sparse_back);
 	vqa_csr_free(csr);
+	free(dinp);
+	free(dw);
 	free(w);
 	free(mask);
 	free(b);
