@@ -787,6 +787,9 @@ sparse_stage3_matches_the_dense_masked_step(void **state)
 					memcpy(after, models[1]->params, sizeof(float) * models[1]->n_params);
 					vqa_trainer_free(trainers[1]);
 					assert_null(models[1]->sparse);
+					/* the masked copy, not kept up to date while sparse, is the trained weights again */
+					for (size_t i = 0; i < models[1]->n_params; i++)
+						assert_true(models[1]->masked[i] == models[1]->params[i] * models[1]->mask[i]);
 					again = vqa_trainer_new(models[1], ex, &config, err, sizeof(err));
 					assert_non_null(again);
 					assert_int_equal(vqa_trainer_load_state(again, saved, bytes[1], err, sizeof(err)), 0);
