@@ -47,6 +47,8 @@ for path in avx512:SkylakeX avx2:Haswell baseline:Prescott; do
 		./test/bench/bench_prune --shape base --kernel --sparsity 0.9 --threads 1 | grep "isa=${path%%:*} " || true
 done
 echo "== pruning: a Stage 3 step, dense masked against sparse"
-for s in 0.5 0.7 0.9; do ./test/bench/bench_prune --shape base --stage3 --sparsity $s --threads 2; done
+for s in 0.5 0.7 0.8 0.9; do ./test/bench/bench_prune --shape base --stage3 --sparsity $s --threads 2; done
+echo "== thread scaling, 1 to 2 threads, of every step kind (base shape; Stage 3 and evaluation at 0.9)"
+./test/bench/bench_prune --shape base --scaling --sparsity 0.9 --threads 2
 echo "== pruning: bytes of a compacted model against dense float32"
 for shape in tiny base; do ./test/bench/bench_prune --shape $shape --storage --sparsity 0.7; done
