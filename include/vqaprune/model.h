@@ -248,6 +248,15 @@ int			vqa_model_zero_grad(VqaModel *model);
  */
 int			vqa_model_backward(VqaModel *model, const float *dlogits, const float *dpooled);
 
+/*
+ * Sizes the activation arena for batches of up to B questions of T tokens
+ * and N boxes, so that the shorter batches of per-batch padding reuse it:
+ * grown batch by batch instead, each growth is a new arena whose pages the
+ * kernel zeroes on first touch, seconds at base shape. 0, or -1 if the
+ * shape is out of range or memory runs out.
+ */
+int			vqa_model_reserve(VqaModel *model, int B, int T, int N);
+
 /* Bytes of the activation arena, as large as the largest batch made it. */
 size_t		vqa_model_activation_bytes(const VqaModel *model);
 

@@ -428,6 +428,14 @@ activations_reserve(VqaModel *model, int B, int T, int N)
 }
 
 int
+vqa_model_reserve(VqaModel *model, int B, int T, int N)
+{
+	if (B < 1 || T < 1 || N < 1 || T > model->config.max_position_embeddings)
+		return -1;
+	return activations_reserve(model, B, T, N);
+}
+
+int
 vqa_model_forward(VqaModel *model, const VqaBatch *batch, float *logits,
 				  const float *targets, float *loss)
 {

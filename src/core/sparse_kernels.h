@@ -21,17 +21,85 @@
 
 typedef float K(Vec) __attribute__((vector_size(LANES * sizeof(float))));
 
-/* xt[j * rows + k] = src[(m0 + k) * ld + c0 + j], j < pc, k < count; rows past count are zero */
+/*
+ * A LANES x LANES tile transposed in registers: step s swaps, within every
+ * 2s x 2s block, the two off-diagonal s x s blocks (rows i and i + s, lanes
+ * split at s), so log2(LANES) steps of one two-source shuffle per row
+ * transpose the tile: LANES loads, LANES log2(LANES) shuffles and LANES
+ * stores instead of LANES^2 scalar copies, which cost a 768 x 768
+ * product at 90% sparsity a fifth of its time.
+ */
+#define SHUFFLE_LO(l, s) (((l) / (s)) % 2 == 0 ? (l) : LANES + (l) - (s))
+#if LANES == 16
+#define LANE_MASK(s, d) {SHUFFLE_LO(0, s) + (d), SHUFFLE_LO(1, s) + (d), SHUFFLE_LO(2, s) + (d), \
+	SHUFFLE_LO(3, s) + (d), SHUFFLE_LO(4, s) + (d), SHUFFLE_LO(5, s) + (d), SHUFFLE_LO(6, s) + (d), \
+	SHUFFLE_LO(7, s) + (d), SHUFFLE_LO(8, s) + (d), SHUFFLE_LO(9, s) + (d), SHUFFLE_LO(10, s) + (d), \
+	SHUFFLE_LO(11, s) + (d), SHUFFLE_LO(12, s) + (d), SHUFFLE_LO(13, s) + (d), \
+	SHUFFLE_LO(14, s) + (d), SHUFFLE_LO(15, s) + (d)}
+#elif LANES == 8
+#define LANE_MASK(s, d) {SHUFFLE_LO(0, s) + (d), SHUFFLE_LO(1, s) + (d), SHUFFLE_LO(2, s) + (d), \
+	SHUFFLE_LO(3, s) + (d), SHUFFLE_LO(4, s) + (d), SHUFFLE_LO(5, s) + (d), SHUFFLE_LO(6, s) + (d), \
+	SHUFFLE_LO(7, s) + (d)}
+#else
+#define LANE_MASK(s, d) {SHUFFLE_LO(0, s) + (d), SHUFFLE_LO(1, s) + (d), SHUFFLE_LO(2, s) + (d), \
+	SHUFFLE_LO(3, s) + (d)}
+#endif
+#define TRANSPOSE_STEP(s) \
+	if (LANES > (s)) \
+	{ \
+		const K(LaneIndex) lo = LANE_MASK(s, 0), hi = LANE_MASK(s, s); \
+		for (int i = 0; i < LANES; i++) \
+			if ((i / (s)) % 2 == 0) \
+			{ \
+				K(Vec)		a = v[i], b = v[i + (s)]; \
+				v[i] = __builtin_shuffle(a, b, lo); \
+				v[i + (s)] = __builtin_shuffle(a, b, hi); \
+			} \
+	}
+
+typedef int K(LaneIndex) __attribute__((vector_size(LANES * sizeof(int))));
+
+/* dst[j * ld_dst + i] = src[i * ld_src + j] for i, j < LANES */
+ISA_TARGET static inline void
+K(transpose_tile) (const float *src, size_t ld_src, float *dst, size_t ld_dst)
+{
+	K(Vec)		v[LANES];
+
+	for (int i = 0; i < LANES; i++)
+		memcpy(&v[i], src + i * ld_src, sizeof(v[i]));
+	TRANSPOSE_STEP(8);
+	TRANSPOSE_STEP(4);
+	TRANSPOSE_STEP(2);
+	TRANSPOSE_STEP(1);
+	for (int j = 0; j < LANES; j++)
+		memcpy(dst + j * ld_dst, &v[j], sizeof(v[j]));
+}
+
+#undef TRANSPOSE_STEP
+#undef LANE_MASK
+#undef SHUFFLE_LO
+
+/*
+ * xt[j * rows + k] = src[(m0 + k) * ld + c0 + j], j < pc, k < count; rows
+ * past count are zero. Whole tiles in registers, the edges one by one.
+ */
 ISA_TARGET static void
 K(transpose_in) (const float *src, int ld, int m0, int count, int c0, int pc, int rows, float *xt)
 {
+	int			full_k = count / LANES * LANES,
+				full_j = pc / LANES * LANES;
+
 	if (count < rows)
 		memset(xt, 0, sizeof(float) * rows * pc);
+	for (int k = 0; k < full_k; k += LANES)
+		for (int j = 0; j < full_j; j += LANES)
+			K(transpose_tile) (src + (size_t) (m0 + k) * ld + c0 + j, (size_t) ld,
+							   xt + (size_t) j * rows + k, (size_t) rows);
 	for (int k = 0; k < count; k++)
 	{
 		const float *row = src + (size_t) (m0 + k) * ld + c0;
 
-		for (int j = 0; j < pc; j++)
+		for (int j = k < full_k ? full_j : 0; j < pc; j++)
 			xt[(size_t) j * rows + k] = row[j];
 	}
 }

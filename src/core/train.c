@@ -274,7 +274,8 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 				 config->micro_batch_size, config->batch_size);
 		return NULL;
 	}
-	if (train->n < 1 || train->answers != A)
+	if (train->n < 1 || train->answers != A ||
+		train->seq_len > model->config.max_position_embeddings)
 	{
 		snprintf(errbuf, errlen, "the training examples do not fit the model");
 		return NULL;
@@ -334,6 +335,9 @@ vqa_trainer_new(VqaModel *model, const VqaExamples *train, const VqaTrainConfig 
 		if (t->qo_adam == NULL)
 			goto oom;
 	}
+	/* batches padded to their longest question fit in the arena of the longest */
+	if (vqa_model_reserve(model, B, train->seq_len, train->num_boxes) != 0)
+		goto oom;
 	for (int i = 0; i < train->n; i++)
 		t->order[i] = i;
 	epoch_order(t);

@@ -334,6 +334,9 @@ main(int argc, char **argv)
 	in.visual_feats = feats;
 	in.visual_pos = pos;
 
+	/* as the trainer does: one arena, for the longest batch */
+	if (vqa_model_reserve(model, batch, tokens, boxes) != 0)
+		return 1;
 	for (int step = 0; step < warmup + steps; step++)
 	{
 		if (plan)
