@@ -5,7 +5,7 @@
  * the fixed length stays where the padding is attended; bucketing by length
  * is a permutation that depends on the seed alone, keeps a batch's lengths
  * close, and a trainer that buckets resumes from a saved state as if never
- * stopped.
+ * stopped; its activation arena is sized once, for the longest batch.
  */
 #include "unit.h"
 
@@ -410,6 +410,47 @@ a_bucketing_trainer_resumes_where_it_stopped(void **state)
 	vqa_examples_free(ex);
 }
 
+/*
+ * A trainer sizes the activation arena for its longest batch at the start:
+ * the batches of per-batch padding, shorter or not, never grow it. Shapes
+ * the model cannot take are refused.
+ */
+static void
+the_arena_is_sized_once_for_the_longest_batch(void **state)
+{
+	VqaExamples *ex = length_examples(0);
+	VqaModel   *model = random_model(VQA_MODEL_LXMERT, VQA_HEAD_HUGGINGFACE);
+	VqaTrainConfig config = {0};
+	char		err[256];
+	VqaTrainer *t;
+	double		loss,
+				score;
+	int			count;
+	size_t		reserved;
+
+	ex->batch_padding = 1;
+	config.epochs = 2;
+	config.batch_size = 2;
+	config.lr = 1e-3f;
+	config.seed = 5;
+	config.loss = VQA_LOSS_BCE;
+	vqa_loss_default_options(&config.loss_options);
+	t = vqa_trainer_new(model, ex, &config, err, sizeof(err));
+	assert_non_null(t);
+	reserved = vqa_model_activation_bytes(model);
+	assert_int_equal(reserved, vqa_model_activation_bytes_for(&model->config, 2, TOKENS, BOXES, 0));
+	for (int s = 0; s < vqa_trainer_total_steps(t); s++)
+	{
+		assert_int_equal(vqa_trainer_step(t, &loss, &score, &count), 1);
+		assert_int_equal(vqa_model_activation_bytes(model), reserved);
+	}
+	assert_int_equal(vqa_model_reserve(model, 2, 25, BOXES), -1);
+	assert_int_equal(vqa_model_reserve(model, 0, TOKENS, BOXES), -1);
+	vqa_trainer_free(t);
+	vqa_model_free(model);
+	vqa_examples_free(ex);
+}
+
 int
 run_padding_tests(int *n_tests)
 {
@@ -420,6 +461,7 @@ run_padding_tests(int *n_tests)
 		cmocka_unit_test(padding_follows_the_attention_mask),
 		cmocka_unit_test(bucketing_is_reproducible_from_the_seed),
 		cmocka_unit_test(a_bucketing_trainer_resumes_where_it_stopped),
+		cmocka_unit_test(the_arena_is_sized_once_for_the_longest_batch),
 	};
 
 	return UNIT_GROUP(padding, tests, n_tests);

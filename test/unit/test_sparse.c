@@ -47,7 +47,7 @@ random_problem(VqaRng *rng, int M, int rows, int cols, double density, float *w,
 
 /*
  * Every kernel path the CPU runs, 1 and 2 threads, row counts around the
- * blocks (16, 32, 64, 128 rows) and widths across column panels (256):
+ * blocks (16, 32, 64, 128 rows) and widths across column panels (128):
  * the sparse linear layer against a dense product in double precision.
  */
 static void
