@@ -6,8 +6,9 @@
  *     dropout on): ms per step and the ratio.
  *   --eval: evaluation (forward, training off) of a model pruned to a
  *     sparsity by magnitude, dense against the sparse kernels of a compacted
- *     model (every pruned linear weight sparse): ms per batch, the speed-up,
- *     and the largest logit difference.
+ *     model (the matrices sparse enough for them by the measured crossover,
+ *     as vqa_compact's models are evaluated): ms per batch, the speed-up, the
+ *     matrices chosen, and the largest logit difference.
  *   --forward: evaluation of the dense model, the training forward pass
  *     (activations kept for backward) against the forward pass alone
  *     (forward_only: buffers reused layer by layer): ms per batch, the
@@ -383,6 +384,27 @@ forward_ms(VqaModel *model, const VqaBatch *in, float *logits, int reps)
 	return best * 1e3;
 }
 
+/* matrices in sparse form, and the prunable matrices that could be (not the word embeddings) */
+static int
+sparse_count(const VqaModel *model)
+{
+	int			n = 0;
+
+	for (int i = 0; model->sparse && i < model->n_tensors; i++)
+		n += model->sparse[i] != NULL;
+	return n;
+}
+
+static int
+prunable_matrices(const VqaModel *model)
+{
+	int			n = 0;
+
+	for (int i = 0; i < model->n_tensors; i++)
+		n += model->tensors[i].prunable && !strstr(model->tensors[i].name, "word_embeddings");
+	return n;
+}
+
 static void
 scaling_line(const char *shape, const char *step, double sparsity, int threads, double one_ms,
 			 double many_ms)
@@ -436,7 +458,7 @@ thread_scaling(const char *shape, const VqaModelConfig *config, int batch, int s
 	logits = malloc(sizeof(float) * batch * config->num_qa_labels);
 	for (int sparse = 0; sparse < 2; sparse++)
 	{
-		if (sparse && vqa_model_use_sparse(model, 1.0) != 0)
+		if (sparse && vqa_model_use_sparse(model, vqa_sparse_crossover_density()) != 0)
 			exit(1);
 		for (int t = 0; t < 2; t++)
 		{
@@ -628,15 +650,16 @@ main(int argc, char **argv)
 				vqa_model_free(model);
 				return 0;
 			}
-			if (vqa_model_use_sparse(model, 1.0) != 0)
+			if (vqa_model_use_sparse(model, vqa_sparse_crossover_density()) != 0)
 				return 1;
 			sparse_ms = forward_ms(model, &in, sparse, reps);
 			for (int i = 0; i < batch * config.num_qa_labels; i++)
 				diff = fmax(diff, fabs(dense[i] - sparse[i]));
-			printf("vqaprune eval isa=%s blas=%s shape=%s sparsity=%.2f batch=%d threads=%d dense_ms=%.1f "
-				   "sparse_ms=%.1f speedup=%.2f max_logit_diff=%.2g\n", vqa_sparse_isa(),
-				   openblas_get_corename(), shape, sparsity, batch, threads, dense_ms, sparse_ms,
-				   dense_ms / sparse_ms, diff);
+			printf("vqaprune eval isa=%s blas=%s shape=%s sparsity=%.2f batch=%d threads=%d "
+				   "crossover=%.3f sparse_matrices=%d/%d dense_ms=%.1f sparse_ms=%.1f speedup=%.2f "
+				   "max_logit_diff=%.2g\n", vqa_sparse_isa(), openblas_get_corename(), shape,
+				   sparsity, batch, threads, vqa_sparse_crossover_density(), sparse_count(model),
+				   prunable_matrices(model), dense_ms, sparse_ms, dense_ms / sparse_ms, diff);
 			free_batch(&in);
 		}
 		vqa_model_free(model);
