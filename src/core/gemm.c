@@ -2,10 +2,9 @@
  * gemm.c: sgemm split over the worker pool (gemm.h).
  *
  * The slices run along the longer side of C, in multiples of 16 so that
- * OpenBLAS's micro-kernels see whole tiles; each worker's product covers
- * the full depth K, so a slice needs no reduction and results do not depend
- * on the thread count's effect on summation order within OpenBLAS's kernel
- * beyond its own blocking.
+ * OpenBLAS's micro-kernels see whole tiles. Each covers the full depth K:
+ * no reduction across slices, and each element of C is summed as one
+ * single-threaded call would sum it.
  */
 #include "vqaprune/gemm.h"
 
