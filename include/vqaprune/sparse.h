@@ -5,13 +5,16 @@
  * gradient through the transposed matrix and the weight gradient at the
  * kept positions only.
  *
- * The columns are cut in panels of VQA_CSR_PANEL; within a panel the kept
- * weights are stored row by row. The kernels work on blocks of input rows
- * (64 with AVX-512, 32 with AVX2, 16 on the baseline) whose panel is
- * transposed into a buffer the size of a level-1 or level-2 cache, so each
- * kept weight is one broadcast and four vector multiply-adds on inputs the
- * cache holds, whatever the matrix's width, and the weights are read once
- * per block. They are compiled for AVX-512, AVX2 and a portable baseline
+ * The columns are cut in panels; within a panel the kept weights are
+ * stored row by row. The kernels work on blocks of input rows (64 with
+ * AVX-512, 32 with AVX2, 16 on the baseline) whose panel is transposed into
+ * a VQA_CSR_TILE_BYTES buffer, which every x86-64 core's level-1 data cache
+ * holds, so each kept weight is one broadcast and four vector multiply-adds
+ * on inputs in that cache, whatever the matrix's width, and the weights are
+ * read once per block. A panel is as wide as that buffer allows for the
+ * kernels chosen when the matrix is built (128 columns with AVX-512, 256
+ * with AVX2, 512 on the baseline): the wider the panel, the longer each
+ * row's run of kept weights between the sums' loads and stores. They are compiled for AVX-512, AVX2 and a portable baseline
  * and chosen at first use: the best the CPU has, or the one named by the
  * environment variable VQAPRUNE_SPARSE_ISA (avx512, avx2, baseline) if the
  * CPU can run it.
@@ -22,13 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VQA_CSR_PANEL 128
+#define VQA_CSR_TILE_BYTES 32768
 
 typedef struct VqaCsr
 {
 	int			rows;			/* output features */
 	int			cols;			/* input features */
-	int			panels;			/* ceil(cols / VQA_CSR_PANEL) */
+	int			panel;			/* columns per panel */
+	int			panels;			/* ceil(cols / panel) */
 	size_t		nnz;
 	/* kept weights of row o in panel p: [start[p * rows + o], start[p * rows + o + 1]) */
 	int64_t    *start;			/* panels * rows + 1 */

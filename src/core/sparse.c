@@ -5,12 +5,15 @@
  *
  * Why this layout: the weights are read once per block of 64 (AVX-512),
  * 32 (AVX2) or 16 (baseline) input rows, and the block's transposed inputs
- * for one 128-column panel take 32, 16 or 8 KB, so the multiply-adds read
- * inputs from the first or second cache level whatever the matrix and
- * cache sizes. XNNPACK's sparse kernels use the same broadcast-weight,
- * wide-row-tile scheme; the panels bound the tile's footprint for wide
- * matrices (3072 inputs), and the sums stay in a per-thread buffer between
- * panels.
+ * for one panel (128, 256 or 512 columns) take 32 KB, so the multiply-adds
+ * read inputs from the first cache level whatever the matrix's width.
+ * XNNPACK's sparse kernels use the same broadcast-weight, wide-row-tile
+ * scheme; the panels bound the tile's footprint for wide matrices (3072
+ * inputs), and the sums stay in a per-thread buffer between panels. The
+ * panel is as wide as that bound allows because each row's sums are loaded
+ * and stored once per panel: on an AMD Zen 3 (AVX2), 256 columns rather
+ * than 128 made the products at 90% sparsity 1.2-1.4x faster, and 512 (a
+ * 64 KB tile) lost again at 70%.
  */
 #include "vqaprune/sparse.h"
 
@@ -127,7 +130,7 @@ vqa_sparse_isa(void)
 /* ---------------------------------------------------------------------- */
 
 static VqaCsr *
-csr_alloc(int rows, int cols, size_t nnz)
+csr_alloc(int rows, int cols, size_t nnz, int panel)
 {
 	VqaCsr	   *csr = calloc(1, sizeof(VqaCsr));
 
@@ -135,7 +138,8 @@ csr_alloc(int rows, int cols, size_t nnz)
 		return NULL;
 	csr->rows = rows;
 	csr->cols = cols;
-	csr->panels = cols > 0 ? (cols + VQA_CSR_PANEL - 1) / VQA_CSR_PANEL : 1;
+	csr->panel = panel;
+	csr->panels = cols > 0 ? (cols + panel - 1) / panel : 1;
 	csr->nnz = nnz;
 	csr->start = calloc((size_t) csr->panels * rows + 1, sizeof(int64_t));
 	csr->col = malloc(sizeof(uint16_t) * (nnz ? nnz : 1));
@@ -156,14 +160,15 @@ vqa_csr_from_dense(const float *w, const float *mask, int rows, int cols)
 
 	for (size_t i = 0; i < (size_t) rows * cols; i++)
 		nnz += mask == NULL || mask[i] != 0.0f;
-	csr = csr_alloc(rows, cols, nnz);
+	csr = csr_alloc(rows, cols, nnz,
+					(int) (VQA_CSR_TILE_BYTES / sizeof(float)) / chosen_kernels()->rows);
 	if (csr == NULL)
 		return NULL;
 	nnz = 0;
 	for (int p = 0; p < csr->panels; p++)
 	{
-		int			c0 = p * VQA_CSR_PANEL;
-		int			c1 = cols - c0 < VQA_CSR_PANEL ? cols : c0 + VQA_CSR_PANEL;
+		int			c0 = p * csr->panel;
+		int			c1 = cols - c0 < csr->panel ? cols : c0 + csr->panel;
 
 		for (int r = 0; r < rows; r++)
 		{
@@ -204,7 +209,7 @@ vqa_csr_to_dense(const VqaCsr *csr, float *w)
 	for (int p = 0; p < csr->panels; p++)
 		for (int r = 0; r < csr->rows; r++)
 		{
-			float	   *row = w + (size_t) r * csr->cols + (size_t) p * VQA_CSR_PANEL;
+			float	   *row = w + (size_t) r * csr->cols + (size_t) p * csr->panel;
 
 			for (int64_t q = csr->start[(size_t) p * csr->rows + r];
 				 q < csr->start[(size_t) p * csr->rows + r + 1]; q++)
@@ -218,7 +223,7 @@ vqa_csr_load_values(VqaCsr *csr, const float *w)
 	for (int p = 0; p < csr->panels; p++)
 		for (int r = 0; r < csr->rows; r++)
 		{
-			const float *row = w + (size_t) r * csr->cols + (size_t) p * VQA_CSR_PANEL;
+			const float *row = w + (size_t) r * csr->cols + (size_t) p * csr->panel;
 
 			for (int64_t q = csr->start[(size_t) p * csr->rows + r];
 				 q < csr->start[(size_t) p * csr->rows + r + 1]; q++)
@@ -234,7 +239,7 @@ vqa_csr_make_trainable(VqaCsr *w)
 
 	if (w->grad != NULL)
 		return 0;
-	t = csr_alloc(w->cols, w->rows, w->nnz);
+	t = csr_alloc(w->cols, w->rows, w->nnz, w->panel);
 	w->grad = calloc(w->nnz ? w->nnz : 1, sizeof(float));
 	w->t_from = malloc(sizeof(int64_t) * (w->nnz ? w->nnz : 1));
 	next = t ? calloc((size_t) t->panels * t->rows + 1, sizeof(int64_t)) : NULL;
@@ -254,11 +259,11 @@ vqa_csr_make_trainable(VqaCsr *w)
 	 * of w's row o; visiting o in increasing order keeps each of its rows
 	 * sorted.
 	 */
-#define T_SLOT(o, c) ((size_t) ((o) / VQA_CSR_PANEL) * t->rows + (c))
+#define T_SLOT(o, c) ((size_t) ((o) / t->panel) * t->rows + (c))
 	for (int o = 0; o < w->rows; o++)
 		for (int p = 0; p < w->panels; p++)
 			for (int64_t q = w->start[(size_t) p * w->rows + o]; q < w->start[(size_t) p * w->rows + o + 1]; q++)
-				t->start[T_SLOT(o, p * VQA_CSR_PANEL + w->col[q]) + 1]++;
+				t->start[T_SLOT(o, p * w->panel + w->col[q]) + 1]++;
 	for (size_t s = 0; s < (size_t) t->panels * t->rows; s++)
 	{
 		t->start[s + 1] += t->start[s];
@@ -268,9 +273,9 @@ vqa_csr_make_trainable(VqaCsr *w)
 		for (int p = 0; p < w->panels; p++)
 			for (int64_t q = w->start[(size_t) p * w->rows + o]; q < w->start[(size_t) p * w->rows + o + 1]; q++)
 			{
-				int64_t		k = next[T_SLOT(o, p * VQA_CSR_PANEL + w->col[q])]++;
+				int64_t		k = next[T_SLOT(o, p * w->panel + w->col[q])]++;
 
-				t->col[k] = (uint16_t) (o % VQA_CSR_PANEL);
+				t->col[k] = (uint16_t) (o % t->panel);
 				w->t_from[k] = q;
 			}
 #undef T_SLOT
@@ -313,7 +318,7 @@ linear_items(void *arg, size_t begin, size_t end, int worker)
 	const CsrJob *j = arg;
 	int			R = j->k->rows;
 	float	   *xt = j->scratch + (size_t) worker * j->per_worker;
-	float	   *ot = xt + (size_t) VQA_CSR_PANEL * R;
+	float	   *ot = xt + (size_t) j->w->panel * R;
 
 	for (size_t item = begin; item < end; item++)
 	{
@@ -365,7 +370,7 @@ run_linear(const SparseKernels *k, const VqaCsr *w, const float *inp, const floa
 	/* few blocks (a short batch): split the outputs too, to keep every thread busy */
 	while (blocks * j.chunks < 2 * (size_t) threads && w->rows / (j.chunks * 2) >= 64)
 		j.chunks *= 2;
-	j.per_worker = (size_t) (VQA_CSR_PANEL + w->rows) * k->rows;
+	j.per_worker = (size_t) (w->panel + w->rows) * k->rows;
 	j.scratch = take_scratch(j.per_worker * threads);
 	if (j.scratch == NULL)
 		return -1;
@@ -386,7 +391,7 @@ grad_items(void *arg, size_t begin, size_t end, int worker)
 	const CsrJob *j = arg;
 	int			R = j->k->grad_rows;
 	float	   *xt = j->scratch + (size_t) worker * j->per_worker;
-	float	   *dt = xt + (size_t) VQA_CSR_PANEL * R;
+	float	   *dt = xt + (size_t) j->w->panel * R;
 
 	for (size_t chunk = begin; chunk < end; chunk++)
 	{
@@ -409,9 +414,9 @@ vqa_csr_backward(VqaCsr *w, float *dinp, const float *dout, const float *inp, in
 	if (M <= 0)
 		return 0;
 	/* both products' scratch first: a failure then leaves dinp untouched */
-	j.per_worker = (size_t) (VQA_CSR_PANEL + w->rows / threads + 1) * k->grad_rows;
+	j.per_worker = (size_t) (w->panel + w->rows / threads + 1) * k->grad_rows;
 	if (take_scratch(j.per_worker * threads) == NULL ||
-		take_scratch((size_t) (VQA_CSR_PANEL + w->cols) * k->rows * threads) == NULL)
+		take_scratch((size_t) (w->panel + w->cols) * k->rows * threads) == NULL)
 		return -1;
 	if (dinp && run_linear(k, w->t, dout, NULL, dinp, M, 1) != 0)
 		return -1;

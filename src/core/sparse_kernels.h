@@ -166,7 +166,7 @@ K(panel_rows) (const VqaCsr *w, int p, int o0, int o1, const float *xt, float *o
 
 /*
  * out rows [m0, m0 + count) (count <= ROWS), outputs [o0, o1): = or +=
- * inp W^T + b. xt: VQA_CSR_PANEL x ROWS floats, ot: w->rows x ROWS.
+ * inp W^T + b. xt: w->panel x ROWS floats, ot: w->rows x ROWS.
  */
 ISA_TARGET static void
 K(linear_block) (const VqaCsr *w, const float *inp, const float *b, float *out, int m0, int count,
@@ -174,8 +174,8 @@ K(linear_block) (const VqaCsr *w, const float *inp, const float *b, float *out, 
 {
 	for (int p = 0; p < w->panels; p++)
 	{
-		int			c0 = p * VQA_CSR_PANEL;
-		int			pc = w->cols - c0 < VQA_CSR_PANEL ? w->cols - c0 : VQA_CSR_PANEL;
+		int			c0 = p * w->panel;
+		int			pc = w->cols - c0 < w->panel ? w->cols - c0 : w->panel;
 
 		K(transpose_in) (inp, w->cols, m0, count, c0, pc, ROWS, xt);
 		K(panel_rows) (w, p, o0, o1, xt, ot, p == 0);
@@ -196,7 +196,7 @@ K(linear_block) (const VqaCsr *w, const float *inp, const float *b, float *out, 
 /*
  * grad of the kept weights of outputs [o0, o1) += their entries of
  * dout^T inp over rows [m0, m0 + count) (count <= GRAD_ROWS). xt:
- * VQA_CSR_PANEL x GRAD_ROWS floats, dt: (o1 - o0) x GRAD_ROWS.
+ * w->panel x GRAD_ROWS floats, dt: (o1 - o0) x GRAD_ROWS.
  */
 ISA_TARGET static void
 K(grad_block) (VqaCsr *w, const float *dout, const float *inp, int m0, int count, int o0, int o1,
@@ -206,8 +206,8 @@ K(grad_block) (VqaCsr *w, const float *dout, const float *inp, int m0, int count
 	for (int p = 0; p < w->panels; p++)
 	{
 		const int64_t *start = w->start + (size_t) p * w->rows;
-		int			c0 = p * VQA_CSR_PANEL;
-		int			pc = w->cols - c0 < VQA_CSR_PANEL ? w->cols - c0 : VQA_CSR_PANEL;
+		int			c0 = p * w->panel;
+		int			pc = w->cols - c0 < w->panel ? w->cols - c0 : w->panel;
 
 		K(transpose_in) (inp, w->cols, m0, count, c0, pc, GRAD_ROWS, xt);
 		for (int o = o0; o < o1; o++)

@@ -30,6 +30,8 @@ close(float got, double ref, double size)
 }
 
 static const char *const isas[] = {"avx512", "avx2", "baseline"};
+/* each path's panel: its block of input rows, transposed, fills VQA_CSR_TILE_BYTES */
+static const int isa_panels[] = {128, 256, 512};
 
 /* A rows x cols matrix, a mask keeping about `density` of it, and M x cols inputs. */
 static void
@@ -47,8 +49,9 @@ random_problem(VqaRng *rng, int M, int rows, int cols, double density, float *w,
 
 /*
  * Every kernel path the CPU runs, 1 and 2 threads, row counts around the
- * blocks (16, 32, 64, 128 rows) and widths across column panels (128):
- * the sparse linear layer against a dense product in double precision.
+ * blocks (16, 32, 64, 128 rows) and widths across column panels (128,
+ * 256 or 512 columns): the sparse linear layer against a dense product in
+ * double precision.
  */
 static void
 csr_linear_matches_a_dense_product(void **state)
@@ -89,6 +92,7 @@ csr_linear_matches_a_dense_product(void **state)
 							b[i] = (float) vqa_rng_normal(&rng);
 						csr = vqa_csr_from_dense(w, mask, rows, cols);
 						assert_non_null(csr);
+						assert_int_equal(csr->panel, isa_panels[ii]);
 						assert_int_equal(vqa_csr_linear(csr, inp, b, out, M), 0);
 						for (int m = 0; m < M; m++)
 							for (int o = 0; o < rows; o++)
