@@ -31,7 +31,7 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-CORE_LIBS = -lyajl -lutf8proc -lz $(BLAS_LIBS) -lm
+CORE_LIBS = -lyajl -lutf8proc -lz $(BLAS_LIBS) -lmvec -lm
 PG_CPPFLAGS = -Iinclude $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers

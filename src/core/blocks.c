@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "vqaprune/gelu.h"
 #include "vqaprune/gemm.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/sparse.h"
@@ -286,16 +287,12 @@ vqa_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, con
 	vqa_parallel_for(C, 64, layernorm_backward_columns, &columns);
 }
 
-#define INV_SQRT2 0.70710678118654752440f
-#define INV_SQRT_2PI 0.39894228040143267794f
-
 static void
 gelu_range(void *arg, size_t begin, size_t end, int worker)
 {
 	RowsJob    *j = arg;
 
-	for (size_t i = begin; i < end; i++)
-		j->out[i] = 0.5f * j->in[i] * (1.0f + erff(j->in[i] * INV_SQRT2));
+	vqa_gelu_span(j->out + begin, j->in + begin, end - begin);
 }
 
 void
@@ -311,14 +308,7 @@ gelu_backward_range(void *arg, size_t begin, size_t end, int worker)
 {
 	RowsJob    *j = arg;
 
-	for (size_t i = begin; i < end; i++)
-	{
-		float		x = j->in[i];
-		float		cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-		float		pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-
-		j->out[i] = j->in2[i] * (cdf + x * pdf);
-	}
+	vqa_gelu_backward_span(j->out + begin, j->in2 + begin, j->in + begin, end - begin);
 }
 
 /* dinp = dout * (Phi(x) + x phi(x)) */
