@@ -39,6 +39,9 @@ SHLIB_LINK = $(CORE_LIBS)
 EXTRA_CLEAN = test/unit/run_unit_tests test/unit/generated test/bench/bench_loaders test/bench/bench_lxmert \
 	test/bench/bench_prune
 
+# plain `make` builds the extension, as with any PGXS module (the rule below would otherwise come first)
+.DEFAULT_GOAL := all
+
 # the objects follow the headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard include/vqaprune/*.h src/pg/*.h src/core/*.h)
 
