@@ -54,14 +54,25 @@ typedef float K(Vec) __attribute__((vector_size(LANES * sizeof(float))));
 			v[i + (s)] = __builtin_shufflevector(a, b, LANE_LIST(s, s)); \
 		}
 
-/* dst[j * ld_dst + i] = src[i * ld_src + j] for i, j < LANES */
-ISA_TARGET static inline void
-K(transpose_tile) (const float *src, size_t ld_src, float *dst, size_t ld_dst)
+ISA_TARGET static inline K(Vec)
+K(load) (const float *p)
 {
-	K(Vec)		v[LANES];
+	K(Vec)		v;
 
-	for (int i = 0; i < LANES; i++)
-		memcpy(&v[i], src + i * ld_src, sizeof(v[i]));
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+ISA_TARGET static inline void
+K(store) (float *p, K(Vec) v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* v[j][i] = v[i][j] for i, j < LANES */
+ISA_TARGET static inline void
+K(transpose_regs) (K(Vec) * v)
+{
 	/* the steps of this width only: a wider one's lane list would not fit */
 #if LANES == 16
 	TRANSPOSE_STEP(8);
@@ -71,8 +82,40 @@ K(transpose_tile) (const float *src, size_t ld_src, float *dst, size_t ld_dst)
 #endif
 	TRANSPOSE_STEP(2);
 	TRANSPOSE_STEP(1);
+}
+
+/* dst[j * ld_dst + i] = src[i * ld_src + j] for i, j < LANES */
+ISA_TARGET static inline void
+K(transpose_tile) (const float *src, size_t ld_src, float *dst, size_t ld_dst)
+{
+	K(Vec)		v[LANES];
+
+	for (int i = 0; i < LANES; i++)
+		v[i] = K(load) (src + i * ld_src);
+	K(transpose_regs) (v);
 	for (int j = 0; j < LANES; j++)
-		memcpy(dst + j * ld_dst, &v[j], sizeof(v[j]));
+		K(store) (dst + j * ld_dst, v[j]);
+}
+
+/*
+ * The same tile with the bias b[i] added (b may be NULL) and, if
+ * accumulate, dst's own values: dst[j * ld_dst + i] (+)= src[i * ld_src +
+ * j] + b[i].
+ */
+ISA_TARGET static inline void
+K(transpose_tile_out) (const float *src, size_t ld_src, float *dst, size_t ld_dst, const float *b,
+					   int accumulate)
+{
+	K(Vec)		v[LANES];
+	K(Vec)		bias = {0};
+
+	for (int i = 0; i < LANES; i++)
+		v[i] = K(load) (src + i * ld_src);
+	K(transpose_regs) (v);
+	if (b)
+		bias = K(load) (b);
+	for (int j = 0; j < LANES; j++)
+		K(store) (dst + j * ld_dst, v[j] + bias + (accumulate ? K(load) (dst + j * ld_dst) : (K(Vec)) {0}));
 }
 
 #undef TRANSPOSE_STEP
@@ -104,7 +147,11 @@ K(transpose_in) (const float *src, int ld, int m0, int count, int c0, int pc, in
 	}
 }
 
-/* ot[o] (+)= the sums of outputs [o0, o1) over panel p's kept weights */
+/*
+ * ot[o] (+)= the sums of outputs [o0, o1) over panel p's kept weights. The
+ * eight sums are named variables, not arrays: GCC kept arrays of vectors
+ * on the stack, a store and a reload of each per output and panel.
+ */
 ISA_TARGET static void
 K(panel_rows) (const VqaCsr *w, int p, int o0, int o1, const float *xt, float *ot, int first)
 {
@@ -112,19 +159,24 @@ K(panel_rows) (const VqaCsr *w, int p, int o0, int o1, const float *xt, float *o
 
 	for (int o = o0; o < o1; o++)
 	{
-		K(Vec)		a[4],
-					c[4];
 		float	   *acc = ot + (size_t) o * ROWS;
 		int64_t		q = start[o],
 					end = start[o + 1];
+		K(Vec)		a0 = {0},
+					a1 = {0},
+					a2 = {0},
+					a3 = {0},
+					c0 = {0},
+					c1 = {0},
+					c2 = {0},
+					c3 = {0};
 
-		for (int i = 0; i < 4; i++)
+		if (!first)
 		{
-			if (first)
-				a[i] = (K(Vec)) {0};
-			else
-				memcpy(&a[i], acc + i * LANES, sizeof(a[i]));
-			c[i] = (K(Vec)) {0};
+			a0 = K(load) (acc);
+			a1 = K(load) (acc + LANES);
+			a2 = K(load) (acc + 2 * LANES);
+			a3 = K(load) (acc + 3 * LANES);
 		}
 		for (; q + 2 <= end; q += 2)
 		{
@@ -133,34 +185,29 @@ K(panel_rows) (const VqaCsr *w, int p, int o0, int o1, const float *xt, float *o
 			float		u = w->val[q],
 						v = w->val[q + 1];
 
-			for (int i = 0; i < 4; i++)
-			{
-				K(Vec)		xi,
-							yi;
-
-				memcpy(&xi, x + i * LANES, sizeof(xi));
-				memcpy(&yi, y + i * LANES, sizeof(yi));
-				a[i] += u * xi;
-				c[i] += v * yi;
-			}
+			a0 += u * K(load) (x);
+			a1 += u * K(load) (x + LANES);
+			a2 += u * K(load) (x + 2 * LANES);
+			a3 += u * K(load) (x + 3 * LANES);
+			c0 += v * K(load) (y);
+			c1 += v * K(load) (y + LANES);
+			c2 += v * K(load) (y + 2 * LANES);
+			c3 += v * K(load) (y + 3 * LANES);
 		}
 		if (q < end)
 		{
 			const float *x = xt + (size_t) w->col[q] * ROWS;
+			float		u = w->val[q];
 
-			for (int i = 0; i < 4; i++)
-			{
-				K(Vec)		xi;
-
-				memcpy(&xi, x + i * LANES, sizeof(xi));
-				a[i] += w->val[q] * xi;
-			}
+			a0 += u * K(load) (x);
+			a1 += u * K(load) (x + LANES);
+			a2 += u * K(load) (x + 2 * LANES);
+			a3 += u * K(load) (x + 3 * LANES);
 		}
-		for (int i = 0; i < 4; i++)
-		{
-			a[i] += c[i];
-			memcpy(acc + i * LANES, &a[i], sizeof(a[i]));
-		}
+		K(store) (acc, a0 + c0);
+		K(store) (acc + LANES, a1 + c1);
+		K(store) (acc + 2 * LANES, a2 + c2);
+		K(store) (acc + 3 * LANES, a3 + c3);
 	}
 }
 
@@ -180,15 +227,26 @@ K(linear_block) (const VqaCsr *w, const float *inp, const float *b, float *out, 
 		K(transpose_in) (inp, w->cols, m0, count, c0, pc, ROWS, xt);
 		K(panel_rows) (w, p, o0, o1, xt, ot, p == 0);
 	}
-	for (int k = 0; k < count; k++)
+	/* the sums back into rows of out, whole LANES x LANES tiles in registers, the edges one by one */
 	{
-		float	   *row = out + (size_t) (m0 + k) * w->rows;
+		int			full_k = count / LANES * LANES,
+					full_o = o0 + (o1 - o0) / LANES * LANES;
 
-		for (int o = o0; o < o1; o++)
+		for (int k = 0; k < full_k; k += LANES)
+			for (int o = o0; o < full_o; o += LANES)
+				K(transpose_tile_out) (ot + (size_t) o * ROWS + k, ROWS,
+									   out + (size_t) (m0 + k) * w->rows + o, (size_t) w->rows,
+									   b ? b + o : NULL, accumulate);
+		for (int k = 0; k < count; k++)
 		{
-			float		v = ot[(size_t) o * ROWS + k] + (b ? b[o] : 0.0f);
+			float	   *row = out + (size_t) (m0 + k) * w->rows;
 
-			row[o] = accumulate ? row[o] + v : v;
+			for (int o = k < full_k ? full_o : o0; o < o1; o++)
+			{
+				float		v = ot[(size_t) o * ROWS + k] + (b ? b[o] : 0.0f);
+
+				row[o] = accumulate ? row[o] + v : v;
+			}
 		}
 	}
 }
