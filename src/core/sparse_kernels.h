@@ -4,7 +4,7 @@
  * functions' attributes) and LANES (floats per vector register) defined.
  *
  * A block is ROWS = 4 vectors of input rows (GRAD_ROWS = 8 for the weight
- * gradient, whose per-weight horizontal sum then costs less per row). Per
+ * gradient, whose per-weight sum across lanes then costs less per row). Per
  * column panel the block's inputs are transposed into xt, so that input
  * feature j of the block is ROWS contiguous floats; a kept weight w[o, j]
  * then adds w * xt[j] to output o's ROWS sums: one broadcast and four
@@ -252,6 +252,44 @@ K(linear_block) (const VqaCsr *w, const float *inp, const float *b, float *out, 
 }
 
 /*
+ * The partial dot products of LANES kept weights' input columns with the
+ * output gradient's column d (GRAD_ROWS rows as 8 vectors), for the n <=
+ * LANES weights from q on, summed across lanes: grad[q + k] += the
+ * weight's dot product. A LANES x LANES transpose turns LANES horizontal
+ * sums into LANES - 1 vector additions.
+ */
+ISA_TARGET static inline void
+K(grad_group) (VqaCsr *w, int64_t q, int n, const K(Vec) * d, const float *xt)
+{
+	K(Vec)		s[LANES];
+	K(Vec)		sum;
+
+	for (int k = 0; k < LANES; k++)
+	{
+		const float *x = xt + (size_t) w->col[q + (k < n ? k : 0)] * GRAD_ROWS;
+		K(Vec)		lo = d[0] * K(load) (x),
+					hi = d[1] * K(load) (x + LANES);
+
+		/* two chains of four multiply-adds per weight, LANES weights at once */
+		for (int i = 2; i < 8; i += 2)
+		{
+			lo += d[i] * K(load) (x + i * LANES);
+			hi += d[i + 1] * K(load) (x + (i + 1) * LANES);
+		}
+		s[k] = k < n ? lo + hi : (K(Vec)) {0};
+	}
+	K(transpose_regs) (s);
+	sum = s[0];
+	for (int k = 1; k < LANES; k++)
+		sum += s[k];
+	if (n == LANES)
+		K(store) (w->grad + q, K(load) (w->grad + q) + sum);
+	else
+		for (int k = 0; k < n; k++)
+			w->grad[q + k] += sum[k];
+}
+
+/*
  * grad of the kept weights of outputs [o0, o1) += their entries of
  * dout^T inp over rows [m0, m0 + count) (count <= GRAD_ROWS). xt:
  * w->panel x GRAD_ROWS floats, dt: (o1 - o0) x GRAD_ROWS.
@@ -271,26 +309,15 @@ K(grad_block) (VqaCsr *w, const float *dout, const float *inp, int m0, int count
 		for (int o = o0; o < o1; o++)
 		{
 			K(Vec)		d[8];
+			int64_t		q = start[o],
+						end = start[o + 1];
 
-			memcpy(d, dt + (size_t) (o - o0) * GRAD_ROWS, sizeof(d));
-			for (int64_t q = start[o]; q < start[o + 1]; q++)
-			{
-				const float *x = xt + (size_t) w->col[q] * GRAD_ROWS;
-				K(Vec)		s[2] = {{0}, {0}};
-				float		sum = 0.0f;
-
-				for (int i = 0; i < 8; i++)
-				{
-					K(Vec)		xi;
-
-					memcpy(&xi, x + i * LANES, sizeof(xi));
-					s[i & 1] += d[i] * xi;
-				}
-				s[0] += s[1];
-				for (int l = 0; l < LANES; l++)
-					sum += s[0][l];
-				w->grad[q] += sum;
-			}
+			for (int i = 0; i < 8; i++)
+				d[i] = K(load) (dt + (size_t) (o - o0) * GRAD_ROWS + i * LANES);
+			for (; q + LANES <= end; q += LANES)
+				K(grad_group) (w, q, LANES, d, xt);
+			if (q < end)
+				K(grad_group) (w, q, (int) (end - q), d, xt);
 		}
 	}
 }
