@@ -346,7 +346,11 @@ take_scratch(size_t floats)
 {
 	if (floats > scratch_floats)
 	{
-		float	   *bigger = malloc(sizeof(float) * floats);
+		/*
+		 * Aligned to a cache line: malloc's 16 bytes would split half of
+		 * the tiles' vector loads across two lines.
+		 */
+		float	   *bigger = aligned_alloc(64, (sizeof(float) * floats + 63) / 64 * 64);
 
 		if (bigger == NULL)
 			return NULL;
