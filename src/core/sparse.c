@@ -240,7 +240,11 @@ vqa_csr_make_trainable(VqaCsr *w)
 	if (w->grad != NULL)
 		return 0;
 	t = csr_alloc(w->cols, w->rows, w->nnz, w->panel);
-	w->grad = calloc(w->nnz ? w->nnz : 1, sizeof(float));
+	/* zeroed by writing: the first step adds to it, and calloc's zero page would be copied then */
+	if (posix_memalign((void **) &w->grad, 64, sizeof(float) * (w->nnz ? w->nnz : 1)) == 0)
+		memset(w->grad, 0, sizeof(float) * (w->nnz ? w->nnz : 1));
+	else
+		w->grad = NULL;
 	w->t_from = malloc(sizeof(int64_t) * (w->nnz ? w->nnz : 1));
 	next = t ? calloc((size_t) t->panels * t->rows + 1, sizeof(int64_t)) : NULL;
 	if (t == NULL || w->grad == NULL || w->t_from == NULL || next == NULL)
