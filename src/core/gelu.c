@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vqaprune/isa.h"
+
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
@@ -92,33 +94,19 @@ static const GeluKernels all_kernels[] = {
 	{"baseline", gelu_baseline, gelu_backward_baseline},
 };
 
-#define N_KERNELS ((int) (sizeof(all_kernels) / sizeof(all_kernels[0])))
+#define N_KERNELS (sizeof(all_kernels) / sizeof(all_kernels[0]))
 
 static const GeluKernels *kernels;
-
-static int
-cpu_runs(const GeluKernels *k)
-{
-#ifdef GELU_LIBMVEC
-	__builtin_cpu_init();
-	if (strcmp(k->name, "avx512") == 0)
-		return __builtin_cpu_supports("x86-64-v4");
-	if (strcmp(k->name, "avx2") == 0)
-		return __builtin_cpu_supports("x86-64-v3");
-#endif
-	return 1;
-}
 
 int
 vqa_gelu_set_isa(const char *name)
 {
-	for (int i = 0; i < N_KERNELS; i++)
-		if ((name == NULL || strcmp(name, all_kernels[i].name) == 0) && cpu_runs(&all_kernels[i]))
-		{
-			kernels = &all_kernels[i];
-			return 0;
-		}
-	return -1;
+	const GeluKernels *k = vqa_isa_choose(all_kernels, N_KERNELS, sizeof(all_kernels[0]), name);
+
+	if (k == NULL)
+		return -1;
+	kernels = k;
+	return 0;
 }
 
 static const GeluKernels *

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "vqaprune/gemm.h"
+#include "vqaprune/isa.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
 
@@ -82,33 +83,19 @@ static const SparseKernels all_kernels[] = {
 	{"baseline", 16, 32, linear_block_baseline, grad_block_baseline},
 };
 
-#define N_KERNELS ((int) (sizeof(all_kernels) / sizeof(all_kernels[0])))
+#define N_KERNELS (sizeof(all_kernels) / sizeof(all_kernels[0]))
 
 static const SparseKernels *kernels;
-
-static int
-cpu_runs(const SparseKernels *k)
-{
-#ifdef SPARSE_X86
-	__builtin_cpu_init();
-	if (strcmp(k->name, "avx512") == 0)
-		return __builtin_cpu_supports("x86-64-v4");
-	if (strcmp(k->name, "avx2") == 0)
-		return __builtin_cpu_supports("x86-64-v3");
-#endif
-	return 1;
-}
 
 int
 vqa_sparse_set_isa(const char *name)
 {
-	for (int i = 0; i < N_KERNELS; i++)
-		if ((name == NULL || strcmp(name, all_kernels[i].name) == 0) && cpu_runs(&all_kernels[i]))
-		{
-			kernels = &all_kernels[i];
-			return 0;
-		}
-	return -1;
+	const SparseKernels *k = vqa_isa_choose(all_kernels, N_KERNELS, sizeof(all_kernels[0]), name);
+
+	if (k == NULL)
+		return -1;
+	kernels = k;
+	return 0;
 }
 
 static const SparseKernels *
