@@ -5,7 +5,6 @@
 #include "vqaprune/gelu.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "vqaprune/isa.h"

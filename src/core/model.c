@@ -13,6 +13,7 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "vqaprune/floats.h"
 #include "vqaprune/lxmert.h"
 #include "vqaprune/parallel.h"
 #include "vqaprune/rng.h"
@@ -118,17 +119,6 @@ vqa_model_config_to_json(const VqaModelConfig *c)
 /* Life cycle                                                             */
 /* ---------------------------------------------------------------------- */
 
-static void *
-alloc_floats(size_t n)
-{
-	void	   *p = NULL;
-
-	if (posix_memalign(&p, 64, (n > 0 ? n : 1) * sizeof(float)) != 0)
-		return NULL;
-	memset(p, 0, (n > 0 ? n : 1) * sizeof(float));
-	return p;
-}
-
 VqaModel *
 vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen)
 {
@@ -152,7 +142,7 @@ vqa_model_new(const VqaModelConfig *config, char *errbuf, size_t errlen)
 	if (model->tensors == NULL || model->weights == NULL || model->grad_weights == NULL)
 		goto oom;
 	model->n_params = ops->layout(model, NULL, model->weights);
-	model->params = alloc_floats(model->n_params);
+	model->params = vqa_zeroed_floats(model->n_params);
 	if (model->params == NULL)
 		goto oom;
 	ops->layout(model, model->params, model->weights);
@@ -269,8 +259,8 @@ vqa_model_set_mask(VqaModel *model, const float *mask)
 	}
 	if (model->mask == NULL)
 	{
-		model->mask = alloc_floats(model->n_params);
-		model->masked = alloc_floats(model->n_params);
+		model->mask = vqa_zeroed_floats(model->n_params);
+		model->masked = vqa_zeroed_floats(model->n_params);
 		if (model->mask == NULL || model->masked == NULL)
 		{
 			vqa_model_set_mask(model, NULL);
@@ -529,7 +519,7 @@ vqa_model_zero_grad(VqaModel *model)
 	if (model->grads == NULL)
 	{
 		/* evaluation never needs them: a base model's are 0.85 GB */
-		model->grads = alloc_floats(model->n_params);
+		model->grads = vqa_zeroed_floats(model->n_params);
 		if (model->grads == NULL)
 			return -1;
 		model->ops->layout(model, model->grads, model->grad_weights);

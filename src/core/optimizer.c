@@ -6,8 +6,8 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "vqaprune/floats.h"
 #include "vqaprune/parallel.h"
 
 VqaAdam *
@@ -18,25 +18,13 @@ vqa_adam_new(size_t n)
 	if (adam == NULL)
 		return NULL;
 	adam->n = n;
-
-	/*
-	 * Zeroed by writing, not by calloc (nor malloc and memset, which GCC
-	 * turns into calloc): the first step reads each moment before writing
-	 * it, so calloc's fresh pages were mapped to the shared zero page and
-	 * then copied on the write, each copy flushing the other threads' TLBs
-	 * (at base shape, 11 s of the first step at 2 threads).
-	 */
-	if (posix_memalign((void **) &adam->m, 64, (n > 0 ? n : 1) * sizeof(float)) != 0)
-		adam->m = NULL;
-	if (posix_memalign((void **) &adam->v, 64, (n > 0 ? n : 1) * sizeof(float)) != 0)
-		adam->v = NULL;
+	adam->m = vqa_zeroed_floats(n);
+	adam->v = vqa_zeroed_floats(n);
 	if (adam->m == NULL || adam->v == NULL)
 	{
 		vqa_adam_free(adam);
 		return NULL;
 	}
-	memset(adam->m, 0, (n > 0 ? n : 1) * sizeof(float));
-	memset(adam->v, 0, (n > 0 ? n : 1) * sizeof(float));
 	return adam;
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vqaprune/floats.h"
 #include "vqaprune/gemm.h"
 #include "vqaprune/isa.h"
 #include "vqaprune/parallel.h"
@@ -227,11 +228,7 @@ vqa_csr_make_trainable(VqaCsr *w)
 	if (w->grad != NULL)
 		return 0;
 	t = csr_alloc(w->cols, w->rows, w->nnz, w->panel);
-	/* zeroed by writing: the first step adds to it, and calloc's zero page would be copied then */
-	if (posix_memalign((void **) &w->grad, 64, sizeof(float) * (w->nnz ? w->nnz : 1)) == 0)
-		memset(w->grad, 0, sizeof(float) * (w->nnz ? w->nnz : 1));
-	else
-		w->grad = NULL;
+	w->grad = vqa_zeroed_floats(w->nnz);
 	w->t_from = malloc(sizeof(int64_t) * (w->nnz ? w->nnz : 1));
 	next = t ? calloc((size_t) t->panels * t->rows + 1, sizeof(int64_t)) : NULL;
 	if (t == NULL || w->grad == NULL || w->t_from == NULL || next == NULL)
