@@ -53,8 +53,8 @@ typedef struct VqaParamRange
  * moments), on the worker pool:
  *   g = grad (+ weight_decay * p for Adam), m = beta1 m + (1 - beta1) g,
  *   v = beta2 v + (1 - beta2) g^2,
- *   p -= lr * (m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps)
- *              (+ weight_decay * p for AdamW)).
+ *   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *        (+ lr * weight_decay * p for AdamW), as PyTorch orders it.
  */
 void		vqa_adam_step_ranges(VqaAdam *adam, const VqaParamRange *ranges, int n_ranges,
 								 const VqaAdamConfig *config, int t);

@@ -38,30 +38,62 @@ vqa_adam_free(VqaAdam *adam)
 	free(adam);
 }
 
-/* The update of n parameters against their moments m, v. */
+/* A step's scalars, worked out once per call rather than per parameter. */
+typedef struct AdamScalars
+{
+	float		beta1;
+	float		beta2;
+	float		eps;
+	float		l2;				/* Adam's decay, added to the gradient */
+	float		decay;			/* AdamW's factor, 1 - lr * weight_decay (1 for Adam) */
+	float		step_size;		/* lr / (1 - beta1^t) */
+	float		sqrt_c2;		/* sqrt(1 - beta2^t) */
+} AdamScalars;
+
+/*
+ * The update of n parameters against their moments m, v, as PyTorch's Adam
+ * orders it. Called with n = ADAM_BLOCK, a loop of fixed length over
+ * non-aliased arrays: GCC vectorizes it at -O2 (and, with -fno-math-errno,
+ * sqrtf is one instruction), where the scalar loop cost a tenth of a
+ * 1-thread training step at base shape.
+ */
+#define ADAM_BLOCK 16
+
+static inline void
+adam_update(float *restrict params, const float *restrict grads, float *restrict m,
+			float *restrict v, size_t n, const AdamScalars *s)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		float		g = grads[i] + s->l2 * params[i];
+		float		mi = s->beta1 * m[i] + (1.0f - s->beta1) * g;
+		float		vi = s->beta2 * v[i] + (1.0f - s->beta2) * g * g;
+
+		m[i] = mi;
+		v[i] = vi;
+		params[i] = params[i] * s->decay
+			- s->step_size * (mi / (sqrtf(vi) / s->sqrt_c2 + s->eps));
+	}
+}
+
 static void
 adam_kernel(float *params, const float *grads, float *m, float *v, size_t n,
 			const VqaAdamConfig *c, int t)
 {
-	float		c1 = 1.0f - powf(c->beta1, (float) t);
-	float		c2 = 1.0f - powf(c->beta2, (float) t);
-	float		l2 = c->decoupled ? 0.0f : c->weight_decay;
-	float		decoupled = c->decoupled ? c->weight_decay : 0.0f;
+	AdamScalars s = {
+		.beta1 = c->beta1,
+		.beta2 = c->beta2,
+		.eps = c->eps,
+		.l2 = c->decoupled ? 0.0f : c->weight_decay,
+		.decay = c->decoupled ? 1.0f - c->lr * c->weight_decay : 1.0f,
+		.step_size = c->lr / (1.0f - powf(c->beta1, (float) t)),
+		.sqrt_c2 = sqrtf(1.0f - powf(c->beta2, (float) t)),
+	};
+	size_t		i = 0;
 
-	for (size_t i = 0; i < n; i++)
-	{
-		float		g = grads[i];
-		float		mi,
-					vi;
-
-		if (l2 > 0)
-			g = g + l2 * params[i];
-		mi = c->beta1 * m[i] + (1.0f - c->beta1) * g;
-		vi = c->beta2 * v[i] + (1.0f - c->beta2) * g * g;
-		m[i] = mi;
-		v[i] = vi;
-		params[i] -= c->lr * ((mi / c1) / (sqrtf(vi / c2) + c->eps) + decoupled * params[i]);
-	}
+	for (; i + ADAM_BLOCK <= n; i += ADAM_BLOCK)
+		adam_update(params + i, grads + i, m + i, v + i, ADAM_BLOCK, &s);
+	adam_update(params + i, grads + i, m + i, v + i, n - i, &s);
 }
 
 typedef struct AdamJob
