@@ -25,7 +25,7 @@ PG_MODULE_MAGIC;
 int			vqaprune_threads = 1;
 bool		vqaprune_verbose = false;
 double		vqaprune_sparse_density = -1.0;
-double		vqaprune_stage3_sparse_sparsity = 0.8;
+double		vqaprune_stage3_sparse_sparsity = 0.7;
 int			vqaprune_max_jobs = 2;
 int			vqaprune_eval_batch_size = 64;
 int			vqaprune_train_memory = 0;
@@ -68,7 +68,7 @@ _PG_init(void)
 							 "the kept weights only; sparser matrices than this train so, the rest "
 							 "dense; 1 trains every matrix dense.",
 							 &vqaprune_stage3_sparse_sparsity,
-							 0.8, 0.0, 1.0,
+							 0.7, 0.0, 1.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("vqaprune.eval_batch_size",
